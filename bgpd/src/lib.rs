@@ -1,0 +1,7 @@
+//! podroute's BGP speaker.
+//!
+//! Today this crate holds the BGP-4 wire codec ([`packet`]). The session state
+//! machine, RIBs, mesh and route-reflection rules, config apply and the API
+//! servers follow (see `docs/ARCHITECTURE.md`).
+
+pub mod packet;
