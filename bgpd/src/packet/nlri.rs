@@ -62,17 +62,27 @@ impl Nlri {
     }
 
     /// Writes the prefix; with `add_path`, a missing Path Identifier is written as 0.
+    /// Assembled on the stack and written with one call: this runs per prefix.
     pub fn encode(&self, add_path: bool, buf: &mut impl BufMut) {
+        let mut raw = [0u8; 4 + 1 + 16];
+        let mut at = 0;
         if add_path {
-            buf.put_u32(self.path_id.unwrap_or(0));
+            raw[..4].copy_from_slice(&self.path_id.unwrap_or(0).to_be_bytes());
+            at = 4;
         }
         let len = self.prefix.prefix_len();
-        buf.put_u8(len);
+        raw[at] = len;
+        at += 1;
         let octets = prefix_octets(len);
         match self.prefix {
-            IpNet::V4(net) => buf.put_slice(&net.network().octets()[..octets]),
-            IpNet::V6(net) => buf.put_slice(&net.network().octets()[..octets]),
+            IpNet::V4(net) => {
+                raw[at..at + octets].copy_from_slice(&net.network().octets()[..octets])
+            }
+            IpNet::V6(net) => {
+                raw[at..at + octets].copy_from_slice(&net.network().octets()[..octets])
+            }
         }
+        buf.put_slice(&raw[..at + octets]);
     }
 }
 

@@ -215,6 +215,9 @@ pub(super) fn reconcile(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
     }
     let mut keep = have - want;
     let mut segments: Vec<AsSegment> = Vec::new();
+    // Whether the last segment kept was cut short: an OLD speaker prepended to
+    // the NEW speaker's sequence, which AS4_PATH continues.
+    let mut cut = false;
     for segment in &as_path.segments {
         if segment.kind.is_confed() {
             segments.push(segment.clone());
@@ -223,35 +226,32 @@ pub(super) fn reconcile(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
         if keep == 0 {
             break;
         }
-        match segment.kind {
-            SegmentKind::Set => {
-                segments.push(segment.clone());
-                keep -= 1;
-            }
-            _ => {
-                let take = keep.min(segment.asns.len());
-                segments.push(AsSegment {
-                    kind: segment.kind,
-                    asns: segment.asns[..take].to_vec(),
-                });
-                keep -= take;
-            }
+        let take = if segment.kind == SegmentKind::Set {
+            segment.asns.len()
+        } else {
+            keep.min(segment.asns.len())
+        };
+        cut = take < segment.asns.len();
+        segments.push(AsSegment {
+            kind: segment.kind,
+            asns: segment.asns[..take].to_vec(),
+        });
+        keep -= if segment.kind == SegmentKind::Set {
+            1
+        } else {
+            take
+        };
+    }
+    let mut as4 = as4_path.segments.iter();
+    if let (true, Some(last), Some(first)) = (cut, segments.last_mut(), as4.clone().next()) {
+        if first.kind == SegmentKind::Sequence
+            && last.asns.len() + first.asns.len() <= MAX_SEGMENT_LEN
+        {
+            last.asns.extend_from_slice(&first.asns);
+            as4.next();
         }
     }
-    for segment in &as4_path.segments {
-        match segments.last_mut() {
-            // Join a cut sequence with the sequence that continues it, as the
-            // sender's single segment was.
-            Some(last)
-                if last.kind == SegmentKind::Sequence
-                    && segment.kind == SegmentKind::Sequence
-                    && last.asns.len() + segment.asns.len() <= MAX_SEGMENT_LEN =>
-            {
-                last.asns.extend_from_slice(&segment.asns);
-            }
-            _ => segments.push(segment.clone()),
-        }
-    }
+    segments.extend(as4.cloned());
     AsPath { segments }
 }
 
