@@ -1,5 +1,51 @@
-//! Virtual clusters in Linux network namespaces, for tests, the demo and benchmarks.
+//! Virtual clusters in Linux network namespaces, for tests, the demo and
+//! benchmarks.
 //!
-//! This crate will own topologies (L2 segments, hosts, routers, pods), launchers
-//! for etcd, bgpd and third-party speakers (BIRD 1.6, BIRD 2, GoBGP, FRR), and
-//! observation of kernel tables and sessions. Nothing depends on it.
+//! - [`Topology`]: segments, hosts (nodes, routers, plain hosts) and pods,
+//!   written with a builder or read from TOML; [`Topology::build`] makes a
+//!   [`Network`] in fresh namespaces. Nothing touches the root namespace.
+//! - Every name carries the run's id; namespaces, links and processes go away
+//!   on drop, on panic and on Ctrl-C; `testnets clean` removes what a killed
+//!   run left.
+//! - [`Process`]: a program inside a host, with its output kept and readiness
+//!   taken from the program's own signal.
+//! - [`KernelRoute`]: a host's routes read over rtnetlink; [`wait_for`] waits
+//!   for a condition with a deadline and shows the state on timeout.
+
+pub mod clean;
+mod cmd;
+mod error;
+pub mod netns;
+mod network;
+mod process;
+pub mod routes;
+pub mod run;
+mod topology;
+mod wait;
+
+pub use error::{Error, Result};
+pub use network::{Host, Network, Pod, POD_GATEWAY, TUNNEL_DEVICE};
+pub use process::Process;
+pub use routes::{KernelRoute, NextHop, RouteKind, MAIN_TABLE, PROTO_BIRD};
+pub use topology::{
+    HostBuilder, HostKind, HostSpec, Interface, PodSpec, Segment, StaticRoute, Topology,
+};
+pub use wait::{wait_for, Poll};
+
+/// Whether this process may build namespaces (it runs as root). Tests that
+/// need to build one skip, saying why, when it may not.
+pub fn privileged() -> bool {
+    nix::unistd::geteuid().is_root()
+}
+
+/// Returns from the calling test, with the reason on stderr, when the process
+/// may not build namespaces.
+#[macro_export]
+macro_rules! require_privileges {
+    () => {
+        if !$crate::privileged() {
+            eprintln!("skipped: building network namespaces needs root (run the suite with sudo)");
+            return;
+        }
+    };
+}

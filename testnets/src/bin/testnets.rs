@@ -1,0 +1,71 @@
+//! `testnets`: build a topology from TOML and keep it up, or clean up after
+//! killed runs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use testnets::Topology;
+
+#[derive(Parser)]
+#[command(version, about = "Virtual clusters in network namespaces")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Remove namespaces, processes and folders left by runs that were killed.
+    Clean,
+    /// Build the topology in FILE and keep it until Ctrl-C.
+    Up { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("testnets: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> testnets::Result<()> {
+    match cli.command {
+        Command::Clean => {
+            let cleaned = testnets::clean::clean()?;
+            println!(
+                "removed {} namespaces and {} folders of dead runs",
+                cleaned.namespaces.len(),
+                cleaned.folders.len()
+            );
+            for name in cleaned.namespaces {
+                println!("  {name}");
+            }
+            Ok(())
+        }
+        Command::Up { file } => {
+            let topology = Topology::load(&file)?;
+            let network = topology.build()?;
+            println!(
+                "{} is up ({} hosts); Ctrl-C removes it",
+                network.name(),
+                network.hosts().count()
+            );
+            for host in network.hosts() {
+                println!(
+                    "  {:<12} ip netns exec {} bash",
+                    host.name(),
+                    host.ns().name()
+                );
+            }
+            // Ctrl-C ends the process through the run's handler, which removes
+            // every namespace; until then, wait.
+            loop {
+                std::thread::park();
+            }
+        }
+    }
+}
