@@ -11,6 +11,8 @@
 //!   taken from the program's own signal.
 //! - [`KernelRoute`]: a host's routes read over rtnetlink; [`wait_for`] waits
 //!   for a condition with a deadline and shows the state on timeout.
+//! - [`speakers`]: etcd, BIRD 1.6 and 2, GoBGP and FRR started in hosts and
+//!   queried through their own CLIs.
 
 pub mod clean;
 mod cmd;
@@ -20,6 +22,7 @@ mod network;
 mod process;
 pub mod routes;
 pub mod run;
+pub mod speakers;
 mod topology;
 mod wait;
 
