@@ -4,7 +4,10 @@
 //!
 //! Run: `cargo bench -p bgpd --bench update_codec`
 
-#![allow(clippy::unwrap_used, reason = "set-up that fails is a bug in the benchmark")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "set-up that fails is a bug in the benchmark"
+)]
 
 use std::hint::black_box;
 use std::net::{Ipv4Addr, Ipv6Addr};

@@ -2,7 +2,10 @@
 //! RFC 7606 cases, vectors captured from real peers, framing, packing, and
 //! property tests.
 
-#![allow(clippy::unwrap_used, reason = "a test that cannot build its input fails loudly")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot build its input fails loudly"
+)]
 
 mod captured;
 mod framing;
