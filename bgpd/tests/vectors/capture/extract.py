@@ -3,8 +3,8 @@
 
 Usage: extract.py --pcap-dir DIR --out DIR [--versions FILE] [--max N]
 
-DIR holds <node>.pcap files written by run.sh (tcpdump on the bridge port of each node,
--Q in, so each file holds what one node sent). All pcaps are read together so that each
+DIR holds the .pcap file(s) written by run.sh (tcpdump -i any -Q in on the bridge ports,
+so each segment appears once, as sent). All pcaps are read together so that each
 TCP connection's two OPENs are known: the negotiated capabilities (4-octet AS, ADD-PATH
 per family and direction) decide how the UPDATEs are decoded and are written next to
 each vector. Plain Python 3, no dependencies: pcap (Ethernet, IPv4/IPv6, TCP) is parsed
@@ -67,9 +67,16 @@ def read_pcap(path):
             while et in (0x8100, 0x88A8):
                 et = struct.unpack(">H", pkt[p + 2:p + 4])[0]
                 p += 4
-        elif linktype == 113:  # Linux cooked
+        elif linktype == 113:  # Linux cooked v1 (tcpdump -i any)
+            if struct.unpack(">H", pkt[0:2])[0] == 4:  # outgoing copy
+                continue
             et = struct.unpack(">H", pkt[14:16])[0]
             p = 16
+        elif linktype == 276:  # Linux cooked v2 (tcpdump -i any)
+            if pkt[10] == 4:  # outgoing copy
+                continue
+            et = struct.unpack(">H", pkt[0:2])[0]
+            p = 20
         else:
             raise SystemExit(f"{path}: unsupported link type {linktype}")
         if et == 0x0800:
@@ -572,6 +579,110 @@ def analyse(src, dst, transport, msg, ctx, ctxdesc):
     return f"type{mtype}-{tag}", ("other", mtype), head, [f"message type {mtype}"], {"kind": "other"}
 
 
+# ------------------------------------------------------------------ selection
+
+def features(msg, info, ctx):
+    """What a vector exercises, for the greedy selection (each feature wants one vector)."""
+    k = info["kind"]
+    fs = {f"kind:{k}"}
+    body = msg[19:]
+    if len(msg) > 4096:
+        fs.add("size:>4096 (extended message)")
+    elif len(msg) > 4000:
+        fs.add("size:4001..4096")
+    if k == "open":
+        o = parse_caps(body)
+        if o["my_as"] == 23456:
+            fs.add("open:my-as-trans")
+        fs.add(f"open:hold:{o['hold']}")
+        codes = [c for c, *_ in o["caps"]]
+        if 65 not in codes:
+            fs.add("open:no-as4")
+        if 1 not in codes:
+            fs.add("open:no-mp")
+        for c, *v in o["caps"]:
+            fs.add(f"cap:{c}")
+            if c in (1, 69, 64, 71, 9, 5):
+                fs.add("cap:" + cap_str(c, v[0]))
+        fs.add("open:ncaps:" + str(len(codes)))
+    elif k == "update":
+        f = info["feat"]
+        for c in f["attrs"]:
+            fs.add(f"attr:{c}")
+        q = body
+        # flags per attribute code
+        wlen = struct.unpack(">H", q[:2])[0]
+        alen = struct.unpack(">H", q[2 + wlen:4 + wlen])[0]
+        attrs = q[4 + wlen:4 + wlen + alen]
+        i = 0
+        while i < len(attrs):
+            fl, code = attrs[i], attrs[i + 1]
+            ln = struct.unpack(">H", attrs[i + 2:i + 4])[0] if fl & 0x10 else attrs[i + 2]
+            fs.add(f"flags:{code}:{fl:02x}")
+            if code in (7, 18):
+                fs.add(f"aggr-len:{code}:{ln}")
+            if code == 2 and ln == 0:
+                fs.add("aspath:empty")
+            i += (4 if fl & 0x10 else 3) + ln
+        for fam in ("v4", "v6"):
+            if f[fam]:
+                fs.add(f"nlri:{fam}")
+                if f[fam] > 1:
+                    fs.add(f"nlri:{fam}:multi")
+            if f[fam + "wd"]:
+                fs.add(f"wd:{fam}")
+                if f[fam + "wd"] > 1:
+                    fs.add(f"wd:{fam}:multi")
+        if (f["v4"] or f["v6"]) and (f["v4wd"] or f["v6wd"]):
+            fs.add("announce+withdraw")
+        if f["nhlen"]:
+            fs.add(f"mp-nh-len:{f['nhlen']}")
+        for af, fam in (((1, 1), "v4"), ((2, 1), "v6")):
+            if af in ctx.addpath and (f[fam] or f[fam + "wd"]):
+                fs.add(f"addpath:{fam}" + (":wd" if f[fam + "wd"] else ""))
+        if not ctx.as4:
+            fs.add("as2-session")
+        fs.add("ibgp" if ctx.ibgp else "ebgp")
+        for c in f["partial"]:
+            fs.add(f"partial:{c}")
+    elif k == "eor":
+        fs.add("eor:" + ("v4" if msg[18] == 2 and len(body) == 4 else "v6"))
+    elif k == "route-refresh":
+        afi, sub, safi = struct.unpack(">HBB", body[:4])
+        fs.add(f"rr:{afi}:{sub}")
+    elif k == "notification":
+        fs.add(f"notif:{body[0]}:{body[1]}")
+        if len(body) > 2:
+            fs.add(f"notif-data:{body[0]}:{body[1]}")
+    return fs
+
+
+def select(cands, limit):
+    """Greedy cover of the features, then fill up with unseen (kind, session) pairs."""
+    covered = set()
+    chosen = []
+    rest = list(cands)
+    while rest and len(chosen) < limit:
+        best = max(rest, key=lambda c: (len(c["fs"] - covered), -c["ts"]))
+        if not best["fs"] - covered:
+            break
+        covered |= best["fs"]
+        chosen.append(best)
+        rest.remove(best)
+    missed = set().union(*(c["fs"] for c in rest)) - covered if rest else set()
+    # Fill up: first one of each (kind, sender, receiver), then one of each label.
+    for keyf in (lambda c: (c["kind"], c["src"], c["dst"]), lambda c: c["label"]):
+        seen = {keyf(c) for c in chosen}
+        for c in list(rest):
+            if len(chosen) >= limit:
+                break
+            if keyf(c) not in seen:
+                seen.add(keyf(c))
+                chosen.append(c)
+                rest.remove(c)
+    return chosen, missed
+
+
 # ------------------------------------------------------------------ main
 
 KIND_ORDER = {"open": 0, "keepalive": 1, "update": 2, "eor": 3, "route-refresh": 4,
@@ -642,10 +753,10 @@ def main():
     versions = open(args.versions).read().strip().splitlines() if args.versions and os.path.exists(args.versions) else []
     os.makedirs(args.out, exist_ok=True)
     totals = {}
+    index = {}
     for impl in IMPLS:
         seen_hex = set()
-        seen_sig = {}
-        picked = []
+        cands = []
         count = 0
         for ts, im, sn, dn, transport, m, ctx, ctxdesc in all_msgs:
             if im != impl:
@@ -655,57 +766,50 @@ def main():
                 continue
             seen_hex.add(m)
             label, sig, head, lines, info = analyse(sn, dn, transport, m, ctx, ctxdesc)
-            # For BIRD 2 the three instances (b2, e4, e2) are distinguished; per session
-            # class otherwise (OPENs per peer are kept: their capability sets differ).
-            key = (sn if impl == "bird2" else "", sig)
-            if key in seen_sig:
-                continue
-            seen_sig[key] = label
-            picked.append((KIND_ORDER[info["kind"]], ts, label, head, ctxdesc, lines, m))
-        picked.sort(key=lambda x: (x[0], x[1]))
-        if len(picked) > args.max:
-            print(f"note: {impl}: {len(picked)} distinct vectors, keeping {args.max}", file=sys.stderr)
-            picked = thin(picked, args.max)
-        totals[impl] = (count, len(picked))
+            fs = features(m, info, ctx)
+            if impl == "bird2":  # three BIRD 2 instances with different roles: cover each one
+                fs |= {f"{sn}:{f}" for f in fs if f.startswith(("attr:", "kind:"))}
+            cands.append({"ts": ts, "label": label, "head": head, "ctxdesc": ctxdesc, "lines": lines,
+                          "msg": m, "kind": info["kind"], "src": sn, "dst": dn, "fs": fs})
+        picked, missed = select(cands, args.max)
+        if missed:
+            print(f"note: {impl}: features not covered within {args.max} vectors: {sorted(missed)}",
+                  file=sys.stderr)
+        picked.sort(key=lambda c: (KIND_ORDER[c["kind"]], c["ts"]))
+        totals[impl] = (count, len(cands), len(picked))
         if not picked:
             print(f"warning: no messages from {impl}", file=sys.stderr)
             continue
-        write_file(args, impl, picked, versions, count)
-    for impl, (n, k) in totals.items():
-        print(f"{impl}: {n} messages captured, {k} vectors written")
+        write_file(args, impl, picked, versions, count, len(cands))
+        index[impl] = picked
+    write_index(args, index, totals)
+    for impl, (n, d, k) in totals.items():
+        print(f"{impl}: {n} messages captured, {d} distinct, {k} vectors written")
 
 
-def thin(picked, limit):
-    """Keep variety: round-robin over kinds, then by time."""
-    by_kind = {}
-    for p in picked:
-        by_kind.setdefault(p[0], []).append(p)
-    out = []
-    while len(out) < limit and any(by_kind.values()):
-        for k in sorted(by_kind):
-            if by_kind[k] and len(out) < limit:
-                out.append(by_kind[k].pop(0))
-    out.sort(key=lambda x: (x[0], x[1]))
-    return out
-
-
-def write_file(args, impl, picked, versions, count):
-    header_path = os.path.join(args.headers, f"{impl}.txt")
-    header = open(header_path).read().rstrip("\n").splitlines() if os.path.exists(header_path) else []
+def write_file(args, impl, picked, versions, count, distinct):
+    header = []
+    for name in (f"{impl}.txt", "common.txt"):
+        path = os.path.join(args.headers, name)
+        if os.path.exists(path):
+            header += open(path).read().rstrip("\n").splitlines() + [""]
     used = {}
     with open(os.path.join(args.out, f"{impl}.txt"), "w") as f:
         for line in header:
             f.write(("# " + line if line else "#").rstrip() + "\n")
         f.write("#\n# Versions (as run): " + "; ".join(versions) + "\n")
-        f.write(f"# {count} messages from {impl} were captured; {len(picked)} distinct ones are kept below.\n")
+        f.write(f"# {count} messages from {impl} were captured, {distinct} distinct; {len(picked)} are kept below,\n"
+                "# chosen to cover the most message kinds, capabilities, attributes and flag forms.\n")
         f.write("# Format: '<label> <hex>', hex = the whole BGP message (16-byte marker, length, type, body).\n")
         f.write("# The comment block above each vector gives the session, the decode context negotiated from\n")
         f.write("# both OPENs (4-octet AS, ADD-PATH per family and direction), and a decoded summary.\n")
-        for _k, _ts, label, head, ctxdesc, lines, m in picked:
+        for c in picked:
+            label, head, ctxdesc, lines, m = c["label"], c["head"], c["ctxdesc"], c["lines"], c["msg"]
             n = used.get(label, 0)
             used[label] = n + 1
             if n:
                 label = f"{label}-{n + 1}"
+            c["label_final"] = label
             f.write("\n")
             f.write(f"# {head}\n")
             if lines[0] not in ("KEEPALIVE",):
@@ -713,6 +817,74 @@ def write_file(args, impl, picked, versions, count):
             for ln in lines:
                 f.write(f"#   {ln}\n")
             f.write(f"{label} {m.hex()}\n")
+
+
+def short_summary(c):
+    """One line for INDEX.md."""
+    lines = c["lines"]
+    kind = c["kind"]
+    m = c["msg"]
+    if kind == "open":
+        return lines[1].replace("capabilities: ", "caps: ") + "; " + lines[0].split(" id ")[0].replace("OPEN version 4 ", "")
+    if kind in ("update", "eor"):
+        attrs = [ln.strip().split(" len=")[0].replace(" flags=", "/") for ln in lines[1:] if ln.startswith("  ")]
+        rest = [ln.split(":")[0] for ln in lines[1:] if not ln.startswith("  ")]
+        return ", ".join(attrs + rest) + f"; {len(m)} bytes"
+    return lines[0]
+
+
+def write_index(args, index, totals):
+    notes_path = os.path.join(args.headers, "index-notes.md")
+    notes = open(notes_path).read().rstrip("\n") + "\n" if os.path.exists(notes_path) else ""
+    out = ["# Captured BGP test vectors: index", "",
+           "Generated by `bgpd/tests/vectors/capture/extract.py` (do not edit the generated part by hand;",
+           "the notes at the end come from `capture/headers/index-notes.md`). Each `<impl>.txt` holds",
+           "`<label> <hex>` lines, the hex being a whole BGP message including the 16-byte marker; the",
+           "comments above each line give the session, the negotiated decode context (4-octet AS,",
+           "ADD-PATH per family and direction) and a decoded summary. Labels are",
+           "`<kind>-<sender>-<receiver>-<features>` with nodes b2/e4/e2 (BIRD 2), gb (GoBGP), frr (FRR),",
+           "b16 (BIRD 1.6); feature slugs: v4/v6 (family), mp-reach(-ll: 32-byte next hop with link-local),",
+           "withdraw, addpath (NLRI carry 4-byte path ids), as2 (no 4-octet AS: 2-byte AS_PATH),",
+           "med, lp, comm, ecomm, lcomm, atomic, aggr, as4path, as4aggr, rr (ORIGINATOR_ID/CLUSTER_LIST),",
+           "otc, aigp, Npfx (prefix count), extlen (some attribute uses the Extended Length flag).", ""]
+    for impl in IMPLS:
+        picked = index.get(impl, [])
+        n, d, k = totals.get(impl, (0, 0, 0))
+        out.append(f"## {impl}.txt ({k} vectors; {n} messages captured, {d} distinct)")
+        out.append("")
+        caps, attrs, flags, notifs, rrs, misc = set(), set(), set(), set(), set(), set()
+        for c in picked:
+            for f in c["fs"]:
+                if f.startswith("cap:") and not f[4:].isdigit():
+                    caps.add(f[4:])
+                elif f.startswith("attr:"):
+                    attrs.add(ATTR_NAMES.get(int(f[5:]), "ATTR" + f[5:]))
+                elif f.startswith("flags:"):
+                    _, code, fl = f.split(":")
+                    flags.add(f"{ATTR_NAMES.get(int(code), code)}=0x{fl}")
+                elif f.startswith("notif:"):
+                    a, b = map(int, f[6:].split(":"))
+                    notifs.add(f"{a}/{b} {NOTIF.get((a, b), '')}")
+                elif f.startswith("rr:"):
+                    a, b = map(int, f[3:].split(":"))
+                    rrs.add(f"{AFI.get(a, a)} {['normal', 'BoRR', 'EoRR'][b] if b < 3 else b}")
+                elif f.split(":")[0] in ("addpath", "as2-session", "mp-nh-len", "size", "open", "eor",
+                                         "aspath", "announce+withdraw", "partial", "aggr-len"):
+                    misc.add(f)
+        out.append(f"- capabilities in OPENs: {', '.join(sorted(caps)) or '-'}")
+        out.append(f"- path attributes: {', '.join(sorted(attrs)) or '-'}")
+        out.append(f"- attribute flag bytes seen: {', '.join(sorted(flags)) or '-'}")
+        out.append(f"- NOTIFICATIONs: {', '.join(sorted(notifs)) or '-'}")
+        out.append(f"- ROUTE-REFRESH: {', '.join(sorted(rrs)) or '-'}")
+        out.append(f"- other: {', '.join(sorted(misc)) or '-'}")
+        out.append("")
+        out.append("| label | content |")
+        out.append("|---|---|")
+        for c in picked:
+            out.append(f"| `{c['label_final']}` | {short_summary(c).replace('|', '/')} |")
+        out.append("")
+    with open(os.path.join(args.out, "INDEX.md"), "w") as f:
+        f.write("\n".join(out) + "\n" + ("\n" + notes if notes else ""))
 
 
 if __name__ == "__main__":

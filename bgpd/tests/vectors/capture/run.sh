@@ -18,8 +18,8 @@
 #   pcap-e4   10.211.0.5 fd00:211::5  BIRD 2    AS 4200000001  eBGP edge, 4-byte AS
 #   pcap-e2   10.211.0.6 fd00:211::6  BIRD 2    AS 65010       eBGP edge, `enable as4 off`
 # eth0 of host N has MAC 02:11:00:00:00:0N, so its link-local address is fe80::11:ff:fe00:N.
-# tcpdump runs in pcap-br on each bridge port with -Q in: pcap/<node>.pcap holds exactly
-# what <node> sent.
+# tcpdump runs in pcap-br on all bridge ports (-i any -Q in) and writes pcap/all.pcap;
+# the sender of each segment is known from its source address.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -69,6 +69,7 @@ chmod 755 "$RUN"
 for n in "${NODES[@]}"; do mkdir -p "$RUN/$n"; done
 render() { sed "s#@RUN@#$RUN#g" "$HERE/conf/$1" > "$2"; }
 render b2.conf "$RUN/b2/bird.conf"
+for k in $(seq 0 999); do echo "  route 10.110.$((k / 250)).$((k % 250))/32 blackhole;"; done >"$RUN/b2/big4.routes"
 render e4.conf "$RUN/e4/bird.conf"
 render e2.conf "$RUN/e2/bird.conf"
 render b16.conf "$RUN/b16/bird.conf"
@@ -109,16 +110,13 @@ for i in "${!NODES[@]}"; do
 done
 
 # ---------------------------------------------------------------- capture
-for i in "${!NODES[@]}"; do
-  n=${NODES[$i]}; k=$((i + 1))
-  ip netns exec pcap-br tcpdump -i "p$k" -Q in -U --immediate-mode -s 0 -Z root -w "$RUN/pcap/$n.pcap" 'tcp port 179' \
-    2>"$RUN/pcap/$n.tcpdump.log" &
-  TCPDUMP_PIDS+=($!)
-done
-for i in "${!NODES[@]}"; do
-  n=${NODES[$i]}
-  for _ in $(seq 1 100); do grep -q 'listening on' "$RUN/pcap/$n.tcpdump.log" && break; sleep 0.05; done
-done
+# One tcpdump on all bridge ports, ingress only: every segment is captured once, as it
+# leaves its sender. A large buffer and no --immediate-mode: on 2 cores, per-packet wakeups
+# made the kernel drop packets in bursts. It is stopped with SIGINT, which flushes the ring.
+ip netns exec pcap-br nice -n -10 tcpdump -i any -Q in -U -B 65536 -s 0 -Z root \
+  -w "$RUN/pcap/all.pcap" 'tcp port 179' 2>"$RUN/pcap/tcpdump.log" &
+TCPDUMP_PIDS+=($!)
+for _ in $(seq 1 100); do grep -q 'listening on' "$RUN/pcap/tcpdump.log" && break; sleep 0.05; done
 nsx b2 ping -c1 -W1 10.211.0.6 >/dev/null
 nsx b2 ping -c1 -W1 fd00:211::6 >/dev/null
 
@@ -131,11 +129,12 @@ for _ in $(seq 1 100); do gb global >/dev/null 2>&1 && break; sleep 0.1; done
 # 20 x /26 with one attribute set (one packed UPDATE), then single routes.
 for k in $(seq 0 19); do
   gb global rib add -a ipv4 "10.102.$((k / 4)).$(((k % 4) * 64))/26" origin igp med 20 local-pref 120 \
-    community 64512:200,64512:201 large-community 64512:2:1,4200000001:2:2 >/dev/null
+    community 64512:200,64512:201 large-community 64512:2:1,4200000001:2:2 rt 64512:20 10.211.0.2:21 >/dev/null
 done
 gb global rib add -a ipv4 10.102.16.0/24 origin egp aspath 65301,65302 community 64512:216 \
-  aggregator 65302:10.211.0.2 >/dev/null
-gb global rib add -a ipv4 10.102.17.0/24 origin incomplete med 0 local-pref 80 >/dev/null
+  aggregator 4200000002:10.211.0.2 >/dev/null
+gb global rib add -a ipv4 10.102.17.0/24 origin incomplete med 0 local-pref 80 aigp metric 7 >/dev/null
+gb global rib add -a ipv4 10.102.18.0/24 origin igp community no-export,blackhole,64512:218 >/dev/null
 gb global rib add -a ipv4 10.102.9.0/24 origin igp community 64512:299 >/dev/null
 gb global rib add -a ipv6 fd00:102::/48 origin igp nexthop fd00:211::2 med 22 community 64512:602 \
   large-community 64512:6:2 >/dev/null
@@ -177,8 +176,8 @@ bc b2 reload in frr_s
 bc e4 reload in b2_s
 bc e4 reload in frr6_s
 bc16 reload in b2_s
-gb neighbor 10.211.0.1 softresetin -a ipv4 >/dev/null
-gb neighbor 10.211.0.3 softresetin -a ipv6 >/dev/null
+gb neighbor 10.211.0.1 softresetin -a ipv4
+gb neighbor 10.211.0.3 softresetin -a ipv6
 vt -c 'clear bgp ipv4 unicast 10.211.0.1 soft in'
 vt -c 'clear bgp ipv6 unicast 10.211.0.2 soft in'
 vt -c 'clear bgp ipv6 unicast fd00:211::5 soft in'
@@ -203,8 +202,8 @@ log "notifications"
 bc b2 disable frr_s '"b2 maintenance"'
 bc16 disable gobgp_s '"bird16 maintenance"'
 bc e4 disable gobgp_s '"e4 maintenance"'
-gb neighbor 10.211.0.4 reset >/dev/null
-gb neighbor 10.211.0.6 shutdown --reason "gobgp maintenance" >/dev/null || true
+gb neighbor 10.211.0.3 reset
+gb neighbor 10.211.0.6 shutdown --reason "gobgp maintenance" || true
 vt -c 'conf t' -c 'router bgp 64512' -c 'neighbor 10.211.0.4 shutdown message frr maintenance'
 vt -c 'clear bgp 10.211.0.6'
 bc b2 restart bird16_s
@@ -212,7 +211,7 @@ sleep 3
 bc b2 enable frr_s
 bc16 enable gobgp_s
 bc e4 enable gobgp_s
-gb neighbor 10.211.0.6 enable >/dev/null || true
+gb neighbor 10.211.0.6 enable || true
 vt -c 'conf t' -c 'router bgp 64512' -c 'no neighbor 10.211.0.4 shutdown'
 wait_up || true
 sleep 4
@@ -223,6 +222,12 @@ kill -STOP "$(cat "$RUN/gb/gobgpd.pid")"
 sleep 12
 kill -CONT "$(cat "$RUN/gb/gobgpd.pid")"
 sleep 8
+for _ in $(seq 1 60); do "$B16/birdc" -s "$RUN/b16/bird.ctl" show protocols gobgp_s | grep -q Established && break; sleep 0.5; done
+log "freeze bird16 for 12 s (hold time 9 s on its session with gobgp)"
+kill -STOP "$(cat "$RUN/b16/bird.pid")"
+sleep 12
+kill -CONT "$(cat "$RUN/b16/bird.pid")"
+sleep 3
 
 # ---------------------------------------------------------------- shutdown
 log "shutdown"
@@ -238,7 +243,10 @@ sleep 2
 for p in "${TCPDUMP_PIDS[@]}"; do kill -INT "$p" 2>/dev/null || true; done
 for p in "${TCPDUMP_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 TCPDUMP_PIDS=()
-for n in "${NODES[@]}"; do log "$n: $(grep -h 'captured' "$RUN/pcap/$n.tcpdump.log" | head -1)"; done
+log "tcpdump: $(grep -E 'captured|dropped by kernel' "$RUN/pcap/tcpdump.log" | tr '\n' ' ')"
+if ! grep -q '^0 packets dropped by kernel' "$RUN/pcap/tcpdump.log"; then
+  log "WARNING: tcpdump dropped packets; some TCP streams will be cut short"
+fi
 
 log "extract"
 python3 "$HERE/extract.py" --pcap-dir "$RUN/pcap" --out "$OUT" --versions "$RUN/versions.txt"
