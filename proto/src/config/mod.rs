@@ -1,0 +1,355 @@
+//! `SpeakerConfig`: everything one speaker needs to run, as data. Defaults are
+//! Calico's (calico.md §2.3): hold 240 s, keepalive a third of it, connect
+//! retry 5 s, connect delay 2 s, error wait 5 to 30 s, graceful restart 120 s.
+//!
+//! ```toml
+//! node_name = "node-1"
+//! router_id = "10.0.1.11"
+//! local_as = 64512
+//! addresses = ["10.0.1.11/24"]
+//!
+//! [[peer]]
+//! address = "10.0.1.12"
+//! remote_as = 64512
+//! kind = "mesh"
+//!
+//! [[originate]]
+//! prefix = "10.244.1.0/26"
+//! kind = "block"
+//!
+//! [export]
+//! prefixes = ["10.244.0.0/16"]
+//! ```
+
+mod asn;
+mod secret;
+mod validate;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+pub use self::asn::{Asn, AsnError};
+pub use self::secret::Secret;
+pub use self::validate::ConfigError;
+
+pub const DEFAULT_PORT: u16 = 179;
+pub const DEFAULT_HOLD_TIME: u16 = 240;
+pub const DEFAULT_CONNECT_RETRY: u16 = 5;
+pub const DEFAULT_CONNECT_DELAY: u16 = 2;
+pub const DEFAULT_ERROR_WAIT_MIN: u16 = 5;
+pub const DEFAULT_ERROR_WAIT_MAX: u16 = 30;
+pub const DEFAULT_RESTART_TIME: u16 = 120;
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+/// `proto bird`: the kernel protocol Calico's routes carry.
+pub const DEFAULT_KERNEL_PROTOCOL: u8 = 12;
+pub const DEFAULT_KERNEL_TABLE: u32 = 254;
+pub const DEFAULT_TUNNEL_DEVICE: &str = "tunl0";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpeakerConfig {
+    pub node_name: String,
+    pub router_id: Ipv4Addr,
+    pub local_as: Asn,
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// The node's addresses with prefix length (`10.0.1.5/24`): the source of
+    /// next hops it announces, and of "this node's subnet" for the kernel.
+    #[serde(default)]
+    pub addresses: Vec<IpNet>,
+    /// When set, this speaker is a route reflector with this cluster id.
+    #[serde(default)]
+    pub cluster_id: Option<Ipv4Addr>,
+    #[serde(default, rename = "peer")]
+    pub peers: Vec<PeerConfig>,
+    #[serde(default)]
+    pub originate: Vec<Originate>,
+    #[serde(default)]
+    pub export: ExportConfig,
+    #[serde(default)]
+    pub kernel: KernelConfig,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// Listen on this address only; all addresses when unset.
+    #[serde(default)]
+    pub address: Option<IpAddr>,
+    #[serde(default = "default_port")]
+    pub port: u16,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        Self {
+            address: None,
+            port: DEFAULT_PORT,
+        }
+    }
+}
+
+/// Where a peer comes from, which gives its name (calico.md §2.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeerKind {
+    /// Node-to-node mesh: `Mesh_10_0_0_2`.
+    Mesh,
+    /// A global BGPPeer: `Global_10_0_0_1` (`_port_P` when not 179).
+    #[default]
+    Global,
+    /// A node-specific BGPPeer: `Node_10_0_0_3`.
+    Node,
+}
+
+/// Which next hop to send (Calico's `nextHopMode`, `keepOriginalNextHop`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NextHopMode {
+    /// BGP's rule: self to eBGP peers, unchanged to iBGP peers.
+    #[default]
+    Auto,
+    /// Always this node's address.
+    #[serde(rename = "self")]
+    SelfAddress,
+    /// Always the next hop as received.
+    Keep,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The protocol name operators see; derived from kind and address when unset.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub address: IpAddr,
+    #[serde(default = "default_port")]
+    pub port: u16,
+    pub remote_as: Asn,
+    #[serde(default)]
+    pub kind: PeerKind,
+    /// Never connect; wait for the peer (Calico's mesh direction rule).
+    #[serde(default)]
+    pub passive: bool,
+    /// The peer is a client of this route reflector.
+    #[serde(default)]
+    pub route_reflector_client: bool,
+    #[serde(default = "default_hold_time")]
+    pub hold_time: u16,
+    /// Defaults to a third of the hold time.
+    #[serde(default)]
+    pub keepalive_time: Option<u16>,
+    #[serde(default = "default_connect_retry")]
+    pub connect_retry_time: u16,
+    #[serde(default = "default_connect_delay")]
+    pub connect_delay_time: u16,
+    #[serde(default = "default_restart_time")]
+    pub restart_time: u16,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// RFC 5082: accept the peer only this many hops away (1 = directly connected).
+    #[serde(default)]
+    pub ttl_security: Option<u8>,
+    /// eBGP multihop TTL; iBGP sessions are multihop already.
+    #[serde(default)]
+    pub multihop: Option<u8>,
+    #[serde(default)]
+    pub next_hop: NextHopMode,
+    /// The local address of the TCP connection; the node's address when unset.
+    #[serde(default)]
+    pub source_address: Option<IpAddr>,
+    /// Present this AS to the peer instead of the speaker's.
+    #[serde(default)]
+    pub local_as: Option<Asn>,
+}
+
+/// A prefix this speaker announces.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Originate {
+    pub prefix: IpNet,
+    #[serde(default)]
+    pub kind: OriginKind,
+    /// Standard communities `asn:value` to attach.
+    #[serde(default)]
+    pub communities: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OriginKind {
+    /// One of this node's IPAM blocks: sent as the block, and more-specific
+    /// routes inside it are never sent (Calico's `calico_aggr`).
+    Block,
+    /// A static or service range.
+    #[default]
+    Static,
+}
+
+/// Which prefixes may be sent to peers at all: routes inside these prefixes
+/// (the enabled IP pools, service and static ranges); nothing else.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportConfig {
+    #[serde(default)]
+    pub prefixes: Vec<IpNet>,
+}
+
+/// What routesync programs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KernelConfig {
+    /// Program the kernel; off is "BGP only" mode, where Felix owns routes.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    #[serde(default = "default_kernel_protocol")]
+    pub protocol: u8,
+    #[serde(default = "default_kernel_table")]
+    pub table: u32,
+    #[serde(default = "default_tunnel_device")]
+    pub tunnel_device: String,
+    #[serde(default, rename = "pool")]
+    pub pools: Vec<PoolConfig>,
+    /// Ranges advertised but never installed (service ranges).
+    #[serde(default)]
+    pub never_install: Vec<IpNet>,
+}
+
+impl Default for KernelConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            protocol: DEFAULT_KERNEL_PROTOCOL,
+            table: DEFAULT_KERNEL_TABLE,
+            tunnel_device: DEFAULT_TUNNEL_DEVICE.into(),
+            pools: Vec::new(),
+            never_install: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolConfig {
+    pub cidr: IpNet,
+    #[serde(default)]
+    pub ipip: IpipMode,
+    /// VXLAN routes are Felix's; never installed here.
+    #[serde(default)]
+    pub vxlan: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IpipMode {
+    Always,
+    CrossSubnet,
+    #[default]
+    Never,
+}
+
+fn default_port() -> u16 {
+    DEFAULT_PORT
+}
+fn default_hold_time() -> u16 {
+    DEFAULT_HOLD_TIME
+}
+fn default_connect_retry() -> u16 {
+    DEFAULT_CONNECT_RETRY
+}
+fn default_connect_delay() -> u16 {
+    DEFAULT_CONNECT_DELAY
+}
+fn default_restart_time() -> u16 {
+    DEFAULT_RESTART_TIME
+}
+fn default_true() -> bool {
+    true
+}
+fn default_kernel_protocol() -> u8 {
+    DEFAULT_KERNEL_PROTOCOL
+}
+fn default_kernel_table() -> u32 {
+    DEFAULT_KERNEL_TABLE
+}
+fn default_tunnel_device() -> String {
+    DEFAULT_TUNNEL_DEVICE.into()
+}
+
+impl SpeakerConfig {
+    /// Parses and validates TOML.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(ConfigError::parse)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("", format!("cannot read {}: {e}", path.display())))?;
+        Self::from_toml(&text)
+    }
+
+    /// The node's address in `family`'s version (the source of next hops).
+    pub fn address_for(&self, v4: bool) -> Option<IpAddr> {
+        self.addresses
+            .iter()
+            .map(IpNet::addr)
+            .find(|a| a.is_ipv4() == v4)
+    }
+}
+
+impl PeerConfig {
+    /// A peer with Calico's defaults.
+    pub fn new(address: IpAddr, remote_as: Asn, kind: PeerKind) -> Self {
+        Self {
+            name: None,
+            address,
+            port: DEFAULT_PORT,
+            remote_as,
+            kind,
+            passive: false,
+            route_reflector_client: false,
+            hold_time: DEFAULT_HOLD_TIME,
+            keepalive_time: None,
+            connect_retry_time: DEFAULT_CONNECT_RETRY,
+            connect_delay_time: DEFAULT_CONNECT_DELAY,
+            restart_time: DEFAULT_RESTART_TIME,
+            password: None,
+            ttl_security: None,
+            multihop: None,
+            next_hop: NextHopMode::Auto,
+            source_address: None,
+            local_as: None,
+        }
+    }
+
+    /// The name operators see: the configured one, or Calico's
+    /// `Mesh_10_0_0_2`, `Global_10_0_0_1_port_150`, `Node_fd00__3`.
+    pub fn protocol_name(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let prefix = match self.kind {
+            PeerKind::Mesh => "Mesh",
+            PeerKind::Global => "Global",
+            PeerKind::Node => "Node",
+        };
+        let address = self.address.to_string().replace(['.', ':'], "_");
+        if self.port == DEFAULT_PORT || self.kind == PeerKind::Mesh {
+            format!("{prefix}_{address}")
+        } else {
+            format!("{prefix}_{address}_port_{}", self.port)
+        }
+    }
+
+    /// The keepalive interval: configured, or a third of the hold time.
+    pub fn keepalive(&self) -> u16 {
+        self.keepalive_time.unwrap_or(self.hold_time / 3)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,163 @@
+//! Checks a `SpeakerConfig` once, at the boundary; every error names the
+//! field at fault (`peer[2].hold_time`), so that a refused reload says what to
+//! fix.
+
+use std::collections::BTreeSet;
+
+use super::{PeerConfig, SpeakerConfig};
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}{sep}{message}", sep = if field.is_empty() { "" } else { ": " })]
+pub struct ConfigError {
+    /// The path of the field, e.g. `peer[1].address`; empty for the whole file.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A TOML syntax or type error; toml's message names the key and line.
+    pub(super) fn parse(error: toml::de::Error) -> Self {
+        Self::new("", error.to_string().trim_end().to_owned())
+    }
+}
+
+impl SpeakerConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.node_name.is_empty() {
+            return Err(ConfigError::new("node_name", "must not be empty"));
+        }
+        if self.router_id.is_unspecified() {
+            return Err(ConfigError::new(
+                "router_id",
+                "must not be 0.0.0.0 (RFC 6286)",
+            ));
+        }
+        if self.local_as.0 == 0 {
+            return Err(ConfigError::new("local_as", "AS 0 is reserved (RFC 7607)"));
+        }
+        let mut seen = BTreeSet::new();
+        for (i, peer) in self.peers.iter().enumerate() {
+            validate_peer(peer).map_err(|(field, message)| {
+                ConfigError::new(format!("peer[{i}].{field}"), message)
+            })?;
+            if !seen.insert((peer.address, peer.port)) {
+                return Err(ConfigError::new(
+                    format!("peer[{i}].address"),
+                    format!("{} port {} is configured twice", peer.address, peer.port),
+                ));
+            }
+            if self.addresses.iter().any(|a| a.addr() == peer.address) {
+                return Err(ConfigError::new(
+                    format!("peer[{i}].address"),
+                    "is this node's own address",
+                ));
+            }
+            if peer.route_reflector_client && self.cluster_id.is_none() {
+                return Err(ConfigError::new(
+                    format!("peer[{i}].route_reflector_client"),
+                    "needs cluster_id: only a route reflector has clients",
+                ));
+            }
+        }
+        for (i, origin) in self.originate.iter().enumerate() {
+            if origin.prefix != origin.prefix.trunc() {
+                return Err(ConfigError::new(
+                    format!("originate[{i}].prefix"),
+                    format!(
+                        "{} has host bits set; did you mean {}?",
+                        origin.prefix,
+                        origin.prefix.trunc()
+                    ),
+                ));
+            }
+            for (j, community) in origin.communities.iter().enumerate() {
+                if parse_community(community).is_none() {
+                    return Err(ConfigError::new(
+                        format!("originate[{i}].communities[{j}]"),
+                        format!("{community:?} is not asn:value with both in 0..=65535"),
+                    ));
+                }
+            }
+        }
+        if self.kernel.tunnel_device.is_empty() || self.kernel.tunnel_device.len() > 15 {
+            return Err(ConfigError::new(
+                "kernel.tunnel_device",
+                "must be an interface name of 1 to 15 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `asn:value`, each in 0..=65535, as a 32-bit community (RFC 1997).
+pub fn parse_community(text: &str) -> Option<u32> {
+    let (asn, value) = text.split_once(':')?;
+    Some(
+        u32::from(asn.trim().parse::<u16>().ok()?) << 16
+            | u32::from(value.trim().parse::<u16>().ok()?),
+    )
+}
+
+fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
+    if peer.address.is_unspecified() || peer.address.is_multicast() {
+        return Err(("address", format!("{} cannot be a peer", peer.address)));
+    }
+    if peer.port == 0 {
+        return Err(("port", "must not be 0".into()));
+    }
+    if peer.remote_as.0 == 0 {
+        return Err(("remote_as", "AS 0 is reserved (RFC 7607)".into()));
+    }
+    // RFC 4271 §4.2: zero, or at least three seconds.
+    if peer.hold_time != 0 && peer.hold_time < 3 {
+        return Err((
+            "hold_time",
+            format!("{} s: must be 0 or at least 3", peer.hold_time),
+        ));
+    }
+    if let Some(keepalive) = peer.keepalive_time {
+        if peer.hold_time != 0 && keepalive >= peer.hold_time {
+            return Err((
+                "keepalive_time",
+                format!(
+                    "{keepalive} s: must be less than hold_time ({} s)",
+                    peer.hold_time
+                ),
+            ));
+        }
+    }
+    if peer.connect_retry_time == 0 {
+        return Err(("connect_retry_time", "must be at least 1 s".into()));
+    }
+    if peer.restart_time > 4095 {
+        return Err((
+            "restart_time",
+            format!(
+                "{} s: the capability holds at most 4095 (RFC 4724 §3)",
+                peer.restart_time
+            ),
+        ));
+    }
+    if peer.ttl_security == Some(0) {
+        return Err(("ttl_security", "hops must be 1 to 254".into()));
+    }
+    if peer.multihop == Some(0) {
+        return Err(("multihop", "TTL must be 1 to 255".into()));
+    }
+    if let Some(source) = peer.source_address {
+        if source.is_ipv4() != peer.address.is_ipv4() {
+            return Err((
+                "source_address",
+                format!("{source} is not of the peer's address family"),
+            ));
+        }
+    }
+    Ok(())
+}
