@@ -4,4 +4,7 @@
 //! machine, RIBs, mesh and route-reflection rules, config apply and the API
 //! servers follow (see `docs/ARCHITECTURE.md`).
 
+pub mod fsm;
 pub mod packet;
+pub mod policy;
+pub mod rib;

@@ -11,6 +11,8 @@ pub struct Negotiated {
     pub hold_time: u16,
     /// The peer's AS, from its 4-octet AS capability when it sent one.
     pub peer_as: u32,
+    /// The peer's BGP Identifier (for collision resolution, RFC 4271 §6.8).
+    pub peer_id: std::net::Ipv4Addr,
     pub four_octet_as: bool,
     /// Families both sides enabled (RFC 4760 §8; a side without any
     /// Multiprotocol capability speaks IPv4 unicast only).
@@ -87,6 +89,7 @@ impl Negotiated {
         Self {
             hold_time: local.hold_time.min(remote.hold_time),
             peer_as: remote.asn(),
+            peer_id: remote.bgp_id,
             four_octet_as: four_octet(local) && four_octet(remote),
             families: shared,
             add_path_rx: add_path_flow(remote, local, shared),

@@ -1,0 +1,183 @@
+//! Who gets what. Import: the loop checks of RFC 4271 §9 and RFC 4456 §8.
+//! Export: Calico's filter (only prefixes inside the export ranges; an own
+//! block as the block, never what is inside it), the iBGP and route-reflection
+//! rules of RFC 4456 §6, eBGP rules, and the attribute rewriting each kind of
+//! peer gets. Pure functions over data, tested as tables.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use ipnet::IpNet;
+use proto::config::NextHopMode;
+
+use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, SegmentKind};
+use crate::rib::{Path, RouteAttrs, Source, SourceInfo};
+
+/// LOCAL_PREF sent to iBGP peers for paths that have none (BIRD's default).
+pub const DEFAULT_LOCAL_PREF: u32 = 100;
+
+/// What this speaker is, for import and export decisions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerPolicy {
+    pub local_as: u32,
+    pub router_id: Ipv4Addr,
+    /// Set when this speaker is a route reflector.
+    pub cluster_id: Option<Ipv4Addr>,
+    /// Prefixes inside these may be exported; empty means no restriction.
+    pub export_prefixes: Vec<IpNet>,
+    /// This node's blocks: exported as themselves, never more-specifics.
+    pub own_blocks: Vec<IpNet>,
+    /// The node's own addresses, never accepted as a next hop.
+    pub own_addresses: Vec<IpAddr>,
+}
+
+/// How one kind of peer is exported to. Peers with equal classes get the
+/// same UPDATEs, encoded once.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExportClass {
+    pub ebgp: bool,
+    pub rr_client: bool,
+    pub remote_as: u32,
+    /// The AS this speaker presents to these peers.
+    pub local_as: u32,
+    pub next_hop: NextHopMode,
+    /// This speaker's next hop toward these peers, per family.
+    pub self_v4: Option<Ipv4Addr>,
+    pub self_v6: Option<Ipv6Addr>,
+    pub encode: EncodeCtx,
+}
+
+/// RFC 4271 §9 and RFC 4456 §8 loop checks, and next hops that cannot be
+/// used: true to accept the path.
+pub fn accept_import(attrs: &RouteAttrs, source: &SourceInfo, policy: &SpeakerPolicy) -> bool {
+    let a = &attrs.attrs;
+    if source.ebgp
+        && a.as_path
+            .as_ref()
+            .is_some_and(|p| p.asns().any(|asn| asn == policy.local_as))
+    {
+        return false;
+    }
+    if a.originator_id == Some(policy.router_id) {
+        return false;
+    }
+    if policy
+        .cluster_id
+        .is_some_and(|id| a.cluster_list.contains(&id))
+    {
+        return false;
+    }
+    !(attrs.next_hop.is_unspecified() || policy.own_addresses.contains(&attrs.next_hop))
+}
+
+/// Calico's export filter: an own block itself yes, anything inside it no;
+/// otherwise only inside the export ranges.
+pub fn prefix_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
+    if let Some(block) = policy.own_blocks.iter().find(|b| b.contains(prefix)) {
+        return block == prefix;
+    }
+    policy.export_prefixes.is_empty()
+        || policy
+            .export_prefixes
+            .iter()
+            .any(|range| range.contains(prefix))
+}
+
+/// The attributes `path` is sent with to peers of `class`, or `None` when it
+/// is not sent to them.
+pub fn export(
+    prefix: &IpNet,
+    path: &Path,
+    source: &SourceInfo,
+    class: &ExportClass,
+    policy: &SpeakerPolicy,
+) -> Option<RouteAttrs> {
+    if !prefix_exportable(prefix, policy) {
+        return None;
+    }
+    let a = &path.attrs.attrs;
+    // RFC 1997 well-known communities.
+    if a.communities.contains(&Community::NO_ADVERTISE) {
+        return None;
+    }
+    if class.ebgp
+        && (a.communities.contains(&Community::NO_EXPORT)
+            || a.communities.contains(&Community::NO_EXPORT_SUBCONFED))
+    {
+        return None;
+    }
+    let learned_internal = path.source != Source::Local && !source.ebgp;
+    // RFC 4456 §6: an iBGP-learned path goes to iBGP peers only by reflection:
+    // from a client to everyone, from a non-client to clients only.
+    let reflect = learned_internal && !class.ebgp;
+    if reflect && (policy.cluster_id.is_none() || !(source.rr_client || class.rr_client)) {
+        return None;
+    }
+    // Do not send a path into an AS already on it.
+    if class.ebgp
+        && a.as_path
+            .as_ref()
+            .is_some_and(|p| p.asns().any(|asn| asn == class.remote_as))
+    {
+        return None;
+    }
+
+    let mut out = (*path.attrs).clone();
+    let attrs = &mut out.attrs;
+    if class.ebgp {
+        prepend(
+            attrs.as_path.get_or_insert_with(AsPath::default),
+            class.local_as,
+        );
+        attrs.local_pref = None;
+        // MED is not passed on from one neighboring AS to another (RFC 4271 §5.1.4).
+        if path.source != Source::Local {
+            attrs.med = None;
+        }
+        attrs.originator_id = None;
+        attrs.cluster_list.clear();
+    } else {
+        attrs.local_pref = Some(attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
+        if reflect {
+            // RFC 4456 §8.
+            attrs.originator_id = Some(attrs.originator_id.unwrap_or(source.router_id));
+            if let Some(cluster_id) = policy.cluster_id {
+                attrs.cluster_list.insert(0, cluster_id);
+            }
+        }
+    }
+    let next_hop_self = match class.next_hop {
+        NextHopMode::Auto => class.ebgp,
+        NextHopMode::SelfAddress => true,
+        NextHopMode::Keep => false,
+    };
+    if next_hop_self {
+        out.next_hop = match prefix {
+            IpNet::V4(_) => IpAddr::V4(class.self_v4?),
+            IpNet::V6(_) => IpAddr::V6(class.self_v6?),
+        };
+        out.link_local = None;
+    }
+    Some(out)
+}
+
+/// Puts `asn` in front of the path (RFC 4271 §5.1.2).
+fn prepend(path: &mut AsPath, asn: u32) {
+    match path.segments.first_mut() {
+        Some(first)
+            if first.kind == SegmentKind::Sequence
+                && first.asns.len() < crate::packet::MAX_SEGMENT_LEN =>
+        {
+            first.asns.insert(0, asn)
+        }
+        _ => path.segments.insert(
+            0,
+            AsSegment {
+                kind: SegmentKind::Sequence,
+                asns: vec![asn],
+            },
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,266 @@
+use std::sync::Arc;
+
+use super::*;
+use crate::packet::{Origin, PathAttributes};
+
+const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 11);
+
+fn policy(reflector: bool) -> SpeakerPolicy {
+    SpeakerPolicy {
+        local_as: 64512,
+        router_id: ME,
+        cluster_id: reflector.then_some(Ipv4Addr::new(1, 1, 1, 1)),
+        export_prefixes: vec!["10.244.0.0/16".parse().unwrap()],
+        own_blocks: vec!["10.244.1.0/26".parse().unwrap()],
+        own_addresses: vec![IpAddr::V4(ME)],
+    }
+}
+
+fn class(ebgp: bool, rr_client: bool) -> ExportClass {
+    ExportClass {
+        ebgp,
+        rr_client,
+        remote_as: if ebgp { 65001 } else { 64512 },
+        local_as: 64512,
+        next_hop: NextHopMode::Auto,
+        self_v4: Some(ME),
+        self_v6: None,
+        encode: EncodeCtx::default(),
+    }
+}
+
+fn source(ebgp: bool, rr_client: bool) -> SourceInfo {
+    SourceInfo {
+        ebgp,
+        router_id: Ipv4Addr::new(10, 0, 1, 12),
+        address: "10.0.1.12".parse().unwrap(),
+        rr_client,
+    }
+}
+
+fn path(from: Source, edit: impl FnOnce(&mut PathAttributes)) -> Path {
+    let mut attrs = PathAttributes {
+        origin: Some(Origin::Igp),
+        as_path: Some(AsPath::default()),
+        ..PathAttributes::default()
+    };
+    edit(&mut attrs);
+    Path {
+        source: from,
+        path_id: 0,
+        attrs: Arc::new(RouteAttrs {
+            attrs,
+            next_hop: "10.0.1.12".parse().unwrap(),
+            link_local: None,
+        }),
+    }
+}
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+#[test]
+fn calico_export_filter() {
+    let p = policy(false);
+    assert!(prefix_exportable(&net("10.244.1.0/26"), &p), "own block");
+    assert!(
+        !prefix_exportable(&net("10.244.1.5/32"), &p),
+        "inside own block"
+    );
+    assert!(
+        prefix_exportable(&net("10.244.2.0/26"), &p),
+        "inside a pool"
+    );
+    assert!(
+        !prefix_exportable(&net("0.0.0.0/0"), &p),
+        "outside every pool"
+    );
+    assert!(
+        !prefix_exportable(&net("10.0.1.0/24"), &p),
+        "the node subnet"
+    );
+    let open = SpeakerPolicy {
+        export_prefixes: vec![],
+        ..p
+    };
+    assert!(
+        prefix_exportable(&net("0.0.0.0/0"), &open),
+        "no ranges: no restriction"
+    );
+}
+
+/// (learned from, sent to, reflector?) → sent?
+#[test]
+fn ibgp_mesh_reflection_and_ebgp_rules() {
+    let ibgp = source(false, false);
+    let client = source(false, true);
+    let ebgp = source(true, false);
+    let cases = [
+        // Mesh: nothing learned over iBGP goes back to iBGP.
+        (Some(ibgp), class(false, false), false, false),
+        (Some(ibgp), class(true, false), false, true),
+        (Some(ebgp), class(false, false), false, true),
+        (None, class(false, false), false, true),
+        // Reflector: non-client to clients only; client to everyone.
+        (Some(ibgp), class(false, true), true, true),
+        (Some(ibgp), class(false, false), true, false),
+        (Some(client), class(false, false), true, true),
+        (Some(client), class(false, true), true, true),
+    ];
+    for (from, to, reflector, sent) in cases {
+        let (src, info) = match from {
+            Some(info) => (Source::Peer(1), info),
+            None => (Source::Local, source(false, false)),
+        };
+        let got = export(
+            &net("10.244.2.0/26"),
+            &path(src, |_| {}),
+            &info,
+            &to,
+            &policy(reflector),
+        );
+        assert_eq!(
+            got.is_some(),
+            sent,
+            "from {from:?} to {to:?} reflector {reflector}"
+        );
+    }
+}
+
+#[test]
+fn reflected_paths_carry_originator_and_cluster_list() {
+    let got = export(
+        &net("10.244.2.0/26"),
+        &path(Source::Peer(1), |_| {}),
+        &source(false, true),
+        &class(false, false),
+        &policy(true),
+    )
+    .unwrap();
+    assert_eq!(got.attrs.originator_id, Some(Ipv4Addr::new(10, 0, 1, 12)));
+    assert_eq!(got.attrs.cluster_list, vec![Ipv4Addr::new(1, 1, 1, 1)]);
+    assert_eq!(
+        got.next_hop,
+        "10.0.1.12".parse::<IpAddr>().unwrap(),
+        "reflected routes keep their next hop"
+    );
+    assert_eq!(got.attrs.local_pref, Some(100));
+}
+
+#[test]
+fn ebgp_prepends_drops_local_pref_and_sets_next_hop_self() {
+    let learned = path(Source::Peer(1), |a| {
+        a.local_pref = Some(200);
+        a.med = Some(5);
+    });
+    let got = export(
+        &net("10.244.2.0/26"),
+        &learned,
+        &source(false, true),
+        &class(true, false),
+        &policy(true),
+    )
+    .unwrap();
+    assert_eq!(got.attrs.as_path, Some(AsPath::sequence([64512])));
+    assert_eq!((got.attrs.local_pref, got.attrs.med), (None, None));
+    assert_eq!(got.next_hop, IpAddr::V4(ME));
+    assert!(got.attrs.cluster_list.is_empty() && got.attrs.originator_id.is_none());
+    // Keep mode leaves the next hop; a path through the peer's AS is not sent back.
+    let keep = ExportClass {
+        next_hop: NextHopMode::Keep,
+        ..class(true, false)
+    };
+    let got = export(
+        &net("10.244.2.0/26"),
+        &learned,
+        &source(false, true),
+        &keep,
+        &policy(true),
+    )
+    .unwrap();
+    assert_eq!(got.next_hop, "10.0.1.12".parse::<IpAddr>().unwrap());
+    let through = path(Source::Peer(1), |a| {
+        a.as_path = Some(AsPath::sequence([65001, 65002]))
+    });
+    assert!(export(
+        &net("10.244.2.0/26"),
+        &through,
+        &source(true, false),
+        &class(true, false),
+        &policy(false)
+    )
+    .is_none());
+}
+
+#[test]
+fn well_known_communities() {
+    let no_export = path(Source::Local, |a| {
+        a.communities = vec![Community::NO_EXPORT]
+    });
+    let p = policy(false);
+    assert!(export(
+        &net("10.244.1.0/26"),
+        &no_export,
+        &source(false, false),
+        &class(true, false),
+        &p
+    )
+    .is_none());
+    assert!(export(
+        &net("10.244.1.0/26"),
+        &no_export,
+        &source(false, false),
+        &class(false, false),
+        &p
+    )
+    .is_some());
+    let no_advertise = path(Source::Local, |a| {
+        a.communities = vec![Community::NO_ADVERTISE]
+    });
+    assert!(export(
+        &net("10.244.1.0/26"),
+        &no_advertise,
+        &source(false, false),
+        &class(false, false),
+        &p
+    )
+    .is_none());
+}
+
+#[test]
+fn import_loop_checks() {
+    let p = policy(true);
+    let attrs = |edit: fn(&mut PathAttributes), next_hop: &str| RouteAttrs {
+        attrs: {
+            let mut a = PathAttributes::default();
+            edit(&mut a);
+            a
+        },
+        next_hop: next_hop.parse().unwrap(),
+        link_local: None,
+    };
+    let ok = attrs(|_| {}, "10.0.1.12");
+    assert!(accept_import(&ok, &source(false, false), &p));
+    let own_as = attrs(
+        |a| a.as_path = Some(AsPath::sequence([65001, 64512])),
+        "10.0.1.12",
+    );
+    assert!(!accept_import(&own_as, &source(true, false), &p));
+    let mine = attrs(|a| a.originator_id = Some(ME), "10.0.1.12");
+    assert!(!accept_import(&mine, &source(false, false), &p));
+    let looped = attrs(
+        |a| a.cluster_list = vec![Ipv4Addr::new(1, 1, 1, 1)],
+        "10.0.1.12",
+    );
+    assert!(!accept_import(&looped, &source(false, false), &p));
+    assert!(
+        !accept_import(&attrs(|_| {}, "10.0.1.11"), &source(false, false), &p),
+        "own address"
+    );
+    assert!(!accept_import(
+        &attrs(|_| {}, "0.0.0.0"),
+        &source(false, false),
+        &p
+    ));
+}

@@ -1,0 +1,25 @@
+//! What the speaker hands to routesync: for each prefix whose best route
+//! changed, the route the kernel should have. Classification (direct,
+//! `tunl0 onlink`, recursive, not installed) is routesync's, from the kernel
+//! section of the config; the speaker only says what BGP decided.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum FibEntry {
+    /// No route any more.
+    Remove,
+    /// One of this node's own blocks: a blackhole, so that traffic to
+    /// unallocated addresses in it goes nowhere.
+    Blackhole,
+    /// Every equal-cost next hop of the best route.
+    NextHops(Vec<IpAddr>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FibUpdate {
+    pub prefix: IpNet,
+    pub entry: FibEntry,
+}
