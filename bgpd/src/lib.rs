@@ -4,7 +4,11 @@
 //! machine, RIBs, mesh and route-reflection rules, config apply and the API
 //! servers follow (see `docs/ARCHITECTURE.md`).
 
+pub mod export;
 pub mod fsm;
+pub mod neighbor;
 pub mod packet;
 pub mod policy;
 pub mod rib;
+pub mod session;
+pub mod speaker;

@@ -9,7 +9,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 use proto::config::NextHopMode;
 
-use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, SegmentKind};
+use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, FamilySet, SegmentKind};
 use crate::rib::{Path, RouteAttrs, Source, SourceInfo};
 
 /// LOCAL_PREF sent to iBGP peers for paths that have none (BIRD's default).
@@ -44,6 +44,8 @@ pub struct ExportClass {
     pub self_v4: Option<Ipv4Addr>,
     pub self_v6: Option<Ipv6Addr>,
     pub encode: EncodeCtx,
+    /// The families the peers negotiated; nothing else is sent to them.
+    pub families: FamilySet,
 }
 
 /// RFC 4271 §9 and RFC 4456 §8 loop checks, and next hops that cannot be

@@ -1,6 +1,6 @@
 //! A live topology: its namespaces, the hosts and pods in them, and the folder
 //! for its files. Everything is removed when the `Network` is dropped; after a
-//! panic the folder is kept and its path printed.
+//! panic (or with `TESTNETS_KEEP=1`) the folder is kept and its path printed.
 
 use std::collections::hash_map::DefaultHasher;
 use std::ffi::OsStr;
@@ -300,7 +300,8 @@ impl Network {
 
 impl Drop for Network {
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        // TESTNETS_KEEP=1 keeps the folder of a passing run too.
+        if std::thread::panicking() || std::env::var_os("TESTNETS_KEEP").is_some() {
             eprintln!("testnets: {} kept for inspection", self.dir.display());
         } else {
             let _ = std::fs::remove_dir_all(&self.dir);

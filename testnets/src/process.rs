@@ -107,6 +107,11 @@ impl Process {
         run::forget_pid(self.child.id() as i32);
     }
 
+    /// SIGHUP: daemons re-read their configuration.
+    pub fn signal_hangup(&self) {
+        self.signal(Signal::SIGHUP);
+    }
+
     fn signal(&self, signal: Signal) {
         let _ = killpg(Pid::from_raw(self.child.id() as i32), signal);
     }

@@ -26,6 +26,7 @@ fn class(ebgp: bool, rr_client: bool) -> ExportClass {
         self_v4: Some(ME),
         self_v6: None,
         encode: EncodeCtx::default(),
+        families: FamilySet::of(&crate::packet::Family::ALL),
     }
 }
 

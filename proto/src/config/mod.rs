@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::asn::{Asn, AsnError};
 pub use self::secret::Secret;
-pub use self::validate::ConfigError;
+pub use self::validate::{parse_community, ConfigError};
 
 pub const DEFAULT_PORT: u16 = 179;
 pub const DEFAULT_HOLD_TIME: u16 = 240;

@@ -1,6 +1,7 @@
 //! Third-party BGP speakers and etcd, started inside a host from a config
 //! string, ready when their own CLI answers, and queried through it.
 
+pub mod bgpd;
 pub mod bird;
 pub mod etcd;
 pub mod frr;

@@ -1,0 +1,224 @@
+//! Update groups: peers with the same [`ExportClass`] share one Adj-RIB-Out
+//! and one encoding of every UPDATE (DESIGN.md §3). A flush turns the
+//! prefixes whose best path changed into one run of UPDATE messages per
+//! group, which every member is sent as it is.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+use tracing::warn;
+
+use crate::packet::{Family, Message, NextHop, Nlri, PathAttributes, UpdateMessage, UpdatePacker};
+use crate::policy::{export, prefix_exportable, ExportClass, SpeakerPolicy};
+use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
+
+#[derive(Debug)]
+struct Group {
+    members: BTreeSet<PeerId>,
+    /// What every member has been sent, by prefix.
+    sent: HashMap<IpNet, Arc<RouteAttrs>>,
+    interner: AttrInterner,
+}
+
+#[derive(Debug, Default)]
+pub struct UpdateGroups {
+    groups: HashMap<ExportClass, Group>,
+}
+
+/// Announcements grouped by their exported attributes, and withdrawals, per family.
+#[derive(Default)]
+struct Batch {
+    announce: HashMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<Nlri>)>,
+    withdraw: HashMap<Family, Vec<Nlri>>,
+}
+
+impl UpdateGroups {
+    /// Adds a peer to its group, and returns what it must be sent first: the
+    /// group's whole table, then End-of-RIB for each family (RFC 4724 §2).
+    pub fn join(
+        &mut self,
+        peer: PeerId,
+        class: &ExportClass,
+        rib: &LocRib,
+        policy: &SpeakerPolicy,
+    ) -> Bytes {
+        let group = self.groups.entry(class.clone()).or_insert_with(|| {
+            let mut group = Group {
+                members: BTreeSet::new(),
+                sent: HashMap::new(),
+                interner: AttrInterner::default(),
+            };
+            let prefixes: Vec<IpNet> = rib.prefixes().copied().collect();
+            // A new group starts from the Loc-RIB; its encoding is not needed.
+            let _ = group.update(&prefixes, class, rib, policy);
+            group
+        });
+        group.members.insert(peer);
+        let mut batch = Batch::default();
+        for (prefix, attrs) in &group.sent {
+            batch.add(*prefix, attrs);
+        }
+        let mut out = batch.encode(class);
+        for family in class.families.iter() {
+            let eor = Message::Update(UpdateMessage::end_of_rib(family));
+            if let Ok(bytes) = eor.to_bytes(&class.encode) {
+                out.extend_from_slice(&bytes);
+            }
+        }
+        out.freeze()
+    }
+
+    /// Removes a peer; an empty group goes, with its Adj-RIB-Out.
+    pub fn leave(&mut self, peer: PeerId, class: &ExportClass) {
+        if let Some(group) = self.groups.get_mut(class) {
+            group.members.remove(&peer);
+            if group.members.is_empty() {
+                self.groups.remove(class);
+            }
+        }
+    }
+
+    /// Brings every group up to date for `dirty` prefixes; returns, per group
+    /// with something to say, its members and the encoded UPDATEs.
+    pub fn flush(
+        &mut self,
+        dirty: &[IpNet],
+        rib: &LocRib,
+        policy: &SpeakerPolicy,
+    ) -> Vec<(Vec<PeerId>, Bytes)> {
+        let mut out = Vec::new();
+        for (class, group) in &mut self.groups {
+            let bytes = group.update(dirty, class, rib, policy);
+            if !bytes.is_empty() {
+                out.push((group.members.iter().copied().collect(), bytes.freeze()));
+            }
+        }
+        out
+    }
+}
+
+impl Group {
+    /// Recomputes the export of `prefixes`, records it, and encodes the changes.
+    fn update(
+        &mut self,
+        prefixes: &[IpNet],
+        class: &ExportClass,
+        rib: &LocRib,
+        policy: &SpeakerPolicy,
+    ) -> BytesMut {
+        // Export depends on the path's attributes and source, not its prefix
+        // (beyond the prefix filter): compute it once per attribute set.
+        let mut cache: HashMap<(*const RouteAttrs, Source), Option<Arc<RouteAttrs>>> =
+            HashMap::new();
+        let mut batch = Batch::default();
+        for prefix in prefixes {
+            if !class.families.contains(family_of(prefix)) {
+                continue;
+            }
+            let exported = match rib.best(prefix) {
+                Some(path) if prefix_exportable(prefix, policy) => cache
+                    .entry((Arc::as_ptr(&path.attrs), path.source))
+                    .or_insert_with(|| {
+                        let info = rib.source_info(path.source);
+                        export(prefix, path, &info, class, policy)
+                            .map(|attrs| self.interner.intern(attrs))
+                    })
+                    .clone(),
+                _ => None,
+            };
+            match (self.sent.get(prefix), exported) {
+                (Some(old), Some(new)) if Arc::ptr_eq(old, &new) => {}
+                (_, Some(new)) => {
+                    batch.add(*prefix, &new);
+                    if let Some(old) = self.sent.insert(*prefix, new) {
+                        self.interner.release(old);
+                    }
+                }
+                (Some(_), None) => {
+                    batch
+                        .withdraw
+                        .entry(family_of(prefix))
+                        .or_default()
+                        .push(Nlri::new(*prefix));
+                    if let Some(old) = self.sent.remove(prefix) {
+                        self.interner.release(old);
+                    }
+                }
+                (None, None) => {}
+            }
+        }
+        drop(cache);
+        batch.encode(class)
+    }
+}
+
+fn family_of(prefix: &IpNet) -> Family {
+    match prefix {
+        IpNet::V4(_) => Family::Ipv4Unicast,
+        IpNet::V6(_) => Family::Ipv6Unicast,
+    }
+}
+
+impl Batch {
+    fn add(&mut self, prefix: IpNet, attrs: &Arc<RouteAttrs>) {
+        self.announce
+            .entry(Arc::as_ptr(attrs))
+            .or_insert_with(|| (Arc::clone(attrs), Vec::new()))
+            .1
+            .push(Nlri::new(prefix));
+    }
+
+    /// Withdrawals first, then announcements, each packed into as few
+    /// messages as fit.
+    fn encode(self, class: &ExportClass) -> BytesMut {
+        let mut packer = UpdatePacker::new(class.encode);
+        let mut out = BytesMut::new();
+        for (family, prefixes) in &self.withdraw {
+            if let Err(e) = packer.withdraw(*family, prefixes, &mut out) {
+                warn!(error = %e, "cannot encode withdrawals");
+            }
+        }
+        for (attrs, prefixes) in self.announce.values() {
+            let (v4, v6): (Vec<Nlri>, Vec<Nlri>) =
+                prefixes.iter().partition(|n| n.prefix.addr().is_ipv4());
+            let mut wire = PathAttributes {
+                next_hop: None,
+                ..attrs.attrs.clone()
+            };
+            if !v4.is_empty() {
+                match attrs.next_hop {
+                    IpAddr::V4(next_hop) => {
+                        wire.next_hop = Some(next_hop);
+                        if let Err(e) = packer.announce_ipv4(&wire, &v4, &mut out) {
+                            warn!(error = %e, "cannot encode announcements");
+                        }
+                        wire.next_hop = None;
+                    }
+                    // RFC 8950 IPv4 over an IPv6 next hop is not spoken yet.
+                    IpAddr::V6(_) => warn!("IPv4 prefixes with an IPv6 next hop are not sent"),
+                }
+            }
+            if !v6.is_empty() {
+                let next_hop = match attrs.next_hop {
+                    IpAddr::V6(global) => NextHop::V6 {
+                        global,
+                        link_local: attrs.link_local,
+                    },
+                    IpAddr::V4(v4) => NextHop::V6 {
+                        global: v4.to_ipv6_mapped(),
+                        link_local: None,
+                    },
+                };
+                if let Err(e) =
+                    packer.announce_mp(Family::Ipv6Unicast, next_hop, &wire, &v6, &mut out)
+                {
+                    warn!(error = %e, "cannot encode announcements");
+                }
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,245 @@
+//! One configured peer: its FSM slot (and a second one while a connection
+//! collision is being resolved, RFC 4271 §6.8), the connection and timers of
+//! each, and what operators see of it.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use proto::config::{PeerConfig, SpeakerConfig};
+use tokio_util::time::delay_queue::{DelayQueue, Key};
+
+use crate::fsm::{Fsm, FsmConfig, State, Timer};
+use crate::packet::{Capability, EncodeCtx, Family, Message, Negotiated};
+use crate::policy::ExportClass;
+use crate::rib::PeerId;
+use crate::session::{Connection, SessionId};
+
+/// What a timer expiry names: which FSM instance, which timer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimerKey {
+    pub peer: PeerId,
+    pub session: SessionId,
+    pub timer: Timer,
+}
+
+fn timer_index(timer: Timer) -> usize {
+    match timer {
+        Timer::ConnectRetry => 0,
+        Timer::Hold => 1,
+        Timer::Keepalive => 2,
+        Timer::IdleHold => 3,
+    }
+}
+
+/// One FSM instance with its connection and timers.
+#[derive(Debug)]
+pub struct Slot {
+    pub session: SessionId,
+    pub fsm: Fsm,
+    pub conn: Option<Connection>,
+    /// A connect for this slot is under way.
+    pub connecting: bool,
+    /// This side opened the connection (RFC 4271 §6.8 needs to know).
+    pub initiated_locally: bool,
+    pub encode: EncodeCtx,
+    timers: [Option<Key>; 4],
+}
+
+impl Slot {
+    pub fn new(session: SessionId, fsm: Fsm) -> Self {
+        Self {
+            session,
+            fsm,
+            conn: None,
+            connecting: false,
+            initiated_locally: false,
+            encode: EncodeCtx::default(),
+            timers: [None; 4],
+        }
+    }
+
+    pub fn arm(&mut self, queue: &mut DelayQueue<TimerKey>, key: TimerKey, secs: u16) {
+        let after = Duration::from_secs(u64::from(secs));
+        let slot = &mut self.timers[timer_index(key.timer)];
+        match slot {
+            Some(existing) => queue.reset(existing, after),
+            None => *slot = Some(queue.insert(key, after)),
+        }
+    }
+
+    pub fn cancel(&mut self, queue: &mut DelayQueue<TimerKey>, timer: Timer) {
+        if let Some(key) = self.timers[timer_index(timer)].take() {
+            queue.remove(&key);
+        }
+    }
+
+    /// The timer fired: its key is no longer in the queue.
+    pub fn fired(&mut self, timer: Timer) {
+        self.timers[timer_index(timer)] = None;
+    }
+
+    /// Cancels every timer and closes the connection (the slot is going away).
+    pub fn dispose(mut self, queue: &mut DelayQueue<TimerKey>) {
+        for timer in [
+            Timer::ConnectRetry,
+            Timer::Hold,
+            Timer::Keepalive,
+            Timer::IdleHold,
+        ] {
+            self.cancel(queue, timer);
+        }
+        if let Some(conn) = self.conn.take() {
+            conn.close();
+        }
+    }
+
+    pub fn send(&self, message: &Message) {
+        if let (Some(conn), Ok(bytes)) = (&self.conn, message.to_bytes(&self.encode)) {
+            conn.send(bytes);
+        }
+    }
+}
+
+/// Counters and history operators see.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerStats {
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    pub updates_received: u64,
+    pub updates_sent: u64,
+    pub prefixes_received: u64,
+    pub prefixes_accepted: u64,
+}
+
+/// The peer while its session is Established.
+#[derive(Clone, Debug)]
+pub struct Up {
+    pub negotiated: Negotiated,
+    pub class: ExportClass,
+}
+
+#[derive(Debug)]
+pub struct Neighbor {
+    pub id: PeerId,
+    pub name: String,
+    pub config: PeerConfig,
+    pub primary: Slot,
+    pub collision: Option<Slot>,
+    pub up: Option<Up>,
+    /// When the state operators see last changed.
+    pub since: SystemTime,
+    /// The last error, in BIRD's words.
+    pub last_error: Option<String>,
+    pub stats: PeerStats,
+}
+
+impl Neighbor {
+    pub fn new(
+        id: PeerId,
+        config: PeerConfig,
+        speaker: &SpeakerConfig,
+        session: SessionId,
+    ) -> Self {
+        let fsm = Fsm::new(fsm_config(&config, speaker));
+        Self {
+            id,
+            name: config.protocol_name(),
+            config,
+            primary: Slot::new(session, fsm),
+            collision: None,
+            up: None,
+            since: SystemTime::now(),
+            last_error: None,
+            stats: PeerStats::default(),
+        }
+    }
+
+    pub fn state(&self) -> State {
+        self.primary.fsm.state()
+    }
+
+    pub fn slot_mut(&mut self, session: SessionId) -> Option<&mut Slot> {
+        if self.primary.session == session {
+            return Some(&mut self.primary);
+        }
+        self.collision
+            .as_mut()
+            .filter(|slot| slot.session == session)
+    }
+
+    pub fn is_external(&self, speaker: &SpeakerConfig) -> bool {
+        self.config.remote_as != self.config.local_as.unwrap_or(speaker.local_as)
+    }
+
+    pub fn remote(&self) -> SocketAddr {
+        SocketAddr::new(self.config.address, self.config.port)
+    }
+
+    /// The local address connections to this peer come from.
+    pub fn source_address(&self, speaker: &SpeakerConfig) -> Option<IpAddr> {
+        self.config
+            .source_address
+            .or_else(|| speaker.address_for(self.config.address.is_ipv4()))
+    }
+
+    /// RFC 4271 §6.8: the connection opened by the speaker with the higher
+    /// BGP Identifier survives. Returns the slot that must close, once the
+    /// peer's identifier is known.
+    pub fn collision_loser(&self, router_id: Ipv4Addr) -> Option<SessionId> {
+        let collision = self.collision.as_ref()?;
+        let peer_id = self.primary.fsm.peer_id().or(collision.fsm.peer_id())?;
+        let keep_local = router_id > peer_id;
+        let loser = if self.primary.initiated_locally == keep_local {
+            collision
+        } else {
+            &self.primary
+        };
+        Some(loser.session)
+    }
+}
+
+/// The FSM settings of one peer.
+pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
+    let local_as = peer.local_as.unwrap_or(speaker.local_as).0;
+    let mut capabilities: Vec<Capability> = Family::ALL
+        .iter()
+        .filter(|f| family_wanted(**f, peer, speaker))
+        .map(|f| Capability::Multiprotocol((*f).into()))
+        .collect();
+    capabilities.push(Capability::RouteRefresh);
+    capabilities.push(Capability::FourOctetAs(local_as));
+    // Receive ADD-PATH paths from peers that send them (Calico's BIRD
+    // template says `add paths on`); send one path per prefix.
+    capabilities.push(Capability::AddPath(
+        Family::ALL
+            .iter()
+            .filter(|f| family_wanted(**f, peer, speaker))
+            .map(|f| crate::packet::AddPathFamily {
+                afi_safi: (*f).into(),
+                mode: crate::packet::AddPathMode::Receive,
+            })
+            .collect(),
+    ));
+    FsmConfig {
+        local_as,
+        remote_as: peer.remote_as.0,
+        router_id: speaker.router_id,
+        hold_time: peer.hold_time,
+        keepalive_time: peer.keepalive_time,
+        connect_retry: peer.connect_retry_time,
+        connect_delay: peer.connect_delay_time,
+        error_wait: (
+            proto::config::DEFAULT_ERROR_WAIT_MIN,
+            proto::config::DEFAULT_ERROR_WAIT_MAX,
+        ),
+        passive: peer.passive,
+        capabilities,
+    }
+}
+
+/// A family is offered when this node has an address of it to put in next
+/// hops, or the session runs over it.
+fn family_wanted(family: Family, peer: &PeerConfig, speaker: &SpeakerConfig) -> bool {
+    let v4 = family == Family::Ipv4Unicast;
+    peer.address.is_ipv4() == v4 || speaker.address_for(v4).is_some()
+}

@@ -1,0 +1,223 @@
+//! TCP for BGP sessions: the listener, outgoing connects, and one reader and
+//! one writer task per connection. These tasks only move bytes and frame
+//! messages; every decision is the speaker's, reached through [`Event`]s.
+//!
+//! The reader decodes: it knows the OPEN this side sent, so when the peer's
+//! OPEN arrives it derives the negotiated decode context itself, before it
+//! reads the next message. No UPDATE can race a context update.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::task::JoinHandle;
+use tokio_util::codec::FramedRead;
+use tracing::debug;
+
+use crate::packet::{BgpCodec, CodecError, Message, Negotiated, Notification, OpenMessage};
+use crate::rib::PeerId;
+
+/// Identifies one FSM instance of a neighbor, so that late events of a
+/// replaced connection are recognised and dropped.
+pub type SessionId = u64;
+
+// UPDATEs are nearly every event; boxing them costs an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+pub enum SessionEvent {
+    Message(Message),
+    /// The peer sent something RFC 4271 §6 answers with this NOTIFICATION.
+    Malformed(Notification),
+    Closed(String),
+}
+
+/// Everything that reaches the speaker actor.
+#[derive(Debug)]
+pub enum Event {
+    Accepted {
+        stream: TcpStream,
+        remote: SocketAddr,
+    },
+    Connected {
+        peer: PeerId,
+        session: SessionId,
+        result: io::Result<TcpStream>,
+    },
+    Session {
+        peer: PeerId,
+        session: SessionId,
+        event: SessionEvent,
+    },
+    Reconfigure(proto::config::SpeakerConfig),
+    Shutdown,
+}
+
+/// One established TCP connection: its writer's queue and its reader.
+#[derive(Debug)]
+pub struct Connection {
+    writer: UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+}
+
+impl Connection {
+    /// Starts the reader and writer of `stream`. `open` is the OPEN this side
+    /// sends on it; `external` whether the peer is in another AS.
+    pub fn start(
+        stream: TcpStream,
+        peer: PeerId,
+        session: SessionId,
+        open: OpenMessage,
+        external: bool,
+        events: UnboundedSender<Event>,
+    ) -> io::Result<Self> {
+        let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
+        let _ = stream.set_nodelay(true);
+        let (read, mut write) = stream.into_split();
+        let (writer, mut queue) = unbounded_channel::<Bytes>();
+        tokio::spawn(async move {
+            while let Some(bytes) = queue.recv().await {
+                if write.write_all(&bytes).await.is_err() {
+                    return;
+                }
+            }
+            // The queue closed: what was queued (a final NOTIFICATION) is out.
+            let _ = write.shutdown().await;
+        });
+        let reader = tokio::spawn(async move {
+            let mut frames = FramedRead::new(read, BgpCodec::default());
+            let send = |event| {
+                events
+                    .send(Event::Session {
+                        peer,
+                        session,
+                        event,
+                    })
+                    .is_ok()
+            };
+            loop {
+                let event = match frames.next().await {
+                    Some(Ok(message)) => {
+                        if let Message::Open(their) = &message {
+                            frames.decoder_mut().decode_ctx =
+                                Negotiated::new(&open, their).decode_ctx(external);
+                        }
+                        SessionEvent::Message(message)
+                    }
+                    Some(Err(CodecError::Notification(n))) => SessionEvent::Malformed(n),
+                    Some(Err(e)) => SessionEvent::Closed(e.to_string()),
+                    None => SessionEvent::Closed("Connection closed".into()),
+                };
+                let last = !matches!(event, SessionEvent::Message(_));
+                if !send(event) || last {
+                    return;
+                }
+            }
+        });
+        Ok(Self {
+            writer,
+            reader,
+            local,
+            remote,
+        })
+    }
+
+    /// Queues encoded messages for the writer.
+    pub fn send(&self, bytes: Bytes) {
+        let _ = self.writer.send(bytes);
+    }
+
+    /// Stops reading at once; the writer sends what is queued, then closes.
+    pub fn close(self) {
+        self.reader.abort();
+    }
+}
+
+/// Connects to `remote` from `source` (when given), within `timeout`, and
+/// reports the result as an [`Event::Connected`].
+pub fn connect(
+    peer: PeerId,
+    session: SessionId,
+    remote: SocketAddr,
+    source: Option<IpAddr>,
+    timeout: Duration,
+    events: UnboundedSender<Event>,
+) {
+    tokio::spawn(async move {
+        let attempt = async {
+            let socket = if remote.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if let Some(source) = source {
+                socket.bind(SocketAddr::new(source, 0))?;
+            }
+            socket.connect(remote).await
+        };
+        let result = match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "Connection timed out",
+            )),
+        };
+        let _ = events.send(Event::Connected {
+            peer,
+            session,
+            result,
+        });
+    });
+}
+
+/// Binds the BGP port: on `address`, or on every address (IPv6 and, through
+/// it, IPv4; IPv4 alone where IPv6 is off).
+pub async fn listen(address: Option<IpAddr>, port: u16) -> io::Result<TcpListener> {
+    match address {
+        Some(address) => TcpListener::bind(SocketAddr::new(address, port)).await,
+        None => match TcpListener::bind(SocketAddr::new(IpAddr::from([0u16; 8]), port)).await {
+            Ok(listener) => Ok(listener),
+            Err(_) => TcpListener::bind(SocketAddr::new(IpAddr::from([0u8; 4]), port)).await,
+        },
+    }
+}
+
+/// Accepts connections for the speaker until it goes away.
+pub fn accept_loop(listener: TcpListener, events: UnboundedSender<Event>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, remote)) => {
+                    // IPv4 peers reach a dual-stack socket as ::ffff:a.b.c.d.
+                    let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+                    if events.send(Event::Accepted { stream, remote }).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+/// How a failed connect reads in status, as BIRD words it.
+pub fn describe_connect_error(error: &io::Error) -> String {
+    let what = match error.kind() {
+        io::ErrorKind::ConnectionRefused => "Connection refused".to_owned(),
+        io::ErrorKind::TimedOut => "Connection timed out".to_owned(),
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            "No route to host".to_owned()
+        }
+        _ => error.to_string(),
+    };
+    format!("Active Socket: {what}")
+}

@@ -1,0 +1,10 @@
+//! bgpd with real peers in network namespaces: BIRD 1.6 (what Calico runs),
+//! BIRD 2, GoBGP and FRR. Each test builds its own network through testnets.
+
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test that cannot build its network fails loudly"
+)]
+
+mod mesh;
+mod support;

@@ -1,0 +1,30 @@
+//! Configs and helpers shared by the interop tests.
+
+use std::path::Path;
+use std::time::Duration;
+
+use testnets::speakers::bgpd::Bgpd;
+use testnets::Host;
+
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+pub fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_bgpd"))
+}
+
+pub fn start_bgpd(host: &Host, config: &str) -> Bgpd {
+    Bgpd::start(host, binary(), config, 179).unwrap()
+}
+
+/// A bgpd config for a node: its block, the pool as export range, and peers
+/// given as (address, remote AS, extra TOML lines).
+pub fn node_config(name: &str, address: &str, block: &str, peers: &[(&str, u32, &str)]) -> String {
+    let mut text = format!(
+        "node_name = \"{name}\"\nrouter_id = \"{address}\"\nlocal_as = 64512\naddresses = [\"{address}/24\"]\n\n\
+         [export]\nprefixes = [\"10.244.0.0/16\"]\n\n[[originate]]\nprefix = \"{block}\"\nkind = \"block\"\n"
+    );
+    for (peer, asn, extra) in peers {
+        text.push_str(&format!("\n[[peer]]\naddress = \"{peer}\"\nremote_as = {asn}\nconnect_delay_time = 1\n{extra}\n"));
+    }
+    text
+}

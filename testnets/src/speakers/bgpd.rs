@@ -1,0 +1,64 @@
+//! podroute's own `bgpd`, started in a host from a config string; ready when
+//! it listens on its BGP port.
+
+use std::path::Path;
+
+use super::{write_file, START_TIMEOUT};
+use crate::error::{Error, Result};
+use crate::network::Host;
+use crate::process::Process;
+use crate::wait::Poll;
+
+#[derive(Debug)]
+pub struct Bgpd {
+    config: std::path::PathBuf,
+    process: Process,
+}
+
+impl Bgpd {
+    /// Starts `binary --config <host dir>/bgpd.toml` inside `host`, listening
+    /// on `port`.
+    pub fn start(host: &Host, binary: &Path, config: &str, port: u16) -> Result<Self> {
+        let path = write_file(host.dir(), "bgpd.toml", config)?;
+        let mut command = host.command(binary);
+        command
+            .arg("--config")
+            .arg(&path)
+            .args(["--log-level", "debug"]);
+        let mut process = Process::spawn(
+            format!("bgpd@{}", host.name()),
+            command,
+            host.dir().join("bgpd.log"),
+        )?;
+        let ns = host.ns();
+        let filter = format!("sport = :{port}");
+        process.wait_ready("listening", START_TIMEOUT, || {
+            let out = crate::cmd::output(ns.command("ss").args(["-H", "-t", "-l", "-n", &filter]))?;
+            Ok(if out.trim().is_empty() {
+                Poll::Pending("not listening".into())
+            } else {
+                Poll::Ready(())
+            })
+        })?;
+        Ok(Self {
+            config: path,
+            process,
+        })
+    }
+
+    /// Writes a new config and sends SIGHUP.
+    pub fn reload(&mut self, config: &str) -> Result<()> {
+        std::fs::write(&self.config, config)
+            .map_err(Error::io(format!("write {}", self.config.display())))?;
+        self.process.signal_hangup();
+        Ok(())
+    }
+
+    pub fn process(&mut self) -> &mut Process {
+        &mut self.process
+    }
+
+    pub fn log(&self) -> String {
+        self.process.log()
+    }
+}
