@@ -6,5 +6,9 @@
     reason = "a test that cannot build its network fails loudly"
 )]
 
+mod ebgp;
+mod malformed;
 mod mesh;
+mod reconfigure;
+mod reflection;
 mod support;

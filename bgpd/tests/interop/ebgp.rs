@@ -1,0 +1,190 @@
+//! eBGP and iBGP at once: bgpd (AS 64512) between BIRD 2 (eBGP, AS 65001),
+//! GoBGP (iBGP) and FRR (eBGP, 4-octet AS 4200000001). Routes flow every way
+//! with the attributes BGP prescribes: the AS path grows by one AS per eBGP
+//! hop, iBGP keeps the next hop, eBGP gets bgpd's, communities pass on.
+
+use serde_json::Value;
+use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::frr::Frr;
+use testnets::speakers::gobgp::GoBgp;
+use testnets::speakers::Speaker;
+use testnets::{require_privileges, Topology};
+
+use crate::support::{node_config, start_bgpd, CONVERGE};
+
+const BIRD: &str = "router id 10.0.1.11;
+protocol device { }
+protocol static own {
+  ipv4 { import filter { bgp_community.add((65001,100)); bgp_large_community.add((65001,1,2)); accept; }; };
+  route 10.244.11.0/26 blackhole;
+}
+protocol bgp bgpd {
+  local 10.0.1.11 as 65001;
+  neighbor 10.0.1.10 as 64512;
+  connect delay time 0;
+  connect retry time 5;
+  ipv4 { import all; export where source = RTS_STATIC; };
+}
+";
+
+const GOBGP: &str = "[global.config]
+  as = 64512
+  router-id = \"10.0.1.12\"
+  local-address-list = [\"10.0.1.12\"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = \"10.0.1.10\"
+    peer-as = 64512
+  [neighbors.timers.config]
+    connect-retry = 5
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = \"ipv4-unicast\"
+";
+
+const FRR: &str = "frr defaults traditional
+router bgp 4200000001
+ bgp router-id 10.0.1.13
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ coalesce-time 100
+ neighbor 10.0.1.10 remote-as 64512
+ neighbor 10.0.1.10 timers connect 5
+ address-family ipv4 unicast
+  network 10.244.13.0/26
+ exit-address-family
+";
+
+/// GoBGP's JSON for one prefix: (AS path, next hop, communities, large communities).
+fn gobgp_path(go: &GoBgp, prefix: &str) -> (Vec<u64>, String, Vec<u64>, Vec<Value>) {
+    let json: Value =
+        serde_json::from_str(&go.cli(&["global", "rib", "-j", prefix]).unwrap()).unwrap();
+    let attrs = json[prefix][0]["attrs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let by_type = |t: u64| {
+        attrs
+            .iter()
+            .find(|a| a["type"] == t)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let path = by_type(2)["as_paths"][0]["asns"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    (
+        path.iter().filter_map(Value::as_u64).collect(),
+        by_type(3)["nexthop"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        by_type(8)["communities"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_u64)
+            .collect(),
+        by_type(32)["value"].as_array().cloned().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn routes_cross_ebgp_and_ibgp_with_the_right_attributes() {
+    require_privileges!();
+    let mut topology = Topology::new("bgpd-ebgp");
+    topology.segment("lan");
+    for (name, address) in [
+        ("n0", "10.0.1.10"),
+        ("n1", "10.0.1.11"),
+        ("n2", "10.0.1.12"),
+        ("n3", "10.0.1.13"),
+    ] {
+        topology
+            .node(name)
+            .iface("lan", &[&format!("{address}/24")]);
+    }
+    let net = topology.build().unwrap();
+    let mut config = node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[
+            ("10.0.1.11", 65001, ""),
+            ("10.0.1.12", 64512, ""),
+            ("10.0.1.13", 4_200_000_001, ""),
+        ],
+    );
+    config = config.replace(
+        "kind = \"block\"\n",
+        "kind = \"block\"\ncommunities = [\"64512:100\"]\n",
+    );
+    let _bgpd = start_bgpd(net.host("n0"), &config);
+    let bird = Bird::start(net.host("n1"), BirdVersion::V2, BIRD).unwrap();
+    let go = GoBgp::start(net.host("n2"), GOBGP).unwrap();
+    go.announce("10.244.12.0/26".parse().unwrap()).unwrap();
+    let frr = Frr::start(net.host("n3"), FRR).unwrap();
+
+    let all = [
+        "10.244.0.0/26",
+        "10.244.11.0/26",
+        "10.244.12.0/26",
+        "10.244.13.0/26",
+    ];
+    let mine = |me: &str| -> Vec<ipnet::IpNet> {
+        all.iter()
+            .filter(|p| **p != me)
+            .map(|p| p.parse().unwrap())
+            .collect()
+    };
+    bird.wait_established(1, CONVERGE).unwrap();
+    bird.wait_received(&mine("10.244.11.0/26"), CONVERGE)
+        .unwrap();
+    go.wait_received(&mine("10.244.12.0/26"), CONVERGE).unwrap();
+    frr.wait_received(&mine("10.244.13.0/26"), CONVERGE)
+        .unwrap();
+
+    // eBGP-learned to iBGP: the AS path as received, the next hop kept,
+    // communities passed on.
+    let (path, next_hop, communities, large) = gobgp_path(&go, "10.244.11.0/26");
+    assert_eq!((path, next_hop.as_str()), (vec![65001], "10.0.1.11"));
+    assert_eq!(communities, vec![65001 << 16 | 100]);
+    assert_eq!(large.len(), 1, "{large:?}");
+    let (path, _, _, _) = gobgp_path(&go, "10.244.13.0/26");
+    assert_eq!(path, vec![4_200_000_001], "a 4-octet AS passes intact");
+    // Originated to iBGP: empty path, own next hop, configured community.
+    let (path, next_hop, communities, _) = gobgp_path(&go, "10.244.0.0/26");
+    assert_eq!(
+        (path, next_hop.as_str(), communities),
+        (vec![], "10.0.1.10", vec![64512 << 16 | 100])
+    );
+
+    // To eBGP: bgpd's AS in front, bgpd as next hop.
+    let shown = bird.cmd("show route all 10.244.13.0/26").unwrap();
+    assert!(shown.contains("BGP.as_path: 64512 4200000001"), "{shown}");
+    assert!(shown.contains("BGP.next_hop: 10.0.1.10"), "{shown}");
+    let shown = bird.cmd("show route all 10.244.12.0/26").unwrap();
+    assert!(
+        shown.contains("BGP.as_path: 64512\n") || shown.contains("BGP.as_path: 64512 \n"),
+        "{shown}"
+    );
+    let shown = bird.cmd("show route all 10.244.0.0/26").unwrap();
+    assert!(shown.contains("(64512,100)"), "{shown}");
+    let frr_json: Value =
+        serde_json::from_str(&frr.vtysh(&["show bgp ipv4 unicast json"]).unwrap()).unwrap();
+    assert_eq!(
+        frr_json["routes"]["10.244.11.0/26"][0]["path"],
+        "64512 65001"
+    );
+    assert_eq!(
+        frr_json["routes"]["10.244.11.0/26"][0]["nexthops"][0]["ip"],
+        "10.0.1.10"
+    );
+    // FRR shows LOCAL_PREF only when it arrived: none over eBGP (BIRD shows
+    // its own default instead, so it cannot tell).
+    let from_gobgp = &frr_json["routes"]["10.244.12.0/26"][0];
+    assert_eq!(from_gobgp["path"], "64512");
+    assert!(from_gobgp.get("locPrf").is_none(), "{from_gobgp}");
+}
