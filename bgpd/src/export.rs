@@ -51,7 +51,7 @@ impl UpdateGroups {
                 sent: HashMap::new(),
                 interner: AttrInterner::default(),
             };
-            let prefixes: Vec<IpNet> = rib.prefixes().copied().collect();
+            let prefixes: Vec<IpNet> = rib.prefixes().collect();
             // A new group starts from the Loc-RIB; its encoding is not needed.
             let _ = group.update(&prefixes, class, rib, policy);
             group

@@ -788,7 +788,7 @@ impl Speaker {
         if policy != self.policy {
             // The export rule changed: every prefix is exported anew.
             self.policy = policy;
-            self.dirty.extend(self.rib.prefixes().copied());
+            self.dirty.extend(self.rib.prefixes());
         }
         self.config = config;
     }

@@ -1,23 +1,99 @@
-//! The Loc-RIB: every path of every prefix, best first, with an index of
-//! each peer's prefixes so that a session going down withdraws exactly them.
+//! The Loc-RIB: every path of every prefix, best first.
+//!
+//! Memory is what a route reflector or a full table pays per prefix, so the
+//! layout is chosen for it: IPv4 and IPv6 prefixes in separate maps (a
+//! 5-octet key for IPv4), a single path stored inline rather than in a heap
+//! vector, attribute sets shared. There is no per-peer index: a session going
+//! down scans the table once (an event, not a periodic scan), which costs far
+//! less over a table's life than an index entry per path.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Arc;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use smallvec::SmallVec;
 
 use super::attrs::{AttrInterner, RouteAttrs};
 use super::best::{compare, multipath_equal};
 use super::path::{Path, PeerId, Source, SourceInfo};
 
+/// Paths of one prefix, best first; one path needs no allocation.
+type Paths = SmallVec<[Path; 1]>;
+
 #[derive(Debug, Default)]
 pub struct LocRib {
-    /// Paths of each prefix, best first.
-    routes: HashMap<IpNet, Vec<Path>>,
-    by_peer: HashMap<PeerId, HashSet<(IpNet, u32)>>,
+    v4: HashMap<Ipv4Net, Paths>,
+    v6: HashMap<Ipv6Net, Paths>,
+    path_counts: HashMap<PeerId, usize>,
     peers: HashMap<PeerId, SourceInfo>,
     interner: AttrInterner,
     local: Option<SourceInfo>,
+}
+
+fn fallback_info() -> SourceInfo {
+    SourceInfo {
+        ebgp: false,
+        router_id: std::net::Ipv4Addr::UNSPECIFIED,
+        address: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        rr_client: false,
+    }
+}
+
+fn source_info(
+    peers: &HashMap<PeerId, SourceInfo>,
+    local: Option<SourceInfo>,
+    source: Source,
+) -> SourceInfo {
+    match source {
+        Source::Local => local.unwrap_or_else(fallback_info),
+        Source::Peer(id) => peers.get(&id).copied().unwrap_or_else(fallback_info),
+    }
+}
+
+/// Inserts in best-first order, replacing the same (source, path id).
+fn insert_path(
+    paths: &mut Paths,
+    path: Path,
+    interner: &mut AttrInterner,
+    info: impl Fn(Source) -> SourceInfo,
+) -> bool {
+    let mut replaced = false;
+    if let Some(at) = paths
+        .iter()
+        .position(|p| p.source == path.source && p.path_id == path.path_id)
+    {
+        let old = paths.remove(at);
+        interner.release(old.attrs);
+        replaced = true;
+    }
+    let at = paths.partition_point(|p| compare(p, &path, &info).0.is_le());
+    paths.insert(at, path);
+    replaced
+}
+
+fn remove_path<K: Eq + Hash>(
+    map: &mut HashMap<K, Paths>,
+    key: &K,
+    source: Source,
+    path_id: u32,
+    interner: &mut AttrInterner,
+) -> bool {
+    let Some(paths) = map.get_mut(key) else {
+        return false;
+    };
+    let Some(at) = paths
+        .iter()
+        .position(|p| p.source == source && p.path_id == path_id)
+    else {
+        return false;
+    };
+    let old = paths.remove(at);
+    if paths.is_empty() {
+        map.remove(key);
+    }
+    interner.release(old.attrs);
+    true
 }
 
 impl LocRib {
@@ -46,59 +122,75 @@ impl LocRib {
             path_id,
             attrs,
         };
-        let paths = self.routes.entry(prefix).or_default();
-        if let Some(at) = paths
-            .iter()
-            .position(|p| p.source == source && p.path_id == path_id)
-        {
-            let old = paths.remove(at);
-            self.interner.release(old.attrs);
-        }
         let (peers, local) = (&self.peers, self.local);
         let info = |s: Source| source_info(peers, local, s);
-        let at = paths.partition_point(|p| compare(p, &path, info).0.is_le());
-        paths.insert(at, path);
-        if let Source::Peer(peer) = source {
-            self.by_peer
-                .entry(peer)
-                .or_default()
-                .insert((prefix, path_id));
+        let replaced = match prefix {
+            IpNet::V4(net) => insert_path(
+                self.v4.entry(net).or_default(),
+                path,
+                &mut self.interner,
+                info,
+            ),
+            IpNet::V6(net) => insert_path(
+                self.v6.entry(net).or_default(),
+                path,
+                &mut self.interner,
+                info,
+            ),
+        };
+        if let (false, Source::Peer(peer)) = (replaced, source) {
+            *self.path_counts.entry(peer).or_default() += 1;
         }
     }
 
     /// Removes the path of (`source`, `path_id`); true if there was one.
     pub fn remove(&mut self, prefix: IpNet, source: Source, path_id: u32) -> bool {
-        let Some(paths) = self.routes.get_mut(&prefix) else {
-            return false;
+        let removed = match prefix {
+            IpNet::V4(net) => remove_path(&mut self.v4, &net, source, path_id, &mut self.interner),
+            IpNet::V6(net) => remove_path(&mut self.v6, &net, source, path_id, &mut self.interner),
         };
-        let Some(at) = paths
-            .iter()
-            .position(|p| p.source == source && p.path_id == path_id)
-        else {
-            return false;
-        };
-        let old = paths.remove(at);
-        if paths.is_empty() {
-            self.routes.remove(&prefix);
-        }
-        self.interner.release(old.attrs);
-        if let Source::Peer(peer) = source {
-            if let Some(set) = self.by_peer.get_mut(&peer) {
-                set.remove(&(prefix, path_id));
+        if let (true, Source::Peer(peer)) = (removed, source) {
+            if let Some(count) = self.path_counts.get_mut(&peer) {
+                *count = count.saturating_sub(1);
             }
         }
-        true
+        removed
     }
 
     /// Removes every path of `peer`; returns the prefixes they were for.
     pub fn remove_peer(&mut self, peer: PeerId) -> Vec<IpNet> {
-        let entries = self.by_peer.remove(&peer).unwrap_or_default();
-        let mut prefixes = Vec::with_capacity(entries.len());
-        for (prefix, path_id) in entries {
-            if self.remove(prefix, Source::Peer(peer), path_id) {
-                prefixes.push(prefix);
-            }
+        if self.path_counts.remove(&peer).unwrap_or(0) == 0 {
+            return Vec::new();
         }
+        let source = Source::Peer(peer);
+        let mut prefixes = Vec::new();
+        let interner = &mut self.interner;
+        // Moves the peer's paths out and releases their attribute sets.
+        let mut strip = |paths: &mut Paths| {
+            let before = paths.len();
+            let mut kept = Paths::new();
+            for path in paths.drain(..) {
+                if path.source == source {
+                    interner.release(path.attrs);
+                } else {
+                    kept.push(path);
+                }
+            }
+            *paths = kept;
+            before != paths.len()
+        };
+        self.v4.retain(|net, paths| {
+            if strip(paths) {
+                prefixes.push(IpNet::V4(*net));
+            }
+            !paths.is_empty()
+        });
+        self.v6.retain(|net, paths| {
+            if strip(paths) {
+                prefixes.push(IpNet::V6(*net));
+            }
+            !paths.is_empty()
+        });
         prefixes
     }
 
@@ -109,38 +201,46 @@ impl LocRib {
         prefixes
     }
 
+    pub fn paths(&self, prefix: &IpNet) -> &[Path] {
+        let paths = match prefix {
+            IpNet::V4(net) => self.v4.get(net),
+            IpNet::V6(net) => self.v6.get(net),
+        };
+        paths.map_or(&[], |p| p.as_slice())
+    }
+
     pub fn best(&self, prefix: &IpNet) -> Option<&Path> {
-        self.routes.get(prefix).and_then(|paths| paths.first())
+        self.paths(prefix).first()
     }
 
     /// The best path and every path equally good for multipath.
     pub fn multipath(&self, prefix: &IpNet) -> &[Path] {
-        let Some(paths) = self.routes.get(prefix) else {
-            return &[];
+        let paths = self.paths(prefix);
+        let Some(best) = paths.first() else {
+            return paths;
         };
         let info = |s: Source| self.source_info(s);
         let count = paths
             .iter()
-            .take_while(|p| multipath_equal(&paths[0], p, info))
+            .take_while(|p| multipath_equal(best, p, info))
             .count();
         &paths[..count]
     }
 
-    pub fn paths(&self, prefix: &IpNet) -> &[Path] {
-        self.routes.get(prefix).map_or(&[], Vec::as_slice)
-    }
-
     /// Every prefix with at least one path.
-    pub fn prefixes(&self) -> impl Iterator<Item = &IpNet> {
-        self.routes.keys()
+    pub fn prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.v4
+            .keys()
+            .map(|n| IpNet::V4(*n))
+            .chain(self.v6.keys().map(|n| IpNet::V6(*n)))
     }
 
     pub fn len(&self) -> usize {
-        self.routes.len()
+        self.v4.len() + self.v6.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.routes.is_empty()
+        self.len() == 0
     }
 
     /// Distinct attribute sets in use.
@@ -150,24 +250,7 @@ impl LocRib {
 
     /// Paths learned from `peer`.
     pub fn peer_path_count(&self, peer: PeerId) -> usize {
-        self.by_peer.get(&peer).map_or(0, HashSet::len)
-    }
-}
-
-fn source_info(
-    peers: &HashMap<PeerId, SourceInfo>,
-    local: Option<SourceInfo>,
-    source: Source,
-) -> SourceInfo {
-    let fallback = SourceInfo {
-        ebgp: false,
-        router_id: std::net::Ipv4Addr::UNSPECIFIED,
-        address: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        rr_client: false,
-    };
-    match source {
-        Source::Local => local.unwrap_or(fallback),
-        Source::Peer(id) => peers.get(&id).copied().unwrap_or(fallback),
+        self.path_counts.get(&peer).copied().unwrap_or(0)
     }
 }
 

@@ -7,6 +7,7 @@
 )]
 
 mod ebgp;
+mod ipv6;
 mod malformed;
 mod mesh;
 mod reconfigure;
