@@ -102,6 +102,13 @@ fn a_reload_restarts_only_what_changed() {
     }
     let since = bird_since(&bird2);
     assert_eq!(frr_connections(&frr), 1);
+    // BIRD 1.6 knocks before it is configured: refused, and logged with its address.
+    wait_for("bgpd to refuse BIRD 1.6", CONVERGE, || {
+        let log = bgpd.log();
+        let refused = log.lines().any(|l| l.contains("not a configured peer") && l.contains("10.0.1.14:"));
+        Ok(if refused { Poll::Ready(()) } else { Poll::Pending(String::new()) })
+    })
+    .unwrap();
 
     // GoBGP's hold time changes and BIRD 1.6 is added.
     let mut changed = peers("hold_time = 90");
