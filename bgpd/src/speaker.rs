@@ -416,26 +416,18 @@ impl Speaker {
                 .collision
                 .take()
                 .expect("a collision has a second slot");
-            let mut old = std::mem::replace(&mut neighbor.primary, winner);
-            let outputs = old.fsm.process(Input::Stop {
-                subcode: cease_subcode::CONNECTION_COLLISION_RESOLUTION,
-            });
-            for output in outputs {
-                if let Output::Send(message) = output {
-                    old.send(&message);
-                }
-            }
-            old.dispose(&mut self.timers);
-        } else if let Some(mut slot) = neighbor.collision.take() {
-            let outputs = slot.fsm.process(Input::Stop {
-                subcode: cease_subcode::CONNECTION_COLLISION_RESOLUTION,
-            });
-            for output in outputs {
-                if let Output::Send(message) = output {
-                    slot.send(&message);
-                }
-            }
-            slot.dispose(&mut self.timers);
+            let old = std::mem::replace(&mut neighbor.primary, winner);
+            close_with_cease(
+                old,
+                cease_subcode::CONNECTION_COLLISION_RESOLUTION,
+                &mut self.timers,
+            );
+        } else if let Some(slot) = neighbor.collision.take() {
+            close_with_cease(
+                slot,
+                cease_subcode::CONNECTION_COLLISION_RESOLUTION,
+                &mut self.timers,
+            );
         }
     }
 
@@ -872,6 +864,16 @@ impl Speaker {
     pub fn rib(&self) -> &LocRib {
         &self.rib
     }
+}
+
+/// Stops a slot's FSM, sends the Cease it produces, and disposes of the slot.
+fn close_with_cease(mut slot: Slot, subcode: u8, timers: &mut DelayQueue<TimerKey>) {
+    for output in slot.fsm.process(Input::Stop { subcode }) {
+        if let Output::Send(message) = output {
+            slot.send(&message);
+        }
+    }
+    slot.dispose(timers);
 }
 
 fn v4_of(address: IpAddr) -> Option<Ipv4Addr> {

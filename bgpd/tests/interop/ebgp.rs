@@ -4,13 +4,13 @@
 //! hop, iBGP keeps the next hop, eBGP gets bgpd's, communities pass on.
 
 use serde_json::Value;
+use testnets::require_privileges;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::frr::Frr;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, Topology};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, start_bgpd, CONVERGE};
 
 const BIRD: &str = "router id 10.0.1.11;
 protocol device { }
@@ -94,19 +94,7 @@ fn gobgp_path(go: &GoBgp, prefix: &str) -> (Vec<u64>, String, Vec<u64>, Vec<Valu
 #[test]
 fn routes_cross_ebgp_and_ibgp_with_the_right_attributes() {
     require_privileges!();
-    let mut topology = Topology::new("bgpd-ebgp");
-    topology.segment("lan");
-    for (name, address) in [
-        ("n0", "10.0.1.10"),
-        ("n1", "10.0.1.11"),
-        ("n2", "10.0.1.12"),
-        ("n3", "10.0.1.13"),
-    ] {
-        topology
-            .node(name)
-            .iface("lan", &[&format!("{address}/24")]);
-    }
-    let net = topology.build().unwrap();
+    let net = lan("bgpd-ebgp", 4);
     let mut config = node_config(
         "n0",
         "10.0.1.10",

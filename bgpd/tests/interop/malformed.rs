@@ -14,9 +14,9 @@ use bgpd::packet::{
 use ipnet::IpNet;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, wait_for, Poll, Topology};
+use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, start_bgpd, CONVERGE};
 
 const GOBGP: &str = "[global.config]
   as = 64512
@@ -103,18 +103,7 @@ fn has(go: &GoBgp, prefix: &str, present: bool) {
 #[test]
 fn malformed_updates_get_rfc7606_handling() {
     require_privileges!();
-    let mut topology = Topology::new("bgpd-malformed");
-    topology.segment("lan");
-    for (name, address) in [
-        ("n0", "10.0.1.10"),
-        ("n1", "10.0.1.11"),
-        ("n2", "10.0.1.12"),
-    ] {
-        topology
-            .node(name)
-            .iface("lan", &[&format!("{address}/24")]);
-    }
-    let net = topology.build().unwrap();
+    let net = lan("bgpd-malformed", 3);
     let config = node_config(
         "n0",
         "10.0.1.10",

@@ -3,13 +3,13 @@
 //! as next hop.
 
 use ipnet::IpNet;
+use testnets::require_privileges;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::frr::Frr;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, Topology};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, start_bgpd, CONVERGE};
 
 /// (host, address, block)
 const NODES: [(&str, &str, &str); 5] = [
@@ -86,14 +86,7 @@ fn frr(address: &str, block: &str, me: &str) -> String {
 #[test]
 fn bgpd_meshes_with_bird_gobgp_frr_and_bird16() {
     require_privileges!();
-    let mut topology = Topology::new("bgpd-mesh");
-    topology.segment("lan");
-    for (name, address, _) in NODES {
-        topology
-            .node(name)
-            .iface("lan", &[&format!("{address}/24")]);
-    }
-    let net = topology.build().unwrap();
+    let net = lan("bgpd-mesh", 5);
 
     let peers: Vec<(&str, u32, &str)> = others("n0")
         .map(|(_, address, _)| (address, 64512, ""))

@@ -7,9 +7,9 @@ use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::frr::Frr;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, wait_for, Poll, Topology};
+use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, start_bgpd, CONVERGE};
 
 fn bird(address: &str, bird16: bool) -> String {
     let channel = if bird16 {
@@ -68,20 +68,7 @@ fn bird_since(bird: &Bird) -> String {
 #[test]
 fn a_reload_restarts_only_what_changed() {
     require_privileges!();
-    let mut topology = Topology::new("bgpd-reload");
-    topology.segment("lan");
-    for (name, address) in [
-        ("n0", "10.0.1.10"),
-        ("n1", "10.0.1.11"),
-        ("n2", "10.0.1.12"),
-        ("n3", "10.0.1.13"),
-        ("n4", "10.0.1.14"),
-    ] {
-        topology
-            .node(name)
-            .iface("lan", &[&format!("{address}/24")]);
-    }
-    let net = topology.build().unwrap();
+    let net = lan("bgpd-reload", 5);
     let peers = |gobgp_extra: &'static str| {
         vec![
             ("10.0.1.11", 64512, ""),
@@ -105,8 +92,14 @@ fn a_reload_restarts_only_what_changed() {
     // BIRD 1.6 knocks before it is configured: refused, and logged with its address.
     wait_for("bgpd to refuse BIRD 1.6", CONVERGE, || {
         let log = bgpd.log();
-        let refused = log.lines().any(|l| l.contains("not a configured peer") && l.contains("10.0.1.14:"));
-        Ok(if refused { Poll::Ready(()) } else { Poll::Pending(String::new()) })
+        let refused = log
+            .lines()
+            .any(|l| l.contains("not a configured peer") && l.contains("10.0.1.14:"));
+        Ok(if refused {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(String::new())
+        })
     })
     .unwrap();
 

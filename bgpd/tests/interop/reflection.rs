@@ -8,9 +8,9 @@ use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::frr::Frr;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, wait_for, Poll, Topology};
+use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, start_bgpd, CONVERGE};
 
 const CLIENTS: [(&str, &str, &str); 3] = [
     ("n1", "10.0.1.11", "10.244.1.0/26"),
@@ -67,19 +67,6 @@ fn frr_client(reflectors: &[&str]) -> String {
     c
 }
 
-fn topology(reflectors: &[(&str, &str)]) -> Topology {
-    let mut t = Topology::new("bgpd-rr");
-    t.segment("lan");
-    for (name, address) in reflectors
-        .iter()
-        .copied()
-        .chain(CLIENTS.iter().map(|(n, a, _)| (*n, *a)))
-    {
-        t.node(name).iface("lan", &[&format!("{address}/24")]);
-    }
-    t
-}
-
 fn blocks(except: &str, extra: &[&str]) -> Vec<IpNet> {
     CLIENTS
         .iter()
@@ -93,7 +80,7 @@ fn blocks(except: &str, extra: &[&str]) -> Vec<IpNet> {
 #[test]
 fn a_bgpd_reflector_serves_bird_gobgp_and_frr_clients() {
     require_privileges!();
-    let net = topology(&[("n0", "10.0.1.10")]).build().unwrap();
+    let net = lan("bgpd-rr", 4);
     let _rr = start_bgpd(
         net.host("n0"),
         &reflector("n0", "10.0.1.10", "10.244.0.0/26", None),
@@ -136,9 +123,7 @@ fn a_bgpd_reflector_serves_bird_gobgp_and_frr_clients() {
 #[test]
 fn two_reflectors_with_one_cluster_id_back_each_other_up() {
     require_privileges!();
-    let net = topology(&[("n0", "10.0.1.10"), ("n5", "10.0.1.15")])
-        .build()
-        .unwrap();
+    let net = lan("bgpd-rr-pair", 6);
     let rr_a = start_bgpd(
         net.host("n0"),
         &reflector("n0", "10.0.1.10", "10.244.0.0/26", Some("10.0.1.15")),

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use testnets::speakers::bgpd::Bgpd;
-use testnets::Host;
+use testnets::{Host, Network, Topology};
 
 pub const CONVERGE: Duration = Duration::from_secs(60);
 
@@ -27,4 +27,16 @@ pub fn node_config(name: &str, address: &str, block: &str, peers: &[(&str, u32, 
         text.push_str(&format!("\n[[peer]]\naddress = \"{peer}\"\nremote_as = {asn}\nconnect_delay_time = 1\n{extra}\n"));
     }
     text
+}
+
+/// Nodes n0, n1, ... on one segment, node n<i> at 10.0.1.1<i>/24.
+pub fn lan(name: &str, count: usize) -> Network {
+    let mut topology = Topology::new(name);
+    topology.segment("lan");
+    for i in 0..count {
+        topology
+            .node(&format!("n{i}"))
+            .iface("lan", &[&format!("10.0.1.{}/24", 10 + i)]);
+    }
+    topology.build().unwrap()
 }
