@@ -290,3 +290,39 @@ fn clean_removes_what_a_killed_run_left() {
     assert!(out.status.success());
     assert_eq!(ours(), 0, "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+#[test]
+fn ctrl_c_removes_everything() {
+    require_privileges!();
+    let topology = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/two-subnets.toml");
+    let mut up = Command::new(env!("CARGO_BIN_EXE_testnets"))
+        .arg("up")
+        .arg(&topology)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prefix = format!("tn{}-", up.id());
+    let ours = || {
+        netns::list()
+            .unwrap()
+            .into_iter()
+            .filter(|n| n.starts_with(&prefix))
+            .count()
+    };
+    testnets::wait_for("testnets up to build", Duration::from_secs(30), || {
+        Ok(if ours() == 8 {
+            testnets::Poll::Ready(())
+        } else {
+            testnets::Poll::Pending(format!("{} namespaces", ours()))
+        })
+    })
+    .unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = up.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exits as interrupted");
+    assert_eq!(ours(), 0, "the handler removed every namespace");
+}
