@@ -9,6 +9,7 @@
 
 mod captured;
 mod framing;
+mod fuzz_findings;
 mod packer;
 mod properties;
 mod rfc7606;

@@ -3,7 +3,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use bgpd::packet::iana::AS_TRANS;
 use bgpd::packet::{
     AddPathFamily, AddPathMode, AfiSafi, Aggregator, AsPath, AsSegment, Capability, Community,
     EncodeCtx, ExtCommunity, Family, FamilySet, GracefulRestart, GracefulRestartFamily,
@@ -201,19 +200,10 @@ fn update(ctx: EncodeCtx) -> impl Strategy<Value = UpdateMessage> {
             move |(withdrawn, nlri, basics, comms, rr, mp_reach, mp_unreach, unknown)| {
                 let (origin, as_path, next_hop, med, local_pref, atomic_aggregate, aggregator) =
                     basics;
-                let mut aggregator = aggregator.map(|(asn, addr)| Aggregator {
+                let aggregator = aggregator.map(|(asn, addr)| Aggregator {
                     asn,
                     address: addr.into(),
                 });
-                // RFC 6793 §4.2.3: on a 2-octet session an AGGREGATOR other than
-                // AS_TRANS voids AS4_PATH, so a 4-octet path cannot pass with a
-                // 2-octet aggregator; keep the pair the protocol can carry.
-                let big_path = as_path.asns().any(|a| a > 0xffff);
-                if let Some(agg) = aggregator.as_mut() {
-                    if !ctx.four_octet_as && big_path && agg.asn <= 0xffff && agg.asn != AS_TRANS {
-                        agg.asn = AS_TRANS;
-                    }
-                }
                 let announces = !nlri.is_empty() || mp_reach.is_some();
                 UpdateMessage {
                     withdrawn,

@@ -168,7 +168,9 @@ impl<'a> AsPathEncoding<'a> {
 }
 
 /// RFC 7606 §7.2: an unknown segment type, a zero segment length, or a segment
-/// that overruns or underruns the attribute makes the AS_PATH malformed.
+/// that overruns or underruns the attribute makes the AS_PATH malformed. So
+/// does a confederation segment after an ordinary one: a confederation's
+/// members put theirs in front, and they are removed at its edge (RFC 5065 §5).
 pub(super) fn decode(mut value: &[u8], as_size: usize) -> Result<AsPath, Fault> {
     let malformed = Fault::Invalid(update_subcode::MALFORMED_AS_PATH);
     let mut segments = Vec::new();
@@ -188,6 +190,12 @@ pub(super) fn decode(mut value: &[u8], as_size: usize) -> Result<AsPath, Fault> 
                 _ => 0,
             })
             .collect();
+        let after_ordinary = segments
+            .last()
+            .is_some_and(|s: &AsSegment| !s.kind.is_confed());
+        if kind.is_confed() && after_ordinary {
+            return Err(malformed);
+        }
         segments.push(AsSegment { kind, asns });
         value = rest;
     }
@@ -215,11 +223,12 @@ pub(super) fn reconcile(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
     }
     let mut keep = have - want;
     let mut segments: Vec<AsSegment> = Vec::new();
-    // Whether the last segment kept was cut short: an OLD speaker prepended to
-    // the NEW speaker's sequence, which AS4_PATH continues.
-    let mut cut = false;
+    // The index of a sequence cut short: an OLD speaker prepended to the NEW
+    // speaker's sequence, which AS4_PATH continues.
+    let mut cut = None;
     for segment in &as_path.segments {
         if segment.kind.is_confed() {
+            // Confederation segments lead the path (decode refuses others).
             segments.push(segment.clone());
             continue;
         }
@@ -231,7 +240,9 @@ pub(super) fn reconcile(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
         } else {
             keep.min(segment.asns.len())
         };
-        cut = take < segment.asns.len();
+        if take < segment.asns.len() {
+            cut = Some(segments.len());
+        }
         segments.push(AsSegment {
             kind: segment.kind,
             asns: segment.asns[..take].to_vec(),
@@ -243,12 +254,16 @@ pub(super) fn reconcile(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
         };
     }
     let mut as4 = as4_path.segments.iter();
-    if let (true, Some(last), Some(first)) = (cut, segments.last_mut(), as4.clone().next()) {
-        if first.kind == SegmentKind::Sequence
-            && last.asns.len() + first.asns.len() <= MAX_SEGMENT_LEN
+    if let Some(at) = cut.filter(|at| at + 1 == segments.len()) {
+        if let Some(first) = as4
+            .clone()
+            .next()
+            .filter(|f| f.kind == SegmentKind::Sequence)
         {
-            last.asns.extend_from_slice(&first.asns);
-            as4.next();
+            if segments[at].asns.len() + first.asns.len() <= MAX_SEGMENT_LEN {
+                segments[at].asns.extend_from_slice(&first.asns);
+                as4.next();
+            }
         }
     }
     segments.extend(as4.cloned());
@@ -291,6 +306,15 @@ mod tests {
         assert_eq!(decode(&[5, 1, 0, 1], 2), malformed, "unknown segment type");
         assert_eq!(decode(&[2, 2, 0, 1], 2), malformed, "overrun");
         assert_eq!(decode(&[2, 1, 0, 1, 2], 2), malformed, "underrun");
+        assert_eq!(
+            decode(&[2, 1, 0, 1, 3, 1, 0, 2], 2),
+            malformed,
+            "confederation after a sequence"
+        );
+        assert!(
+            decode(&[3, 1, 0, 2, 2, 1, 0, 1], 2).is_ok(),
+            "confederation in front"
+        );
     }
 
     #[test]

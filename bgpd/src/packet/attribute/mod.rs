@@ -510,10 +510,13 @@ impl PathAttributes {
             w.start(TRANS, attr::ATOMIC_AGGREGATE, 0);
         }
         // RFC 6793 §4.2.2: an aggregator AS that does not fit two octets is sent
-        // as AS_TRANS, with the real one in AS4_AGGREGATOR.
+        // as AS_TRANS, with the real one in AS4_AGGREGATOR. So is any aggregator
+        // sent with AS4_PATH: an AGGREGATOR other than AS_TRANS tells the
+        // receiver to ignore AS4_PATH (§4.2.3).
+        let sends_as4_path = path.as_ref().is_some_and(|p| p.as4_path_len().is_some());
         let as4_aggregator = self
             .aggregator
-            .filter(|a| !ctx.four_octet_as && a.asn > 0xffff);
+            .filter(|a| !ctx.four_octet_as && (a.asn > 0xffff || sends_as4_path));
         if let Some(agg) = self.aggregator {
             let asn = if as4_aggregator.is_some() {
                 AS_TRANS
