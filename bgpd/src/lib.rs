@@ -5,6 +5,7 @@
 //! servers follow (see `docs/ARCHITECTURE.md`).
 
 pub mod export;
+pub mod fib;
 pub mod fsm;
 pub mod neighbor;
 pub mod packet;

@@ -29,12 +29,15 @@ use crate::policy::{accept_import, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
 use crate::session::{self, Connection, Event, SessionEvent, SessionId};
 
-/// Where best-route changes go: routesync, or nothing in BGP-only mode.
+/// Where best-route changes go: routesync (`fib::KernelFib`), or nowhere.
 pub trait FibSink: Send {
     fn apply(&mut self, updates: Vec<FibUpdate>);
+
+    /// The kernel section or the node's addresses may have changed.
+    fn reconfigure(&mut self, _config: &SpeakerConfig) {}
 }
 
-/// Drops every update (BGP-only mode, and until routesync programs the kernel).
+/// Drops every update (for tests of the speaker alone).
 #[derive(Debug, Default)]
 pub struct NoFib;
 
@@ -719,6 +722,9 @@ impl Speaker {
     /// not). A change of identity (router id, AS, cluster, addresses, listen)
     /// restarts every session.
     fn reconfigure(&mut self, config: SpeakerConfig) {
+        if config.kernel != self.config.kernel || config.addresses != self.config.addresses {
+            self.fib.reconfigure(&config);
+        }
         let identity = |c: &SpeakerConfig| {
             (
                 c.router_id,

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use bgpd::speaker::{NoFib, Speaker};
+use bgpd::fib::KernelFib;
+use bgpd::speaker::Speaker;
 use clap::Parser;
 use proto::config::SpeakerConfig;
 use tokio::signal::unix::{signal, SignalKind};
@@ -54,13 +55,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, config: SpeakerConfig) -> ExitCode {
-    let (speaker, handle, events) = match Speaker::start(config, Box::new(NoFib)).await {
-        Ok(started) => started,
-        Err(e) => {
-            error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+    let (speaker, handle, events) =
+        match Speaker::start(config.clone(), Box::new(KernelFib::start(&config))).await {
+            Ok(started) => started,
+            Err(e) => {
+                error!(error = %e, "cannot start");
+                return ExitCode::FAILURE;
+            }
+        };
     let task = tokio::spawn(speaker.run(events));
     let (Ok(mut hangup), Ok(mut terminate), Ok(mut interrupt)) = (
         signal(SignalKind::hangup()),

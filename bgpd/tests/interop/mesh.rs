@@ -133,6 +133,29 @@ fn bgpd_meshes_with_bird_gobgp_frr_and_bird16() {
             })
         })
         .unwrap();
+    // bgpd's own kernel: every other block via its owner on eth0, proto bird;
+    // its own block a blackhole.
+    let table = net
+        .host("n0")
+        .wait_for_routes("the other blocks in bgpd's kernel", CONVERGE, |routes| {
+            others("n0").all(|(_, address, block)| {
+                routes.iter().any(|r| {
+                    r.destination == block.parse::<IpNet>().unwrap()
+                        && r.gateway() == Some(address.parse().unwrap())
+                        && r.device() == Some("eth0")
+                        && r.protocol == testnets::PROTO_BIRD
+                })
+            })
+        })
+        .unwrap();
+    let own = table
+        .iter()
+        .find(|r| r.destination == bgpd_block)
+        .expect("own block installed");
+    assert_eq!(
+        (own.kind, own.protocol),
+        (testnets::RouteKind::Blackhole, testnets::PROTO_BIRD)
+    );
     let gobgp_rib = go.cli(&["global", "rib", "-j", "10.244.0.0/26"]).unwrap();
     assert!(
         gobgp_rib.contains("\"nexthop\":\"10.0.1.10\""),

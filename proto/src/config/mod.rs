@@ -211,6 +211,10 @@ pub struct KernelConfig {
     pub table: u32,
     #[serde(default = "default_tunnel_device")]
     pub tunnel_device: String,
+    /// The node's uplink interface; the one holding the node's IPv4 address
+    /// when unset.
+    #[serde(default)]
+    pub uplink: Option<String>,
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Ranges advertised but never installed (service ranges).
@@ -225,6 +229,7 @@ impl Default for KernelConfig {
             protocol: DEFAULT_KERNEL_PROTOCOL,
             table: DEFAULT_KERNEL_TABLE,
             tunnel_device: DEFAULT_TUNNEL_DEVICE.into(),
+            uplink: None,
             pools: Vec::new(),
             never_install: Vec::new(),
         }

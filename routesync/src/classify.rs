@@ -1,0 +1,282 @@
+//! Which kernel route one [`FibUpdate`] becomes: pure, no netlink.
+//!
+//! The table is DESIGN.md §4, which reproduces Calico's
+//! `calico_kernel_programming` filter (calico.md §2.5) and the fork's
+//! `krt_tunnel` handling in `nl_send_route` (calico.md §2.9), in the same
+//! order as the filter:
+//!
+//! 1. a prefix inside `never_install` (Calico's `rejectcidrs`, the service
+//!    ranges) is rejected first, blackholes included;
+//! 2. a prefix inside a VXLAN pool is rejected: Felix programs those;
+//! 3. an own block is a blackhole;
+//! 4. otherwise each next hop is classified on its own by the pool's IP-in-IP
+//!    mode and by whether it lies on this node's subnet. A prefix in no pool is
+//!    accepted as it is, like the filter's final `accept` (the same as Never).
+//!
+//! IPv6 never tunnels: Calico has no IP-in-IP for IPv6 (calico.md §2.7).
+//! Unlike Calico's BIRD, a multipath route tunnels per hop (calico.md §2.9
+//! item 7: projectcalico/calico#4462, projectcalico/bird#90).
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use proto::config::{IpipMode, KernelConfig, PoolConfig};
+
+use crate::fib::{FibEntry, FibUpdate};
+
+/// Where this node sits on the network; the subnets decide "same subnet".
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NodeNetwork {
+    /// The interface toward the other nodes (`eth0`): direct routes use it.
+    pub uplink: String,
+    /// The node's IPv4 address with its prefix length (`spec.bgp.ipv4Address`,
+    /// `10.0.1.5/24`). Its network (`10.0.1.0/24`) is "this node's subnet",
+    /// like Calico's `network_v4` (calico.md §2.9 item 1).
+    pub address: IpNet,
+    /// The node's IPv6 address with its prefix length, when it has one.
+    pub address_v6: Option<IpNet>,
+}
+
+impl NodeNetwork {
+    /// This node's IPv4 subnet: `10.0.1.5/24` gives `10.0.1.0/24`.
+    pub fn subnet(&self) -> IpNet {
+        self.address.trunc()
+    }
+
+    /// This node's IPv6 subnet, when it has an IPv6 address.
+    pub fn subnet_v6(&self) -> Option<IpNet> {
+        self.address_v6.map(|a| a.trunc())
+    }
+}
+
+/// What the kernel should hold for one prefix, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub action: Action,
+    /// For operators: which rule chose this, hop by hop, in words.
+    pub reason: String,
+}
+
+/// The shape of the kernel route; equal actions mean an identical route, so
+/// nothing to reprogram.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The speaker withdrew the prefix: our route goes, and so does its status.
+    Withdrawn,
+    /// Known to BGP but not for the kernel (VXLAN pool, `never_install`, no
+    /// usable next hop): our route goes if there is one; the status stays so
+    /// that operators can see why.
+    NotInstalled,
+    /// `blackhole PREFIX`: one of this node's own blocks.
+    Blackhole,
+    /// One route with one or more next hops (a multipath route when several),
+    /// sorted by gateway so that the order BGP gave does not matter.
+    Forward(Vec<Hop>),
+}
+
+impl Action {
+    /// Whether this action puts a route of ours in the kernel.
+    pub fn installs(&self) -> bool {
+        matches!(self, Self::Blackhole | Self::Forward(_))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hop {
+    pub gateway: IpAddr,
+    pub via: Via,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    /// `via P dev D`, with `onlink` for the tunnel: the kernel then takes P as
+    /// reachable on D without a route to it (the fork's `RTNH_F_ONLINK`).
+    Device { name: String, onlink: bool },
+    /// `via P` with no device: the kernel resolves P itself, as BIRD's
+    /// `gateway recursive` does; when the kernel refuses (P is not directly
+    /// reachable), netlink falls back to the kernel's own route toward P.
+    Recursive,
+}
+
+/// Classifies one update; see the module documentation for the order of rules.
+pub fn classify(config: &KernelConfig, node: &NodeNetwork, update: &FibUpdate) -> Decision {
+    classify_entry(config, node, update.prefix, &update.entry)
+}
+
+/// [`classify`] for a prefix and what BGP decided for it.
+pub fn classify_entry(
+    config: &KernelConfig,
+    node: &NodeNetwork,
+    prefix: IpNet,
+    entry: &FibEntry,
+) -> Decision {
+    // `None` for a blackhole, the next hops otherwise.
+    let gateways = match entry {
+        FibEntry::Remove => {
+            return decision(Action::Withdrawn, format!("{prefix} was withdrawn"));
+        }
+        FibEntry::Blackhole => None,
+        FibEntry::NextHops(hops) => Some(hops),
+    };
+    // calico.md §2.5: `if ( net ~ <rejectcidrs> ) then { reject; }` comes
+    // before the pool clauses, so it wins over blackholes and pools alike.
+    if let Some(range) = config.never_install.iter().find(|r| r.contains(&prefix)) {
+        return decision(
+            Action::NotInstalled,
+            format!("{prefix} is inside never_install {range}: advertised, never installed"),
+        );
+    }
+    let pool = pool_of(config, prefix);
+    // calico.md §2.5: a pool with vxlan_mode gives `reject;` ("Don't program
+    // VXLAN routes into the kernel - these are handled by Felix").
+    if let Some(pool) = pool.filter(|p| p.vxlan) {
+        return decision(
+            Action::NotInstalled,
+            format!(
+                "{prefix} is inside VXLAN pool {}: Felix programs VXLAN routes",
+                pool.cidr
+            ),
+        );
+    }
+    match gateways {
+        None => decision(
+            Action::Blackhole,
+            format!("{prefix} is one of this node's blocks: blackhole"),
+        ),
+        Some(gateways) => forward(config, node, prefix, pool, gateways),
+    }
+}
+
+fn decision(action: Action, reason: String) -> Decision {
+    Decision { action, reason }
+}
+
+/// The most specific pool of the prefix's family that contains it. Calico
+/// validates pools not to overlap; the longest match is the safe choice if
+/// they do.
+fn pool_of(config: &KernelConfig, prefix: IpNet) -> Option<&PoolConfig> {
+    config
+        .pools
+        .iter()
+        .filter(|p| p.cidr.contains(&prefix))
+        .max_by_key(|p| p.cidr.prefix_len())
+}
+
+fn forward(
+    config: &KernelConfig,
+    node: &NodeNetwork,
+    prefix: IpNet,
+    pool: Option<&PoolConfig>,
+    gateways: &[IpAddr],
+) -> Decision {
+    let mut reason = match (prefix, pool) {
+        (IpNet::V6(_), _) => format!("{prefix}: IPv6 has no IP-in-IP"),
+        (IpNet::V4(_), Some(pool)) => {
+            format!("{prefix} is in pool {} (ipip {:?})", pool.cidr, pool.ipip)
+        }
+        (IpNet::V4(_), None) => format!("{prefix} is in no pool, so like ipip Never"),
+    };
+    let mut gateways = gateways.to_vec();
+    gateways.sort();
+    gateways.dedup();
+    let mut hops = Vec::with_capacity(gateways.len());
+    for gateway in gateways {
+        let (hop, why) = match (prefix, gateway) {
+            (IpNet::V4(_), IpAddr::V4(_)) => {
+                let mode = pool.map_or(IpipMode::Never, |p| p.ipip);
+                hop_v4(config, node, mode, gateway)
+            }
+            (IpNet::V6(_), IpAddr::V6(_)) => hop_v6(node, gateway),
+            _ => {
+                let _ = write!(
+                    reason,
+                    "; next hop {gateway} is of the other family: skipped"
+                );
+                continue;
+            }
+        };
+        let _ = write!(reason, "; {why}");
+        hops.push(hop);
+    }
+    if hops.is_empty() {
+        let _ = write!(reason, "; no usable next hop");
+        return decision(Action::NotInstalled, reason);
+    }
+    decision(Action::Forward(hops), reason)
+}
+
+/// DESIGN.md §4, one row per IP-in-IP mode.
+fn hop_v4(
+    config: &KernelConfig,
+    node: &NodeNetwork,
+    mode: IpipMode,
+    gateway: IpAddr,
+) -> (Hop, String) {
+    let subnet = node.subnet();
+    let local = subnet.contains(&gateway);
+    let tunnel = || Via::Device {
+        name: config.tunnel_device.clone(),
+        onlink: true,
+    };
+    let tunnel_name = &config.tunnel_device;
+    let uplink = &node.uplink;
+    let (via, why) = match (mode, local) {
+        (IpipMode::Always, _) => (
+            tunnel(),
+            format!("ipip Always: next hop {gateway} via {tunnel_name} onlink"),
+        ),
+        (IpipMode::CrossSubnet, false) => (
+            tunnel(),
+            format!("next hop {gateway} is outside {subnet}, so {tunnel_name} onlink"),
+        ),
+        (IpipMode::CrossSubnet | IpipMode::Never, true) => (
+            direct(node),
+            format!("next hop {gateway} is inside {subnet}, so direct on {uplink}"),
+        ),
+        (IpipMode::Never, false) => (
+            Via::Recursive,
+            format!("next hop {gateway} is outside {subnet}, so through the kernel's route to it"),
+        ),
+    };
+    (Hop { gateway, via }, why)
+}
+
+/// IPv6: never a tunnel; direct on the uplink when on the node's subnet or
+/// link-local (a link-local next hop is meaningless without a device), else
+/// resolved by the kernel.
+fn hop_v6(node: &NodeNetwork, gateway: IpAddr) -> (Hop, String) {
+    let uplink = &node.uplink;
+    let link_local = matches!(gateway, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
+    let (via, why) = match node.subnet_v6() {
+        _ if link_local => (
+            direct(node),
+            format!("next hop {gateway} is link-local, so direct on {uplink}"),
+        ),
+        Some(subnet) if subnet.contains(&gateway) => (
+            direct(node),
+            format!("next hop {gateway} is inside {subnet}, so direct on {uplink}"),
+        ),
+        Some(subnet) => (
+            Via::Recursive,
+            format!(
+                "next hop {gateway} is outside {subnet}, so through the kernel's route to it"
+            ),
+        ),
+        None => (
+            Via::Recursive,
+            format!("no IPv6 subnet on this node, so next hop {gateway} through the kernel's route to it"),
+        ),
+    };
+    (Hop { gateway, via }, why)
+}
+
+fn direct(node: &NodeNetwork) -> Via {
+    Via::Device {
+        name: node.uplink.clone(),
+        onlink: false,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,411 @@
+//! Every row of DESIGN.md §4, as a table: pool mode × where the next hop is.
+
+use super::*;
+
+const POOL: &str = "10.244.0.0/16";
+const POOL_V6: &str = "fd00:244::/48";
+
+fn net(text: &str) -> IpNet {
+    text.parse().unwrap()
+}
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn node() -> NodeNetwork {
+    NodeNetwork {
+        uplink: "eth0".into(),
+        address: net("10.0.1.11/24"),
+        address_v6: Some(net("fd00:1::11/64")),
+    }
+}
+
+fn config(ipip: IpipMode, vxlan: bool) -> KernelConfig {
+    KernelConfig {
+        pools: vec![
+            PoolConfig {
+                cidr: net(POOL),
+                ipip,
+                vxlan,
+            },
+            PoolConfig {
+                cidr: net(POOL_V6),
+                ipip: IpipMode::Never,
+                vxlan: false,
+            },
+        ],
+        never_install: vec![net("10.96.0.0/12"), net("fd00:96::/108")],
+        ..KernelConfig::default()
+    }
+}
+
+fn hops(gateways: &[&str]) -> FibEntry {
+    FibEntry::NextHops(gateways.iter().map(|g| ip(g)).collect())
+}
+
+fn eth0(gateway: &str) -> Hop {
+    Hop {
+        gateway: ip(gateway),
+        via: Via::Device {
+            name: "eth0".into(),
+            onlink: false,
+        },
+    }
+}
+
+fn tunl0(gateway: &str) -> Hop {
+    Hop {
+        gateway: ip(gateway),
+        via: Via::Device {
+            name: "tunl0".into(),
+            onlink: true,
+        },
+    }
+}
+
+fn recursive(gateway: &str) -> Hop {
+    Hop {
+        gateway: ip(gateway),
+        via: Via::Recursive,
+    }
+}
+
+struct Row {
+    name: &'static str,
+    ipip: IpipMode,
+    vxlan: bool,
+    prefix: &'static str,
+    entry: FibEntry,
+    action: Action,
+    /// A piece of the reason operators will read.
+    reason: &'static str,
+}
+
+fn rows() -> Vec<Row> {
+    use IpipMode::{Always, CrossSubnet, Never};
+    vec![
+        Row {
+            name: "Always, same subnet: tunnel anyway",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.244.2.0/26",
+            entry: hops(&["10.0.1.12"]),
+            action: Action::Forward(vec![tunl0("10.0.1.12")]),
+            reason: "ipip Always: next hop 10.0.1.12 via tunl0 onlink",
+        },
+        Row {
+            name: "Always, other subnet",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.244.3.0/26",
+            entry: hops(&["10.0.2.13"]),
+            action: Action::Forward(vec![tunl0("10.0.2.13")]),
+            reason: "via tunl0 onlink",
+        },
+        Row {
+            name: "CrossSubnet, same subnet: direct",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.2.0/26",
+            entry: hops(&["10.0.1.12"]),
+            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            reason: "next hop 10.0.1.12 is inside 10.0.1.0/24, so direct on eth0",
+        },
+        Row {
+            name: "CrossSubnet, other subnet: tunnel",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.3.0/26",
+            entry: hops(&["10.0.2.13"]),
+            action: Action::Forward(vec![tunl0("10.0.2.13")]),
+            reason: "next hop 10.0.2.13 is outside 10.0.1.0/24, so tunl0 onlink",
+        },
+        Row {
+            name: "Never, same subnet: direct",
+            ipip: Never,
+            vxlan: false,
+            prefix: "10.244.2.0/26",
+            entry: hops(&["10.0.1.12"]),
+            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            reason: "inside 10.0.1.0/24, so direct on eth0",
+        },
+        Row {
+            name: "Never, other subnet: recursive",
+            ipip: Never,
+            vxlan: false,
+            prefix: "10.244.3.0/26",
+            entry: hops(&["10.0.2.13"]),
+            action: Action::Forward(vec![recursive("10.0.2.13")]),
+            reason: "outside 10.0.1.0/24, so through the kernel's route to it",
+        },
+        Row {
+            name: "VXLAN pool: Felix's",
+            ipip: Never,
+            vxlan: true,
+            prefix: "10.244.3.0/26",
+            entry: hops(&["10.0.2.13"]),
+            action: Action::NotInstalled,
+            reason: "inside VXLAN pool 10.244.0.0/16",
+        },
+        Row {
+            name: "VXLAN pool: not even an own block's blackhole",
+            ipip: CrossSubnet,
+            vxlan: true,
+            prefix: "10.244.1.0/26",
+            entry: FibEntry::Blackhole,
+            action: Action::NotInstalled,
+            reason: "Felix programs VXLAN routes",
+        },
+        Row {
+            name: "never_install: advertised only",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.96.0.0/12",
+            entry: hops(&["10.0.1.12"]),
+            action: Action::NotInstalled,
+            reason: "inside never_install 10.96.0.0/12",
+        },
+        Row {
+            name: "never_install wins over a blackhole",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.96.0.0/16",
+            entry: FibEntry::Blackhole,
+            action: Action::NotInstalled,
+            reason: "never installed",
+        },
+        Row {
+            name: "outside every pool, same subnet: direct",
+            ipip: Always,
+            vxlan: false,
+            prefix: "172.16.0.0/16",
+            entry: hops(&["10.0.1.12"]),
+            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            reason: "in no pool",
+        },
+        Row {
+            name: "outside every pool, other subnet: recursive, never tunnelled",
+            ipip: Always,
+            vxlan: false,
+            prefix: "172.16.0.0/16",
+            entry: hops(&["10.0.2.13"]),
+            action: Action::Forward(vec![recursive("10.0.2.13")]),
+            reason: "like ipip Never",
+        },
+        Row {
+            name: "own block: blackhole",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.1.0/26",
+            entry: FibEntry::Blackhole,
+            action: Action::Blackhole,
+            reason: "one of this node's blocks",
+        },
+        Row {
+            name: "withdrawn",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.3.0/26",
+            entry: FibEntry::Remove,
+            action: Action::Withdrawn,
+            reason: "withdrawn",
+        },
+        Row {
+            name: "withdrawn inside never_install is still a withdrawal",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.96.0.0/12",
+            entry: FibEntry::Remove,
+            action: Action::Withdrawn,
+            reason: "withdrawn",
+        },
+        Row {
+            name: "no next hop at all",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.3.0/26",
+            entry: hops(&[]),
+            action: Action::NotInstalled,
+            reason: "no usable next hop",
+        },
+        Row {
+            name: "IPv6 on the node's subnet: direct, even with an Always v4 pool",
+            ipip: Always,
+            vxlan: false,
+            prefix: "fd00:244:0:2::/64",
+            entry: hops(&["fd00:1::12"]),
+            action: Action::Forward(vec![eth0("fd00:1::12")]),
+            reason: "IPv6 has no IP-in-IP",
+        },
+        Row {
+            name: "IPv6 on another subnet: recursive, never tunnelled",
+            ipip: Always,
+            vxlan: false,
+            prefix: "fd00:244:0:3::/64",
+            entry: hops(&["fd00:2::13"]),
+            action: Action::Forward(vec![recursive("fd00:2::13")]),
+            reason: "outside fd00:1::/64",
+        },
+        Row {
+            name: "IPv6 link-local next hop: on the uplink",
+            ipip: Always,
+            vxlan: false,
+            prefix: "fd00:244:0:3::/64",
+            entry: hops(&["fe80::1"]),
+            action: Action::Forward(vec![eth0("fe80::1")]),
+            reason: "link-local",
+        },
+        Row {
+            name: "IPv6 blackhole",
+            ipip: Always,
+            vxlan: false,
+            prefix: "fd00:244:0:1::/64",
+            entry: FibEntry::Blackhole,
+            action: Action::Blackhole,
+            reason: "blackhole",
+        },
+        Row {
+            name: "IPv6 never_install",
+            ipip: Always,
+            vxlan: false,
+            prefix: "fd00:96::/112",
+            entry: hops(&["fd00:1::12"]),
+            action: Action::NotInstalled,
+            reason: "never_install",
+        },
+        Row {
+            name: "multipath CrossSubnet: each hop on its own, sorted",
+            ipip: CrossSubnet,
+            vxlan: false,
+            prefix: "10.244.9.0/26",
+            entry: hops(&["10.0.2.14", "10.0.1.12"]),
+            action: Action::Forward(vec![eth0("10.0.1.12"), tunl0("10.0.2.14")]),
+            reason: "10.0.2.14 is outside 10.0.1.0/24, so tunl0 onlink",
+        },
+        Row {
+            name: "multipath Never: direct and recursive hops",
+            ipip: Never,
+            vxlan: false,
+            prefix: "10.244.9.0/26",
+            entry: hops(&["10.0.1.12", "10.0.2.14"]),
+            action: Action::Forward(vec![eth0("10.0.1.12"), recursive("10.0.2.14")]),
+            reason: "10.0.1.12 is inside 10.0.1.0/24",
+        },
+        Row {
+            name: "duplicate next hops collapse",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.244.9.0/26",
+            entry: hops(&["10.0.2.14", "10.0.2.14"]),
+            action: Action::Forward(vec![tunl0("10.0.2.14")]),
+            reason: "tunl0",
+        },
+        Row {
+            name: "a next hop of the other family is skipped",
+            ipip: Always,
+            vxlan: false,
+            prefix: "10.244.9.0/26",
+            entry: hops(&["fd00:1::12", "10.0.2.14"]),
+            action: Action::Forward(vec![tunl0("10.0.2.14")]),
+            reason: "fd00:1::12 is of the other family: skipped",
+        },
+    ]
+}
+
+#[test]
+fn every_row_of_the_table() {
+    let node = node();
+    let mut failures = Vec::new();
+    for row in rows() {
+        let config = config(row.ipip, row.vxlan);
+        let update = FibUpdate {
+            prefix: net(row.prefix),
+            entry: row.entry.clone(),
+        };
+        let got = classify(&config, &node, &update);
+        if got.action != row.action || !got.reason.contains(row.reason) {
+            failures.push(format!(
+                "{}:\n  want {:?} with reason containing {:?}\n  got  {:?}: {:?}",
+                row.name, row.action, row.reason, got.action, got.reason
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_node_with_a_slash_32_tunnels_everything_in_cross_subnet() {
+    // calico.md §2.9 item 7: a /32 node address makes every peer "another subnet".
+    let node = NodeNetwork {
+        address: net("10.0.1.11/32"),
+        ..node()
+    };
+    let got = classify_entry(
+        &config(IpipMode::CrossSubnet, false),
+        &node,
+        net("10.244.2.0/26"),
+        &hops(&["10.0.1.12"]),
+    );
+    assert_eq!(got.action, Action::Forward(vec![tunl0("10.0.1.12")]));
+}
+
+#[test]
+fn the_tunnel_device_comes_from_the_config() {
+    let config = KernelConfig {
+        tunnel_device: "ipip0".into(),
+        ..config(IpipMode::Always, false)
+    };
+    let got = classify_entry(
+        &config,
+        &node(),
+        net("10.244.2.0/26"),
+        &hops(&["10.0.2.13"]),
+    );
+    let want = Hop {
+        gateway: ip("10.0.2.13"),
+        via: Via::Device {
+            name: "ipip0".into(),
+            onlink: true,
+        },
+    };
+    assert_eq!(got.action, Action::Forward(vec![want]));
+    assert!(got.reason.contains("ipip0 onlink"), "{}", got.reason);
+}
+
+#[test]
+fn the_most_specific_pool_decides() {
+    let mut config = config(IpipMode::Always, false);
+    config.pools.push(PoolConfig {
+        cidr: net("10.244.128.0/17"),
+        ipip: IpipMode::Never,
+        vxlan: false,
+    });
+    let got = classify_entry(
+        &config,
+        &node(),
+        net("10.244.130.0/26"),
+        &hops(&["10.0.1.12"]),
+    );
+    assert_eq!(got.action, Action::Forward(vec![eth0("10.0.1.12")]));
+    assert!(
+        got.reason.contains("pool 10.244.128.0/17"),
+        "{}",
+        got.reason
+    );
+}
+
+#[test]
+fn a_node_without_ipv6_resolves_ipv6_next_hops_in_the_kernel() {
+    let node = NodeNetwork {
+        address_v6: None,
+        ..node()
+    };
+    let got = classify_entry(
+        &config(IpipMode::Always, false),
+        &node,
+        net("fd00:244:0:3::/64"),
+        &hops(&["fd00:1::12"]),
+    );
+    assert_eq!(got.action, Action::Forward(vec![recursive("fd00:1::12")]));
+}
