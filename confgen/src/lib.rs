@@ -1,7 +1,17 @@
 //! etcd as the source of truth, in Calico's v3 data model.
 //!
-//! This crate will own the etcd watcher (list, then watch from revision + 1),
-//! Calico's resource types and selector language, and the pure function
-//! `render(snapshot, node) -> SpeakerConfig` that computes one node's speaker
-//! configuration, plus a BIRD 1.6 rendering for migration diffs. etcd is used
-//! nowhere else in podroute.
+//! - [`resources`]: Calico's Node, BGPConfiguration, BGPPeer, IPPool and
+//!   block affinities as stored in etcd.
+//! - [`snapshot`]: the keys and values of a datastore, parsed; a bad value is
+//!   reported with its key and skipped, never fatal.
+//! - [`render`]: the pure function from a snapshot and a node name to that
+//!   node's `SpeakerConfig`.
+//!
+//! etcd is used nowhere else in podroute.
+
+pub mod render;
+pub mod resources;
+pub mod secrets;
+pub mod selector;
+pub mod snapshot;
+pub mod watch;

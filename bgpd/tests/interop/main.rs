@@ -7,6 +7,7 @@
 )]
 
 mod ebgp;
+mod etcd;
 mod ipv6;
 mod malformed;
 mod mesh;

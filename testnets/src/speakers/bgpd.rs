@@ -46,6 +46,48 @@ impl Bgpd {
         })
     }
 
+    /// Starts `binary` in `host` following etcd at `endpoints` as node `node`
+    /// (Calico's ETCD_ENDPOINTS and NODENAME); ready when it listens on `port`,
+    /// which it does once its first configuration rendered.
+    pub fn start_with_etcd(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        port: u16,
+    ) -> Result<Self> {
+        let mut command = host.command(binary);
+        command
+            .env("ETCD_ENDPOINTS", endpoints)
+            .env("NODENAME", node)
+            .args(["--log-level", "debug"]);
+        let process = Process::spawn(
+            format!("bgpd@{}", host.name()),
+            command,
+            host.dir().join("bgpd.log"),
+        )?;
+        Self::ready(host, process, port, host.dir().join("no-config-file"))
+    }
+
+    fn ready(
+        host: &Host,
+        mut process: Process,
+        port: u16,
+        config: std::path::PathBuf,
+    ) -> Result<Self> {
+        let ns = host.ns();
+        let filter = format!("sport = :{port}");
+        process.wait_ready("listening", START_TIMEOUT, || {
+            let out = crate::cmd::output(ns.command("ss").args(["-H", "-t", "-l", "-n", &filter]))?;
+            Ok(if out.trim().is_empty() {
+                Poll::Pending("not listening".into())
+            } else {
+                Poll::Ready(())
+            })
+        })?;
+        Ok(Self { config, process })
+    }
+
     /// Writes a new config and sends SIGHUP.
     pub fn reload(&mut self, config: &str) -> Result<()> {
         std::fs::write(&self.config, config)

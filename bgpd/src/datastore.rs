@@ -1,0 +1,100 @@
+//! etcd as the source of desired state: confgen follows the datastore, each
+//! change is rendered for this node, and a configuration that differs from
+//! the running one is applied with the speaker's per-peer diff. Bursts of
+//! changes are coalesced; while etcd is away, the running configuration
+//! stays (DESIGN.md §1).
+
+use std::time::Duration;
+
+use confgen::render::render;
+use confgen::secrets::SecretSource;
+use confgen::watch::{follow, EtcdConfig, Synced};
+use proto::config::SpeakerConfig;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use crate::speaker::SpeakerHandle;
+
+/// How long a burst of etcd changes may last before it is rendered.
+const COALESCE: Duration = Duration::from_millis(50);
+
+/// Starts following etcd for `node`; returns the receiver of snapshots.
+pub fn start(etcd: EtcdConfig, node: String) -> watch::Receiver<Synced> {
+    let (publish, receive) = watch::channel(Synced::default());
+    tokio::spawn(follow(etcd, node, publish));
+    receive
+}
+
+/// Waits for the first snapshot that renders for `node`.
+pub async fn first_config(
+    snapshots: &mut watch::Receiver<Synced>,
+    node: &str,
+    secrets: &dyn SecretSource,
+) -> Option<SpeakerConfig> {
+    loop {
+        if snapshots.changed().await.is_err() {
+            return None;
+        }
+        let synced = snapshots.borrow_and_update().clone();
+        if !synced.connected {
+            continue;
+        }
+        match render(&synced.snapshot, node, secrets) {
+            Ok(rendered) => {
+                for warning in &rendered.warnings {
+                    warn!(%warning, "datastore");
+                }
+                info!(
+                    revision = synced.revision,
+                    peers = rendered.config.peers.len(),
+                    "configuration from etcd"
+                );
+                return Some(rendered.config);
+            }
+            Err(e) => {
+                warn!(error = %e, revision = synced.revision, "cannot run from the datastore yet")
+            }
+        }
+    }
+}
+
+/// Applies every later change to the running speaker until the watcher ends.
+pub async fn follow_changes(
+    mut snapshots: watch::Receiver<Synced>,
+    node: String,
+    secrets: Box<dyn SecretSource + Send + Sync>,
+    speaker: SpeakerHandle,
+    mut running: SpeakerConfig,
+) {
+    let mut last_warnings = Vec::new();
+    while snapshots.changed().await.is_ok() {
+        // Let a burst settle, then take the latest state.
+        tokio::time::sleep(COALESCE).await;
+        let synced = snapshots.borrow_and_update().clone();
+        if !synced.connected {
+            continue;
+        }
+        match render(&synced.snapshot, &node, secrets.as_ref()) {
+            Ok(rendered) => {
+                if rendered.warnings != last_warnings {
+                    for warning in &rendered.warnings {
+                        warn!(%warning, "datastore");
+                    }
+                    last_warnings = rendered.warnings;
+                }
+                if rendered.config != running {
+                    info!(
+                        revision = synced.revision,
+                        "applying a new configuration from etcd"
+                    );
+                    speaker.reconfigure(rendered.config.clone());
+                    running = rendered.config;
+                }
+            }
+            // A node that lost its BGP spec, say, keeps what runs.
+            Err(e) => {
+                warn!(error = %e, revision = synced.revision, "not applied; the running configuration stays")
+            }
+        }
+    }
+}

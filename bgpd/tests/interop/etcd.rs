@@ -1,0 +1,129 @@
+//! bgpd configured by Calico's resources in a real etcd: blocks reach every
+//! kernel, changes apply live, a node joins without flapping anyone, and an
+//! etcd outage loses nothing.
+
+use std::time::Instant;
+
+use ipnet::IpNet;
+use serde_json::json;
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::etcd::Etcd;
+use testnets::{require_privileges, Host, Network, Poll};
+
+use crate::support::{binary, lan, CONVERGE};
+
+const RESOURCES: &str = "/calico/resources/v3/projectcalico.org";
+
+fn put_node(etcd: &Etcd, name: &str, address: &str) {
+    let node = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3", "metadata": {"name": name},
+                      "spec": {"bgp": {"ipv4Address": format!("{address}/24")}}});
+    etcd.put_json(&format!("{RESOURCES}/nodes/{name}"), &node)
+        .unwrap();
+}
+
+fn put_block(etcd: &Etcd, node: &str, block: &str) {
+    let key = format!(
+        "/calico/ipam/v2/host/{node}/ipv4/block/{}",
+        block.replace('/', "-")
+    );
+    etcd.put(&key, r#"{"state":"confirmed","deleted":false}"#)
+        .unwrap();
+}
+
+/// Waits until `host`'s kernel routes `block` via `next_hop` on eth0; returns when.
+fn wait_route(host: &Host, block: &str, next_hop: &str) -> Instant {
+    let block: IpNet = block.parse().unwrap();
+    let next_hop = next_hop.parse().unwrap();
+    host.wait_for_routes(&format!("{block} via {next_hop}"), CONVERGE, |routes| {
+        routes.iter().any(|r| {
+            r.destination == block && r.gateway() == Some(next_hop) && r.device() == Some("eth0")
+        })
+    })
+    .unwrap();
+    Instant::now()
+}
+
+fn start(net: &Network, etcd: &Etcd, node: &str) -> Bgpd {
+    Bgpd::start_with_etcd(net.host(node), binary(), etcd.endpoint(), node, 179).unwrap()
+}
+
+#[test]
+fn bgpd_follows_calico_resources_in_etcd() {
+    require_privileges!();
+    let net = lan("bgpd-etcd", 5);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "pool"},
+                      "spec": {"cidr": "10.244.0.0/16", "ipipMode": "CrossSubnet"}});
+    etcd.put_json(&format!("{RESOURCES}/ippools/pool"), &pool)
+        .unwrap();
+    for (node, address, block) in [
+        ("n1", "10.0.1.11", "10.244.1.0/26"),
+        ("n2", "10.0.1.12", "10.244.2.0/26"),
+        ("n3", "10.0.1.13", ""),
+    ] {
+        put_node(&etcd, node, address);
+        if !block.is_empty() {
+            put_block(&etcd, node, block);
+        }
+    }
+    // A bad value is skipped with its key; the rest of the state is used.
+    etcd.put(&format!("{RESOURCES}/bgppeers/broken"), "{not json")
+        .unwrap();
+    let n1 = start(&net, &etcd, "n1");
+    let _n2 = start(&net, &etcd, "n2");
+    let _n3 = start(&net, &etcd, "n3");
+
+    wait_route(net.host("n1"), "10.244.2.0/26", "10.0.1.12");
+    wait_route(net.host("n2"), "10.244.1.0/26", "10.0.1.11");
+    wait_route(net.host("n3"), "10.244.1.0/26", "10.0.1.11");
+    wait_route(net.host("n3"), "10.244.2.0/26", "10.0.1.12");
+    assert!(
+        n1.log().contains("bgppeers/broken"),
+        "the bad value is reported with its key"
+    );
+
+    // A new affinity: its block reaches every other kernel.
+    let written = Instant::now();
+    put_block(&etcd, "n3", "10.244.3.0/26");
+    let seen = wait_route(net.host("n1"), "10.244.3.0/26", "10.0.1.13").max(wait_route(
+        net.host("n2"),
+        "10.244.3.0/26",
+        "10.0.1.13",
+    ));
+    eprintln!(
+        "etcd write to route in the remote kernels: {:?}",
+        seen - written
+    );
+
+    // A new node: every node peers with it; no existing session goes down.
+    put_node(&etcd, "n4", "10.0.1.14");
+    put_block(&etcd, "n4", "10.244.4.0/26");
+    let _n4 = start(&net, &etcd, "n4");
+    wait_route(net.host("n1"), "10.244.4.0/26", "10.0.1.14");
+    wait_route(net.host("n4"), "10.244.1.0/26", "10.0.1.11");
+    assert!(
+        !n1.log().contains("session down"),
+        "no session flapped:\n{}",
+        n1.log()
+    );
+
+    // etcd goes away: nothing is lost; when it is back, changes apply again.
+    let mut etcd = etcd;
+    etcd.process().stop();
+    testnets::wait_for("bgpd to notice the outage", CONVERGE, || {
+        Ok(if n1.log().contains("etcd unreachable") {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(String::new())
+        })
+    })
+    .unwrap();
+    wait_route(net.host("n1"), "10.244.2.0/26", "10.0.1.12");
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    put_block(&etcd, "n2", "10.244.22.0/26");
+    wait_route(net.host("n1"), "10.244.22.0/26", "10.0.1.12");
+    assert!(
+        !n1.log().contains("session down"),
+        "no session flapped across the outage"
+    );
+}

@@ -1,0 +1,231 @@
+//! A datastore's content as confgen sees it: Calico's resources by name and
+//! each node's block affinities, kept up to date key by key.
+//!
+//! A value that does not parse is reported with its key and skipped: the
+//! resource keeps its last good value (nothing already running is lost) and
+//! the rest of the state is untouched.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use serde::de::DeserializeOwned;
+
+use crate::resources::{BgpConfiguration, BgpPeer, BlockAffinity, IpPool, Node};
+
+/// Where Calico keeps v3 resources (calico.md §1.1).
+pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org/";
+/// Where Calico keeps block affinities by host.
+pub const AFFINITIES: &str = "/calico/ipam/v2/host/";
+
+/// What a key names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Key {
+    Node(String),
+    BgpConfiguration(String),
+    BgpPeer(String),
+    IpPool(String),
+    Affinity { node: String, cidr: IpNet },
+}
+
+impl Key {
+    /// The resource a key names, or `None` for keys BGP does not read.
+    pub fn parse(key: &str) -> Option<Self> {
+        if let Some(rest) = key.strip_prefix(RESOURCES) {
+            let (kind, name) = rest.split_once('/')?;
+            if name.is_empty() || name.contains('/') {
+                return None;
+            }
+            let name = name.to_owned();
+            return match kind {
+                "nodes" => Some(Self::Node(name)),
+                "bgpconfigurations" => Some(Self::BgpConfiguration(name)),
+                "bgppeers" => Some(Self::BgpPeer(name)),
+                "ippools" => Some(Self::IpPool(name)),
+                _ => None,
+            };
+        }
+        // /calico/ipam/v2/host/<node>/ipv4/block/<a.b.c.d-26>
+        let rest = key.strip_prefix(AFFINITIES)?;
+        let mut parts = rest.split('/');
+        let (node, family, block, dashed) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || block != "block" || !matches!(family, "ipv4" | "ipv6") {
+            return None;
+        }
+        let (address, len) = dashed.rsplit_once('-')?;
+        let cidr: IpNet = format!("{address}/{len}").parse().ok()?;
+        Some(Self::Affinity {
+            node: node.to_owned(),
+            cidr,
+        })
+    }
+}
+
+/// A value that could not be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad value at {key}: {reason}")]
+pub struct BadValue {
+    pub key: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub nodes: BTreeMap<String, Node>,
+    pub bgp_configurations: BTreeMap<String, BgpConfiguration>,
+    pub peers: BTreeMap<String, BgpPeer>,
+    pub pools: BTreeMap<String, IpPool>,
+    /// Block affinities by node, then block.
+    pub affinities: BTreeMap<String, BTreeMap<IpNet, BlockAffinity>>,
+}
+
+fn parse<T: DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, BadValue> {
+    serde_json::from_slice(value).map_err(|e| BadValue {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+impl Snapshot {
+    /// Stores `value` at `key`. Returns whether anything BGP reads changed;
+    /// a bad value changes nothing and is returned as the error.
+    pub fn put(&mut self, key: &str, value: &[u8]) -> Result<bool, BadValue> {
+        let Some(parsed) = Key::parse(key) else {
+            return Ok(false);
+        };
+        Ok(match parsed {
+            Key::Node(name) => replace(&mut self.nodes, name, parse(key, value)?),
+            Key::BgpConfiguration(name) => {
+                replace(&mut self.bgp_configurations, name, parse(key, value)?)
+            }
+            Key::BgpPeer(name) => replace(&mut self.peers, name, parse(key, value)?),
+            Key::IpPool(name) => replace(&mut self.pools, name, parse(key, value)?),
+            Key::Affinity { node, cidr } => {
+                // An empty value is an affinity with no state: confirmed.
+                let affinity = if value.iter().all(u8::is_ascii_whitespace) {
+                    BlockAffinity::default()
+                } else {
+                    parse(key, value)?
+                };
+                replace(self.affinities.entry(node).or_default(), cidr, affinity)
+            }
+        })
+    }
+
+    /// Forgets `key`; returns whether anything BGP reads changed.
+    pub fn delete(&mut self, key: &str) -> bool {
+        match Key::parse(key) {
+            Some(Key::Node(name)) => self.nodes.remove(&name).is_some(),
+            Some(Key::BgpConfiguration(name)) => self.bgp_configurations.remove(&name).is_some(),
+            Some(Key::BgpPeer(name)) => self.peers.remove(&name).is_some(),
+            Some(Key::IpPool(name)) => self.pools.remove(&name).is_some(),
+            Some(Key::Affinity { node, cidr }) => {
+                let removed = self
+                    .affinities
+                    .get_mut(&node)
+                    .is_some_and(|blocks| blocks.remove(&cidr).is_some());
+                if self.affinities.get(&node).is_some_and(BTreeMap::is_empty) {
+                    self.affinities.remove(&node);
+                }
+                removed
+            }
+            None => false,
+        }
+    }
+
+    /// The global BGPConfiguration (`default`).
+    pub fn global_config(&self) -> Option<&BgpConfiguration> {
+        self.bgp_configurations.get("default")
+    }
+
+    /// A node's own BGPConfiguration (`node.<name>`).
+    pub fn node_config(&self, node: &str) -> Option<&BgpConfiguration> {
+        self.bgp_configurations.get(&format!("node.{node}"))
+    }
+}
+
+fn replace<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> bool {
+    match map.get(&key) {
+        Some(old) if *old == value => false,
+        _ => {
+            map.insert(key, value);
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_resources() {
+        let r = RESOURCES;
+        assert_eq!(
+            Key::parse(&format!("{r}nodes/node-1")),
+            Some(Key::Node("node-1".into()))
+        );
+        assert_eq!(
+            Key::parse(&format!("{r}bgpconfigurations/node.n1")),
+            Some(Key::BgpConfiguration("node.n1".into()))
+        );
+        assert_eq!(
+            Key::parse(&format!("{r}ippools/default-ipv4-ippool")),
+            Some(Key::IpPool("default-ipv4-ippool".into()))
+        );
+        assert_eq!(Key::parse(&format!("{r}networkpolicies/x")), None);
+        assert_eq!(
+            Key::parse("/calico/ipam/v2/host/n1/ipv4/block/10.244.1.0-26"),
+            Some(Key::Affinity {
+                node: "n1".into(),
+                cidr: "10.244.1.0/26".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            Key::parse("/calico/ipam/v2/host/n1/ipv6/block/fd00:244::-122"),
+            Some(Key::Affinity {
+                node: "n1".into(),
+                cidr: "fd00:244::/122".parse().unwrap()
+            })
+        );
+        assert_eq!(
+            Key::parse("/calico/ipam/v2/host/n1/ipv4/block/garbage"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_and_the_last_good_one_stays() {
+        let mut snapshot = Snapshot::default();
+        let key = format!("{RESOURCES}ippools/p");
+        let good = br#"{"metadata":{"name":"p"},"spec":{"cidr":"10.244.0.0/16"}}"#;
+        assert_eq!(snapshot.put(&key, good), Ok(true));
+        assert_eq!(snapshot.put(&key, good), Ok(false), "unchanged");
+        let err = snapshot.put(&key, b"{not json").unwrap_err();
+        assert_eq!(err.key, key);
+        assert!(snapshot.pools.contains_key("p"));
+        let wrong_enum =
+            br#"{"metadata":{"name":"p"},"spec":{"cidr":"10.244.0.0/16","ipipMode":"Sometimes"}}"#;
+        assert!(snapshot.put(&key, wrong_enum).is_err());
+        assert!(snapshot.delete(&key));
+        assert!(!snapshot.delete(&key));
+    }
+
+    #[test]
+    fn affinities_by_node() {
+        let mut snapshot = Snapshot::default();
+        let key = "/calico/ipam/v2/host/n1/ipv4/block/10.244.1.0-26";
+        assert_eq!(
+            snapshot.put(key, br#"{"state":"confirmed","deleted":false}"#),
+            Ok(true)
+        );
+        assert_eq!(
+            snapshot.put(key, b""),
+            Ok(true),
+            "no state is confirmed too, but a change"
+        );
+        assert!(snapshot.affinities["n1"][&"10.244.1.0/26".parse::<IpNet>().unwrap()].confirmed());
+        assert!(snapshot.delete(key));
+        assert!(snapshot.affinities.is_empty());
+    }
+}
