@@ -10,25 +10,7 @@ use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
 use testnets::{require_privileges, Host, Network, Poll};
 
-use crate::support::{binary, lan, CONVERGE};
-
-const RESOURCES: &str = "/calico/resources/v3/projectcalico.org";
-
-fn put_node(etcd: &Etcd, name: &str, address: &str) {
-    let node = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3", "metadata": {"name": name},
-                      "spec": {"bgp": {"ipv4Address": format!("{address}/24")}}});
-    etcd.put_json(&format!("{RESOURCES}/nodes/{name}"), &node)
-        .unwrap();
-}
-
-fn put_block(etcd: &Etcd, node: &str, block: &str) {
-    let key = format!(
-        "/calico/ipam/v2/host/{node}/ipv4/block/{}",
-        block.replace('/', "-")
-    );
-    etcd.put(&key, r#"{"state":"confirmed","deleted":false}"#)
-        .unwrap();
-}
+use crate::support::{binary, lan, put_block, put_node, CONVERGE, RESOURCES};
 
 /// Waits until `host`'s kernel routes `block` via `next_hop` on eth0; returns when.
 fn wait_route(host: &Host, block: &str, next_hop: &str) -> Instant {

@@ -6,6 +6,7 @@
     reason = "a test that cannot build its network fails loudly"
 )]
 
+mod calico_mixed;
 mod ebgp;
 mod etcd;
 mod ipv6;

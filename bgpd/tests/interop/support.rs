@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::json;
 use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::etcd::Etcd;
 use testnets::{Host, Network, Topology};
 
 pub const CONVERGE: Duration = Duration::from_secs(60);
@@ -39,4 +41,22 @@ pub fn lan(name: &str, count: usize) -> Network {
             .iface("lan", &[&format!("10.0.1.{}/24", 10 + i)]);
     }
     topology.build().unwrap()
+}
+
+pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org";
+
+pub fn put_node(etcd: &Etcd, name: &str, address: &str) {
+    let node = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3", "metadata": {"name": name},
+                      "spec": {"bgp": {"ipv4Address": format!("{address}/24")}}});
+    etcd.put_json(&format!("{RESOURCES}/nodes/{name}"), &node)
+        .unwrap();
+}
+
+pub fn put_block(etcd: &Etcd, node: &str, block: &str) {
+    let key = format!(
+        "/calico/ipam/v2/host/{node}/ipv4/block/{}",
+        block.replace('/', "-")
+    );
+    etcd.put(&key, r#"{"state":"confirmed","deleted":false}"#)
+        .unwrap();
 }

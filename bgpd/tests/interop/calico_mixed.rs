@@ -1,0 +1,168 @@
+//! bgpd among BIRD 1.6 nodes configured as Calico's confd configures them: a
+//! mixed mesh where bgpd nodes run from Calico's resources in etcd and BIRD
+//! nodes from Calico's template, both following the string-order direction
+//! rule; and a BIRD 1.6 route reflector serving bgpd clients.
+
+use ipnet::IpNet;
+use serde_json::json;
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::etcd::Etcd;
+use testnets::speakers::Speaker;
+use testnets::{require_privileges, Host, Topology};
+
+use crate::support::{
+    binary, lan, node_config, put_block, put_node, start_bgpd, CONVERGE, RESOURCES,
+};
+
+/// The BIRD 1.6 configuration confd renders for a node (calico.md §2.2 to
+/// §2.6), with the peers of the mesh and Calico's passive rule.
+fn calico_bird16(me: &str, block: &str, mesh: &[&str]) -> String {
+    let mut c = format!(
+        "router id {me};
+filter calico_export_to_bgp_peers {{
+  if ( net = {block} ) then {{ accept; }}
+  if ( net ~ {block} ) then {{ reject; }}
+  if ( net ~ 10.244.0.0/16 ) then {{ accept; }}
+  reject;
+}}
+protocol kernel {{ learn; persist; scan time 2; import all; export all; graceful restart; merge paths on; }}
+protocol device {{ scan time 2; }}
+protocol direct {{ interface -\"cali*\", \"*\"; }}
+protocol static {{ route {block} blackhole; }}
+template bgp bgp_template {{
+  local as 64512;
+  gateway recursive;
+  add paths on;
+  graceful restart;
+  connect delay time 2;
+  connect retry time 5;
+  error wait time 5,30;
+}}
+"
+    );
+    for peer in mesh.iter().filter(|p| **p != me) {
+        let passive = if *peer > me { "passive on;" } else { "" };
+        c.push_str(&format!(
+            "protocol bgp Mesh_{} from bgp_template {{ neighbor {peer} as 64512; source address {me}; import all; export filter calico_export_to_bgp_peers; {passive} }}\n",
+            peer.replace('.', "_")
+        ));
+    }
+    c
+}
+
+fn has_route(host: &Host, block: &str, next_hop: &str) {
+    let block: IpNet = block.parse().unwrap();
+    let next_hop = next_hop.parse().unwrap();
+    host.wait_for_routes(&format!("{block} via {next_hop}"), CONVERGE, |routes| {
+        routes.iter().any(|r| {
+            r.destination == block && r.gateway() == Some(next_hop) && r.device() == Some("eth0")
+        })
+    })
+    .unwrap();
+}
+
+/// (host, address, block, runs bgpd): as strings, .9 > .100 > .11 > .10.
+const NODES: [(&str, &str, &str, bool); 4] = [
+    ("b9", "10.0.1.9", "10.244.9.0/26", false),
+    ("g10", "10.0.1.10", "10.244.10.0/26", true),
+    ("b11", "10.0.1.11", "10.244.11.0/26", false),
+    ("g100", "10.0.1.100", "10.244.100.0/26", true),
+];
+
+#[test]
+fn a_mixed_mesh_of_bgpd_and_calicos_bird() {
+    require_privileges!();
+    let mut topology = Topology::new("calico-mixed");
+    topology.segment("lan");
+    topology.host("etcd").iface("lan", &["10.0.1.200/24"]);
+    for (name, address, _, _) in NODES {
+        topology
+            .node(name)
+            .iface("lan", &[&format!("{address}/24")]);
+    }
+    let net = topology.build().unwrap();
+    let etcd = Etcd::start(net.host("etcd")).unwrap();
+    let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "pool"},
+                      "spec": {"cidr": "10.244.0.0/16", "ipipMode": "CrossSubnet"}});
+    etcd.put_json(&format!("{RESOURCES}/ippools/pool"), &pool)
+        .unwrap();
+    for (name, address, block, _) in NODES {
+        put_node(&etcd, name, address);
+        put_block(&etcd, name, block);
+    }
+    let mesh: Vec<&str> = NODES.iter().map(|n| n.1).collect();
+    let mut birds = Vec::new();
+    let mut bgpds = Vec::new();
+    for (name, address, block, runs_bgpd) in NODES {
+        if runs_bgpd {
+            bgpds.push(
+                Bgpd::start_with_etcd(net.host(name), binary(), etcd.endpoint(), name, 179)
+                    .unwrap(),
+            );
+        } else {
+            birds.push(
+                Bird::start(
+                    net.host(name),
+                    BirdVersion::V1_6,
+                    &calico_bird16(address, block, &mesh),
+                )
+                .unwrap(),
+            );
+        }
+    }
+    // No direction deadlock: every BIRD has all three sessions up.
+    for bird in &birds {
+        bird.wait_established(3, CONVERGE).unwrap();
+    }
+    for (name, _, own, _) in NODES {
+        for (_, address, block, _) in NODES.iter().filter(|n| n.2 != own) {
+            has_route(net.host(name), block, address);
+        }
+    }
+}
+
+#[test]
+fn a_bird16_reflector_serves_bgpd_clients() {
+    require_privileges!();
+    let net = lan("bird-rr", 3);
+    let reflector = "router id 10.0.1.10;
+protocol device { }
+template bgp rr_clients {
+  local 10.0.1.10 as 64512;
+  rr client;
+  rr cluster id 10.0.1.10;
+  direct;
+  gateway direct;
+  connect delay time 0;
+  connect retry time 5;
+  import all;
+  export all;
+}
+protocol bgp c1 from rr_clients { neighbor 10.0.1.11 as 64512; }
+protocol bgp c2 from rr_clients { neighbor 10.0.1.12 as 64512; }
+";
+    let bird = Bird::start(net.host("n0"), BirdVersion::V1_6, reflector).unwrap();
+    let _c1 = start_bgpd(
+        net.host("n1"),
+        &node_config(
+            "n1",
+            "10.0.1.11",
+            "10.244.1.0/26",
+            &[("10.0.1.10", 64512, "")],
+        ),
+    );
+    let _c2 = start_bgpd(
+        net.host("n2"),
+        &node_config(
+            "n2",
+            "10.0.1.12",
+            "10.244.2.0/26",
+            &[("10.0.1.10", 64512, "")],
+        ),
+    );
+    bird.wait_established(2, CONVERGE).unwrap();
+    // Reflected routes keep the originator's next hop.
+    has_route(net.host("n1"), "10.244.2.0/26", "10.0.1.12");
+    has_route(net.host("n2"), "10.244.1.0/26", "10.0.1.11");
+}
