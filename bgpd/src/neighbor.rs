@@ -130,6 +130,8 @@ pub struct Neighbor {
     pub since: SystemTime,
     /// The last error, in BIRD's words.
     pub last_error: Option<String>,
+    /// Families whose End-of-RIB arrived since the session came up.
+    pub end_of_rib: crate::packet::FamilySet,
     pub stats: PeerStats,
 }
 
@@ -150,6 +152,7 @@ impl Neighbor {
             up: None,
             since: SystemTime::now(),
             last_error: None,
+            end_of_rib: crate::packet::FamilySet::EMPTY,
             stats: PeerStats::default(),
         }
     }

@@ -35,6 +35,10 @@ pub trait FibSink: Send {
 
     /// The kernel section or the node's addresses may have changed.
     fn reconfigure(&mut self, _config: &SpeakerConfig) {}
+
+    /// Every peer has sent its table (End-of-RIB for each family): routes
+    /// left from a previous run that BGP did not ask for again may go.
+    fn converged(&mut self) {}
 }
 
 /// Drops every update (for tests of the speaker alone).
@@ -61,6 +65,8 @@ pub struct Speaker {
     dirty: HashSet<IpNet>,
     fib: Box<dyn FibSink>,
     listener: Option<JoinHandle<()>>,
+    /// Set once every peer sent End-of-RIB; the FIB is told once.
+    converged: bool,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -114,6 +120,7 @@ impl Speaker {
             dirty: HashSet::new(),
             fib,
             listener: Some(session::accept_loop(listener, events.clone())),
+            converged: false,
         };
         speaker.rib.set_local(speaker.local_info());
         speaker.originate(&[], &config.originate.clone());
@@ -121,6 +128,8 @@ impl Speaker {
             speaker.add_peer(peer);
         }
         speaker.flush();
+        // A speaker without peers has nothing to wait for.
+        speaker.check_converged();
         Ok((speaker, SpeakerHandle { events }, receiver))
     }
 
@@ -468,6 +477,7 @@ impl Speaker {
         };
         info!(peer = %neighbor.name, address = %neighbor.config.address, "established");
         neighbor.last_error = None;
+        neighbor.end_of_rib = crate::packet::FamilySet::EMPTY;
         neighbor.up = Some(Up {
             negotiated: negotiated.clone(),
             class: class.clone(),
@@ -560,6 +570,28 @@ impl Speaker {
         }
         if let Some(family) = update.end_of_rib_family() {
             debug!(peer = %name, %family, "End-of-RIB");
+            if let Some(neighbor) = self.neighbors.get_mut(&peer) {
+                neighbor.end_of_rib = neighbor.end_of_rib.with(family);
+            }
+            self.check_converged();
+        }
+    }
+
+    /// RFC 4724 §2: a peer's table is complete at its End-of-RIB. Once every
+    /// configured peer is up and has sent one per family, the FIB may sweep
+    /// what a previous run left.
+    fn check_converged(&mut self) {
+        if self.converged {
+            return;
+        }
+        let complete = self.neighbors.values().all(|n| {
+            n.up.as_ref()
+                .is_some_and(|up| up.class.families.iter().all(|f| n.end_of_rib.contains(f)))
+        });
+        if complete {
+            info!(peers = self.neighbors.len(), "every peer sent its table");
+            self.converged = true;
+            self.fib.converged();
         }
     }
 

@@ -109,3 +109,102 @@ fn bgpd_follows_calico_resources_in_etcd() {
         "no session flapped across the outage"
     );
 }
+
+/// The established BGP connections of a host, by remote address (`ss`).
+fn bgp_connections(host: &Host) -> Vec<String> {
+    let out = host
+        .exec(
+            "ss",
+            [
+                "-H",
+                "-t",
+                "-n",
+                "state",
+                "established",
+                "( sport = :179 or dport = :179 )",
+            ],
+        )
+        .unwrap();
+    let mut remotes: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .map(|r| r.rsplit_once(':').unwrap().0.to_owned())
+        .collect();
+    remotes.sort();
+    remotes
+}
+
+#[test]
+fn turning_the_mesh_off_for_a_route_reflector_changes_the_topology_over() {
+    require_privileges!();
+    let net = lan("bgpd-etcd-rr", 5);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    for (node, address, block) in [
+        ("n1", "10.0.1.11", "10.244.1.0/26"),
+        ("n2", "10.0.1.12", "10.244.2.0/26"),
+        ("n3", "10.0.1.13", "10.244.3.0/26"),
+        ("n4", "10.0.1.14", "10.244.4.0/26"),
+    ] {
+        put_node(&etcd, node, address);
+        put_block(&etcd, node, block);
+    }
+    let _bgpds: Vec<Bgpd> = ["n1", "n2", "n3", "n4"]
+        .iter()
+        .map(|n| start(&net, &etcd, n))
+        .collect();
+    wait_route(net.host("n2"), "10.244.3.0/26", "10.0.1.13");
+    testnets::wait_for("the full mesh at n2", CONVERGE, || {
+        let c = bgp_connections(net.host("n2"));
+        Ok(if c.len() == 3 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(format!("{c:?}"))
+        })
+    })
+    .unwrap();
+
+    // n1 becomes a route reflector, every node peers with it, the mesh goes.
+    let reflector = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "n1", "labels": {"route-reflector": "true"}},
+        "spec": {"bgp": {"ipv4Address": "10.0.1.11/24", "routeReflectorClusterID": "224.0.0.1"}}});
+    etcd.put_json(&format!("{RESOURCES}/nodes/n1"), &reflector)
+        .unwrap();
+    let peer = json!({"kind": "BGPPeer", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "to-rr"},
+        "spec": {"nodeSelector": "all()", "peerSelector": "route-reflector == 'true'"}});
+    etcd.put_json(&format!("{RESOURCES}/bgppeers/to-rr"), &peer)
+        .unwrap();
+    let config = json!({"kind": "BGPConfiguration", "apiVersion": "projectcalico.org/v3", "metadata": {"name": "default"},
+        "spec": {"nodeToNodeMeshEnabled": false}});
+    etcd.put_json(&format!("{RESOURCES}/bgpconfigurations/default"), &config)
+        .unwrap();
+
+    for client in ["n2", "n3", "n4"] {
+        testnets::wait_for(
+            &format!("{client} to peer with the reflector only"),
+            CONVERGE,
+            || {
+                let c = bgp_connections(net.host(client));
+                Ok(if c == ["10.0.1.11"] {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(format!("{c:?}"))
+                })
+            },
+        )
+        .unwrap();
+    }
+    testnets::wait_for("the reflector to serve every client", CONVERGE, || {
+        let c = bgp_connections(net.host("n1"));
+        Ok(if c.len() == 3 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(format!("{c:?}"))
+        })
+    })
+    .unwrap();
+    // Routes between clients now come through the reflector, with the
+    // originator's next hop.
+    wait_route(net.host("n2"), "10.244.3.0/26", "10.0.1.13");
+    wait_route(net.host("n4"), "10.244.2.0/26", "10.0.1.12");
+    wait_route(net.host("n3"), "10.244.1.0/26", "10.0.1.11");
+}
