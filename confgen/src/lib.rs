@@ -9,6 +9,7 @@
 //!
 //! etcd is used nowhere else in podroute.
 
+pub mod bird;
 pub mod render;
 pub mod resources;
 pub mod secrets;

@@ -60,6 +60,35 @@ fn load(case: &Path) -> Snapshot {
     snapshot
 }
 
+/// Debian's BIRD 1.6 (unpacked by scripts/setup.sh) must accept the stock
+/// rendering: `bird -p` parses a configuration and exits.
+fn check_with_bird16(config: &proto::config::SpeakerConfig, what: &str) {
+    let bird = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/bird16/root/usr/sbin/bird");
+    assert!(bird.exists(), "BIRD 1.6 is missing: run scripts/setup.sh");
+    let file = std::env::temp_dir().join(format!(
+        "confgen-{}-{}.conf",
+        std::process::id(),
+        what.replace('/', "_")
+    ));
+    fs::write(
+        &file,
+        confgen::bird::render_bird(config, confgen::bird::Flavor::Stock),
+    )
+    .unwrap();
+    let out = std::process::Command::new(&bird)
+        .arg("-p")
+        .arg("-c")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{what}: BIRD 1.6 refuses the rendering: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn every_case_renders_as_expected() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
@@ -78,23 +107,35 @@ fn every_case_renders_as_expected() {
         let mut warnings = String::new();
         for (name, node) in &snapshot.nodes {
             let expected_path = case.join("expected").join(format!("{name}.json"));
-            let got = match render(&snapshot, name, &secrets) {
+            let (got, bird) = match render(&snapshot, name, &secrets) {
                 Ok(rendered) => {
-                    for warning in rendered.warnings {
+                    for warning in &rendered.warnings {
                         warnings.push_str(&format!("{name}: {warning}\n"));
                     }
-                    serde_json::to_string_pretty(&rendered.config).unwrap() + "\n"
+                    let bird =
+                        confgen::bird::render_bird(&rendered.config, confgen::bird::Flavor::Calico);
+                    check_with_bird16(&rendered.config, &format!("{}/{name}", case.display()));
+                    (
+                        serde_json::to_string_pretty(&rendered.config).unwrap() + "\n",
+                        bird,
+                    )
                 }
                 Err(e) => {
                     assert!(node.spec.bgp.is_none(), "{}: {name}: {e}", case.display());
                     continue;
                 }
             };
+            let bird_path = expected_path.with_extension("bird");
             if update {
                 fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
                 fs::write(&expected_path, &got).unwrap();
-            } else if fs::read_to_string(&expected_path).ok().as_deref() != Some(got.as_str()) {
-                failures.push(format!("{} differs:\n{got}", expected_path.display()));
+                fs::write(&bird_path, &bird).unwrap();
+            } else {
+                for (path, text) in [(&expected_path, &got), (&bird_path, &bird)] {
+                    if fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
+                        failures.push(format!("{} differs:\n{text}", path.display()));
+                    }
+                }
             }
         }
         let warnings_path = case.join("warnings.txt");

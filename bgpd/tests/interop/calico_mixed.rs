@@ -70,9 +70,42 @@ const NODES: [(&str, &str, &str, bool); 4] = [
     ("g100", "10.0.1.100", "10.244.100.0/26", true),
 ];
 
+/// How the BIRD nodes of the mixed mesh get their configuration.
+enum BirdConfig {
+    /// Written here from Calico's templates.
+    Template,
+    /// Rendered by `confgen render --format bird-stock` from the same etcd.
+    Confgen,
+}
+
 #[test]
 fn a_mixed_mesh_of_bgpd_and_calicos_bird() {
     require_privileges!();
+    mixed_mesh(BirdConfig::Template);
+}
+
+#[test]
+fn a_mixed_mesh_with_bird_configured_by_confgen() {
+    require_privileges!();
+    mixed_mesh(BirdConfig::Confgen);
+}
+
+/// The BIRD 1.6 configuration confgen renders for `node` from etcd.
+fn confgen_bird(etcd: &Etcd, node: &str) -> String {
+    let config = confgen::watch::EtcdConfig::from_endpoints(etcd.endpoint());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (snapshot, bad) = runtime
+        .block_on(confgen::watch::list_once(&config, node))
+        .unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let rendered = confgen::render::render(&snapshot, node, &confgen::secrets::NoSecrets).unwrap();
+    confgen::bird::render_bird(&rendered.config, confgen::bird::Flavor::Stock)
+}
+
+fn mixed_mesh(how: BirdConfig) {
     let mut topology = Topology::new("calico-mixed");
     topology.segment("lan");
     topology.host("etcd").iface("lan", &["10.0.1.200/24"]);
@@ -101,14 +134,16 @@ fn a_mixed_mesh_of_bgpd_and_calicos_bird() {
                     .unwrap(),
             );
         } else {
-            birds.push(
-                Bird::start(
-                    net.host(name),
-                    BirdVersion::V1_6,
-                    &calico_bird16(address, block, &mesh),
-                )
-                .unwrap(),
-            );
+            let config = match how {
+                BirdConfig::Template => calico_bird16(address, block, &mesh),
+                // etcd is reached from inside a host of the topology.
+                BirdConfig::Confgen => net
+                    .host("etcd")
+                    .ns()
+                    .enter(|| Ok(confgen_bird(&etcd, name)))
+                    .unwrap(),
+            };
+            birds.push(Bird::start(net.host(name), BirdVersion::V1_6, &config).unwrap());
         }
     }
     // No direction deadlock: every BIRD has all three sessions up.

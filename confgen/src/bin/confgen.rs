@@ -13,6 +13,10 @@ use confgen::watch::{list_once, EtcdConfig};
 enum Format {
     Json,
     Toml,
+    /// The BIRD 1.6 configuration confd would render (Calico's fork, with krt_tunnel).
+    Bird,
+    /// The same for Debian's stock BIRD 1.6 (no krt_tunnel).
+    BirdStock,
 }
 
 #[derive(Parser)]
@@ -100,6 +104,14 @@ fn main() -> ExitCode {
                     serde_json::to_string_pretty(&rendered.config).map_err(|e| e.to_string())
                 }
                 Format::Toml => toml::to_string(&rendered.config).map_err(|e| e.to_string()),
+                Format::Bird => Ok(confgen::bird::render_bird(
+                    &rendered.config,
+                    confgen::bird::Flavor::Calico,
+                )),
+                Format::BirdStock => Ok(confgen::bird::render_bird(
+                    &rendered.config,
+                    confgen::bird::Flavor::Stock,
+                )),
             };
             match text {
                 Ok(text) => {

@@ -1,0 +1,181 @@
+//! A `SpeakerConfig` written as the BIRD 1.6 configuration confd renders for
+//! it (calico.md §2.1 to §2.6), for two uses: an operator diffs it with what
+//! confd generated, and tests run Calico-configured BIRD nodes beside bgpd.
+//!
+//! BIRD 1.6 speaks IPv4 only (IPv6 is `bird6`'s); IPv6 peers and prefixes
+//! are left out. `Flavor::Calico` keeps `krt_tunnel`, which only Calico's
+//! fork of BIRD knows; `Flavor::Stock` leaves it out so that Debian's BIRD
+//! 1.6 runs the result.
+
+use std::fmt::Write;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use proto::config::{IpipMode, NextHopMode, OriginKind, PeerKind, SpeakerConfig};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// What Calico's BIRD fork runs (with `krt_tunnel`).
+    Calico,
+    /// What Debian's BIRD 1.6 runs.
+    Stock,
+}
+
+/// The `bird.cfg` of `config`.
+pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
+    let v4 = |net: &IpNet| net.addr().is_ipv4();
+    let node_net = config.addresses.iter().find(|a| v4(a)).map(IpNet::trunc);
+    let mut out = String::new();
+    let w = &mut out;
+    let _ = writeln!(
+        w,
+        "# Rendered by confgen for {} (BIRD 1.6, as confd would)",
+        config.node_name
+    );
+    let _ = writeln!(w, "router id {};", config.router_id);
+    if config.listen.address.is_some() || config.listen.port != proto::config::DEFAULT_PORT {
+        let address = config
+            .listen
+            .address
+            .map(|a| format!("address {a} "))
+            .unwrap_or_default();
+        let _ = writeln!(w, "listen bgp {address}port {};", config.listen.port);
+    }
+
+    // bird_aggr.cfg: blackholes for own blocks and static ranges, calico_aggr.
+    let _ = writeln!(w, "\nprotocol static {{");
+    for origin in config.originate.iter().filter(|o| v4(&o.prefix)) {
+        let _ = writeln!(w, "  route {} blackhole;", origin.prefix);
+    }
+    let _ = writeln!(w, "}}\n\nfunction calico_aggr () {{");
+    for origin in config
+        .originate
+        .iter()
+        .filter(|o| v4(&o.prefix) && o.kind == OriginKind::Block)
+    {
+        let _ = writeln!(w, "  # Block {} is confirmed", origin.prefix);
+        let _ = writeln!(
+            w,
+            "  if ( net = {0} ) then {{ accept; }}\n  if ( net ~ {0} ) then {{ reject; }}",
+            origin.prefix
+        );
+    }
+    let _ = writeln!(w, "}}");
+
+    // bird_ipam.cfg: what may be exported, and how pools reach the kernel.
+    let _ = writeln!(
+        w,
+        "\nfilter calico_export_to_bgp_peers {{\n  calico_aggr();"
+    );
+    for prefix in config.export.prefixes.iter().filter(|p| v4(p)) {
+        let _ = writeln!(w, "  if ( net ~ {prefix} ) then {{ accept; }}");
+    }
+    let _ = writeln!(w, "  reject;\n}}\n\nfilter calico_kernel_programming {{");
+    for prefix in config.kernel.never_install.iter().filter(|p| v4(p)) {
+        let _ = writeln!(w, "  if ( net ~ {prefix} ) then {{ reject; }}");
+    }
+    for pool in config.kernel.pools.iter().filter(|p| v4(&p.cidr)) {
+        let _ = writeln!(w, "  if ( net ~ {} ) then {{", pool.cidr);
+        if pool.vxlan {
+            let _ = writeln!(w, "    reject;\n  }}");
+            continue;
+        }
+        if flavor == Flavor::Calico {
+            let tunnel = &config.kernel.tunnel_device;
+            match (pool.ipip, node_net) {
+                (IpipMode::CrossSubnet, Some(subnet)) => {
+                    let _ = writeln!(w, "    if defined(bgp_next_hop) && ( bgp_next_hop ~ {subnet} ) then\n      krt_tunnel = \"\";\n    else\n      krt_tunnel = \"{tunnel}\";");
+                }
+                (IpipMode::Always, _) => {
+                    let _ = writeln!(w, "    krt_tunnel = \"{tunnel}\";");
+                }
+                _ => {
+                    let _ = writeln!(w, "    krt_tunnel = \"\";");
+                }
+            }
+        }
+        let _ = writeln!(w, "    accept;\n  }}");
+    }
+    let _ = writeln!(w, "  accept;\n}}");
+
+    // bird.cfg: kernel, device, direct, the template and the peers.
+    let _ = write!(
+        w,
+        "\nprotocol kernel {{\n  learn;\n  persist;\n  scan time 2;\n  import all;\n  export filter calico_kernel_programming;\n  graceful restart;\n  merge paths on;\n}}\n\n\
+         protocol device {{\n  scan time 2;\n}}\n\nprotocol direct {{\n  interface -\"cali*\", -\"kube-ipvs*\", \"*\";\n}}\n\n\
+         template bgp bgp_template {{\n  local as {};\n  gateway recursive;\n  add paths on;\n  graceful restart;\n  connect delay time 2;\n  connect retry time 5;\n  error wait time 5,30;\n}}\n",
+        config.local_as
+    );
+    if config.cluster_id.is_some() {
+        let _ = writeln!(
+            w,
+            "\n# This node is a route reflector with cluster ID {}.",
+            config.cluster_id.map(|c| c.to_string()).unwrap_or_default()
+        );
+    }
+    for peer in config.peers.iter().filter(|p| p.address.is_ipv4()) {
+        let _ = writeln!(
+            w,
+            "\nprotocol bgp {} from bgp_template {{",
+            peer.protocol_name()
+        );
+        if peer.kind != PeerKind::Mesh {
+            match peer.ttl_security {
+                Some(hops) => {
+                    let _ = writeln!(w, "  ttl security on;\n  multihop {hops};");
+                }
+                None => {
+                    let _ = writeln!(w, "  ttl security off;\n  multihop;");
+                }
+            }
+        }
+        let port = if peer.port == proto::config::DEFAULT_PORT {
+            String::new()
+        } else {
+            format!(" port {}", peer.port)
+        };
+        let _ = writeln!(
+            w,
+            "  neighbor {}{port} as {};",
+            peer.address, peer.remote_as
+        );
+        // sourceAddress None: no `source address` line, as confd renders it.
+        if let Some(IpAddr::V4(source)) = peer.source_address {
+            let _ = writeln!(w, "  source address {source};");
+        }
+        let internal = peer.remote_as == peer.local_as.unwrap_or(config.local_as);
+        let _ = writeln!(
+            w,
+            "  import all;\n  export filter calico_export_to_bgp_peers;"
+        );
+        if peer.passive {
+            let _ = writeln!(w, "  passive on;");
+        }
+        if peer.restart_time != proto::config::DEFAULT_RESTART_TIME {
+            let _ = writeln!(w, "  graceful restart time {};", peer.restart_time);
+        }
+        if peer.route_reflector_client {
+            if let Some(cluster) = config.cluster_id {
+                let _ = writeln!(w, "  rr client;\n  rr cluster id {cluster};");
+            }
+        }
+        if peer.password.is_some() {
+            // The secret itself is never written out.
+            let _ = writeln!(w, "  password \"***\";");
+        }
+        match peer.next_hop {
+            NextHopMode::Keep if !internal => {
+                let _ = writeln!(w, "  next hop keep;");
+            }
+            NextHopMode::SelfAddress => {
+                let _ = writeln!(w, "  next hop self;");
+            }
+            _ => {}
+        }
+        if let Some(local_as) = peer.local_as {
+            let _ = writeln!(w, "  local as {local_as};");
+        }
+        let _ = writeln!(w, "}}");
+    }
+    out
+}
