@@ -201,6 +201,14 @@ impl Neighbor {
     }
 }
 
+/// RFC 4271 §6.8: the connection opened by the speaker with the higher BGP
+/// Identifier survives. `primary_local` says whether this side opened the
+/// primary connection (the other one was opened by the other side).
+pub fn primary_loses_collision(primary_local: bool, local_id: Ipv4Addr, peer_id: Ipv4Addr) -> bool {
+    let keep_local = local_id > peer_id;
+    primary_local != keep_local
+}
+
 /// The FSM settings of one peer.
 pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
     let local_as = peer.local_as.unwrap_or(speaker.local_as).0;
@@ -211,6 +219,24 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
         .collect();
     capabilities.push(Capability::RouteRefresh);
     capabilities.push(Capability::FourOctetAs(local_as));
+    // RFC 4724 §3, as Calico's template (`graceful restart`): the restart time
+    // peers should wait; forwarding state is not claimed as preserved (the
+    // restarting-speaker side comes with the graceful-restart work).
+    capabilities.push(Capability::GracefulRestart(
+        crate::packet::GracefulRestart {
+            restarting: false,
+            notification: false,
+            restart_time: peer.restart_time.min(4095),
+            families: Family::ALL
+                .iter()
+                .filter(|f| family_wanted(**f, peer, speaker))
+                .map(|f| crate::packet::GracefulRestartFamily {
+                    afi_safi: (*f).into(),
+                    forwarding_preserved: false,
+                })
+                .collect(),
+        },
+    ));
     // Receive ADD-PATH paths from peers that send them (Calico's BIRD
     // template says `add paths on`); send one path per prefix.
     capabilities.push(Capability::AddPath(
@@ -245,4 +271,43 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
 fn family_wanted(family: Family, peer: &PeerConfig, speaker: &SpeakerConfig) -> bool {
     let v4 = family == Family::Ipv4Unicast;
     peer.address.is_ipv4() == v4 || speaker.address_for(v4).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_higher_identifier_keeps_the_connection_it_opened() {
+        let (low, high) = (Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2));
+        // We are higher: keep the connection we opened.
+        assert!(!primary_loses_collision(true, high, low));
+        assert!(primary_loses_collision(false, high, low));
+        // We are lower: keep the one the peer opened.
+        assert!(primary_loses_collision(true, low, high));
+        assert!(!primary_loses_collision(false, low, high));
+    }
+
+    #[test]
+    fn the_open_advertises_calicos_capabilities() {
+        let speaker = SpeakerConfig::from_toml(
+            "node_name = \"n\"\nrouter_id = \"10.0.0.1\"\nlocal_as = 64512\naddresses = [\"10.0.0.1/24\", \"fd00::1/64\"]",
+        )
+        .unwrap();
+        let peer = PeerConfig::new(
+            "10.0.0.2".parse().unwrap(),
+            proto::config::Asn(64512),
+            proto::config::PeerKind::Mesh,
+        );
+        let caps = fsm_config(&peer, &speaker).capabilities;
+        let families = |c: &&Capability| matches!(c, Capability::Multiprotocol(_));
+        assert_eq!(
+            caps.iter().filter(families).count(),
+            2,
+            "IPv4 and IPv6: the node has both"
+        );
+        assert!(caps.iter().any(|c| matches!(c, Capability::GracefulRestart(gr) if gr.restart_time == 120 && gr.families.len() == 2)));
+        assert!(caps.contains(&Capability::FourOctetAs(64512)));
+        assert!(caps.iter().any(|c| matches!(c, Capability::AddPath(f) if f.iter().all(|f| f.mode == crate::packet::AddPathMode::Receive))));
+    }
 }

@@ -176,3 +176,69 @@ fn routes_cross_ebgp_and_ibgp_with_the_right_attributes() {
     assert_eq!(from_gobgp["path"], "64512");
     assert!(from_gobgp.get("locPrf").is_none(), "{from_gobgp}");
 }
+
+#[test]
+fn ebgp_with_gobgp_and_bird16() {
+    require_privileges!();
+    let net = lan("bgpd-ebgp2", 3);
+    let config = node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[("10.0.1.11", 65002, ""), ("10.0.1.12", 65003, "")],
+    );
+    let _bgpd = start_bgpd(net.host("n0"), &config);
+    let gobgp = "[global.config]\n  as = 65002\n  router-id = \"10.0.1.11\"\n\
+                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
+    let go = GoBgp::start(net.host("n1"), gobgp).unwrap();
+    go.announce("10.244.12.0/26".parse().unwrap()).unwrap();
+    let bird16 = "router id 10.0.1.12;
+protocol device { }
+protocol static own { import filter { bgp_community.add((65003,7)); accept; }; route 10.244.13.0/26 blackhole; }
+protocol bgp bgpd {
+  local 10.0.1.12 as 65003;
+  neighbor 10.0.1.10 as 64512;
+  connect delay time 0;
+  connect retry time 5;
+  import all;
+  export where source = RTS_STATIC;
+}
+";
+    let bird = Bird::start(net.host("n2"), BirdVersion::V1_6, bird16).unwrap();
+    let all: [&str; 3] = ["10.244.0.0/26", "10.244.12.0/26", "10.244.13.0/26"];
+    let but = |me: &str| -> Vec<ipnet::IpNet> {
+        all.iter()
+            .filter(|p| **p != me)
+            .map(|p| p.parse().unwrap())
+            .collect()
+    };
+    go.wait_received(&but("10.244.12.0/26"), CONVERGE).unwrap();
+    bird.wait_received(&but("10.244.13.0/26"), CONVERGE)
+        .unwrap();
+
+    let (path, next_hop, communities, _) = gobgp_path(&go, "10.244.13.0/26");
+    assert_eq!((path, next_hop.as_str()), (vec![64512, 65003], "10.0.1.10"));
+    assert_eq!(communities, vec![65003 << 16 | 7]);
+    let (path, next_hop, _, _) = gobgp_path(&go, "10.244.0.0/26");
+    assert_eq!((path, next_hop.as_str()), (vec![64512], "10.0.1.10"));
+    let shown = bird.cmd("show route all 10.244.12.0/26").unwrap();
+    assert!(
+        shown.contains("BGP.as_path: 64512 65002") && shown.contains("BGP.next_hop: 10.0.1.10"),
+        "{shown}"
+    );
+    // And bgpd installs what it learned over eBGP.
+    for (block, owner) in [
+        ("10.244.12.0/26", "10.0.1.11"),
+        ("10.244.13.0/26", "10.0.1.12"),
+    ] {
+        let block: ipnet::IpNet = block.parse().unwrap();
+        let owner = owner.parse().unwrap();
+        net.host("n0")
+            .wait_for_routes(&format!("{block}"), CONVERGE, |routes| {
+                routes
+                    .iter()
+                    .any(|r| r.destination == block && r.gateway() == Some(owner))
+            })
+            .unwrap();
+    }
+}
