@@ -35,6 +35,7 @@ PACKAGES=(
   iputils-ping        # data-plane checks
   tcpdump             # captures (tests/vectors/capture)
   procps              # ps, pgrep, pkill
+  openssl             # test certificates for etcd over TLS
   python3             # helper scripts
 )
 

@@ -208,3 +208,57 @@ fn turning_the_mesh_off_for_a_route_reflector_changes_the_topology_over() {
     wait_route(net.host("n4"), "10.244.2.0/26", "10.0.1.12");
     wait_route(net.host("n3"), "10.244.1.0/26", "10.0.1.11");
 }
+
+#[test]
+fn etcd_over_tls_with_client_certificates() {
+    require_privileges!();
+    let net = lan("bgpd-etcd-tls", 4);
+    let tls = testnets::speakers::etcd::EtcdTls::generate(
+        &net.dir().join("tls"),
+        "10.0.1.10".parse().unwrap(),
+    )
+    .unwrap();
+    let other_ca = testnets::speakers::etcd::EtcdTls::generate(
+        &net.dir().join("other"),
+        "10.0.1.10".parse().unwrap(),
+    )
+    .unwrap();
+    let etcd = Etcd::start_tls(net.host("n0"), tls.clone()).unwrap();
+    for (node, address, block) in [
+        ("n1", "10.0.1.11", "10.244.1.0/26"),
+        ("n2", "10.0.1.12", "10.244.2.0/26"),
+    ] {
+        put_node(&etcd, node, address);
+        put_block(&etcd, node, block);
+    }
+    let env = |ca: &std::path::Path| {
+        [
+            ("ETCD_CA_CERT_FILE", ca.to_owned()),
+            ("ETCD_CERT_FILE", tls.client_cert.clone()),
+            ("ETCD_KEY_FILE", tls.client_key.clone()),
+        ]
+    };
+    let good = env(&tls.ca);
+    let good: Vec<(&str, &std::path::Path)> = good.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let _n1 =
+        Bgpd::start_with_etcd_env(net.host("n1"), binary(), etcd.endpoint(), "n1", 179, &good)
+            .unwrap();
+    let _n2 =
+        Bgpd::start_with_etcd_env(net.host("n2"), binary(), etcd.endpoint(), "n2", 179, &good)
+            .unwrap();
+    wait_route(net.host("n1"), "10.244.2.0/26", "10.0.1.12");
+
+    // A bgpd that trusts another CA refuses etcd's certificate.
+    let bad = env(&other_ca.ca);
+    let bad: Vec<(&str, &std::path::Path)> = bad.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let refused =
+        Bgpd::spawn_with_etcd(net.host("n3"), binary(), etcd.endpoint(), "n3", &bad).unwrap();
+    testnets::wait_for("bgpd to refuse an untrusted etcd", CONVERGE, || {
+        Ok(if refused.log().contains("etcd unreachable") {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(refused.log())
+        })
+    })
+    .unwrap();
+}

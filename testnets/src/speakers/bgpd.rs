@@ -56,17 +56,44 @@ impl Bgpd {
         node: &str,
         port: u16,
     ) -> Result<Self> {
+        Self::start_with_etcd_env(host, binary, endpoints, node, port, &[])
+    }
+
+    /// Like [`Bgpd::start_with_etcd`], with more environment (TLS files, say).
+    pub fn start_with_etcd_env(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        port: u16,
+        env: &[(&str, &Path)],
+    ) -> Result<Self> {
+        let process = Self::spawn_with_etcd(host, binary, endpoints, node, env)?;
+        Self::ready(host, process, port, host.dir().join("no-config-file"))
+    }
+
+    /// Starts bgpd following etcd without waiting for it to be ready (it
+    /// listens only once its first configuration rendered).
+    pub fn spawn_with_etcd(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        env: &[(&str, &Path)],
+    ) -> Result<Process> {
         let mut command = host.command(binary);
         command
             .env("ETCD_ENDPOINTS", endpoints)
             .env("NODENAME", node)
             .args(["--log-level", "debug"]);
-        let process = Process::spawn(
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        Process::spawn(
             format!("bgpd@{}", host.name()),
             command,
             host.dir().join("bgpd.log"),
-        )?;
-        Self::ready(host, process, port, host.dir().join("no-config-file"))
+        )
     }
 
     fn ready(

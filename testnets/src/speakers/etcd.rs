@@ -2,6 +2,7 @@
 //! and delete values the way Calico stores them (JSON under `/calico/...`).
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::START_TIMEOUT;
@@ -18,7 +19,106 @@ const PEER_PORT: u16 = 2380;
 pub struct Etcd {
     ns: String,
     endpoint: String,
+    tls: Option<EtcdTls>,
     process: Process,
+}
+
+/// Certificates for etcd over TLS with client certificates: a throwaway CA,
+/// a server certificate for the etcd host's address, and a client one.
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+}
+
+impl EtcdTls {
+    /// Makes a CA and its certificates in `dir` with openssl (EC P-256, one day).
+    pub fn generate(dir: &Path, server: IpAddr) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(Error::io(format!("create {}", dir.display())))?;
+        let path = |name: &str| dir.join(name);
+        let openssl =
+            |args: &[&str]| cmd::output(Command::new("openssl").args(args).current_dir(dir));
+        let key = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &key,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=testnets-ca",
+                ],
+            ]
+            .concat(),
+        )?;
+        for (name, usage, san) in [
+            (
+                "server",
+                "serverAuth",
+                format!("subjectAltName=IP:{server},IP:127.0.0.1\n"),
+            ),
+            ("client", "clientAuth", String::new()),
+        ] {
+            openssl(
+                &[
+                    &["req"][..],
+                    &key,
+                    &[
+                        "-keyout",
+                        &format!("{name}.key"),
+                        "-out",
+                        &format!("{name}.csr"),
+                        "-subj",
+                        &format!("/CN={name}"),
+                    ],
+                ]
+                .concat(),
+            )?;
+            std::fs::write(
+                path(&format!("{name}.ext")),
+                format!("{san}extendedKeyUsage={usage}\n"),
+            )
+            .map_err(Error::io("write extensions"))?;
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "1",
+                "-extfile",
+                &format!("{name}.ext"),
+            ])?;
+        }
+        Ok(Self {
+            ca: path("ca.crt"),
+            server_cert: path("server.crt"),
+            server_key: path("server.key"),
+            client_cert: path("client.crt"),
+            client_key: path("client.key"),
+        })
+    }
 }
 
 impl Etcd {
@@ -26,10 +126,21 @@ impl Etcd {
     /// first IPv4 address (so every host of the topology reaches it) and on
     /// its loopback; ready when `etcdctl endpoint health` says so.
     pub fn start(host: &Host) -> Result<Self> {
+        Self::start_with(host, None)
+    }
+
+    /// Like [`Etcd::start`], serving HTTPS and requiring client certificates
+    /// signed by `tls.ca`.
+    pub fn start_tls(host: &Host, tls: EtcdTls) -> Result<Self> {
+        Self::start_with(host, Some(tls))
+    }
+
+    fn start_with(host: &Host, tls: Option<EtcdTls>) -> Result<Self> {
         let address = host.ipv4().ok_or_else(|| {
             Error::Topology(format!("{} has no IPv4 address for etcd", host.name()))
         })?;
-        let endpoint = format!("http://{address}:{CLIENT_PORT}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let endpoint = format!("{scheme}://{address}:{CLIENT_PORT}");
         let data = host.dir().join("etcd-data");
         let name = host.name().to_owned();
         let mut command = host.command("etcd");
@@ -39,7 +150,7 @@ impl Etcd {
             .arg("--data-dir")
             .arg(&data)
             .arg("--listen-client-urls")
-            .arg(format!("{endpoint},http://127.0.0.1:{CLIENT_PORT}"))
+            .arg(format!("{endpoint},{scheme}://127.0.0.1:{CLIENT_PORT}"))
             .arg("--advertise-client-urls")
             .arg(&endpoint)
             .arg("--listen-peer-urls")
@@ -56,18 +167,31 @@ impl Etcd {
                 "--logger",
                 "zap",
             ]);
+        if let Some(tls) = &tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server_cert)
+                .arg("--key-file")
+                .arg(&tls.server_key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth");
+        }
         let process = Process::spawn(format!("etcd@{name}"), command, host.dir().join("etcd.log"))?;
         let mut etcd = Self {
             ns: host.ns().name().to_owned(),
             endpoint,
+            tls,
             process,
         };
-        let (ns, endpoint) = (etcd.ns.clone(), etcd.endpoint.clone());
+        let (ns, endpoint, tls) = (etcd.ns.clone(), etcd.endpoint.clone(), etcd.tls.clone());
         etcd.process.wait_ready("healthy", START_TIMEOUT, || {
-            Ok(match etcdctl(&ns, &endpoint, &["endpoint", "health"]) {
-                Ok(_) => Poll::Ready(()),
-                Err(e) => Poll::Pending(e.to_string()),
-            })
+            Ok(
+                match etcdctl(&ns, &endpoint, tls.as_ref(), &["endpoint", "health"]) {
+                    Ok(_) => Poll::Ready(()),
+                    Err(e) => Poll::Pending(e.to_string()),
+                },
+            )
         })?;
         Ok(etcd)
     }
@@ -103,7 +227,7 @@ impl Etcd {
     }
 
     pub fn etcdctl(&self, args: &[&str]) -> Result<String> {
-        etcdctl(&self.ns, &self.endpoint, args)
+        etcdctl(&self.ns, &self.endpoint, self.tls.as_ref(), args)
     }
 
     pub fn process(&mut self) -> &mut Process {
@@ -111,11 +235,19 @@ impl Etcd {
     }
 }
 
-fn etcdctl(ns: &str, endpoint: &str, args: &[&str]) -> Result<String> {
-    cmd::output(
-        Command::new("ip")
-            .args(["netns", "exec", ns, "etcdctl", "--endpoints", endpoint])
-            .args(args)
-            .env("ETCDCTL_API", "3"),
-    )
+fn etcdctl(ns: &str, endpoint: &str, tls: Option<&EtcdTls>, args: &[&str]) -> Result<String> {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", ns, "etcdctl", "--endpoints", endpoint])
+        .env("ETCDCTL_API", "3");
+    if let Some(tls) = tls {
+        command
+            .arg("--cacert")
+            .arg(&tls.ca)
+            .arg("--cert")
+            .arg(&tls.client_cert)
+            .arg("--key")
+            .arg(&tls.client_key);
+    }
+    cmd::output(command.args(args))
 }
