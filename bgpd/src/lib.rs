@@ -14,3 +14,4 @@ pub mod policy;
 pub mod rib;
 pub mod session;
 pub mod speaker;
+pub mod status;

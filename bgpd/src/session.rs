@@ -54,6 +54,8 @@ pub enum Event {
         event: SessionEvent,
     },
     Reconfigure(proto::config::SpeakerConfig),
+    /// An operator's question (API servers).
+    Query(crate::status::Query),
     Shutdown,
 }
 
@@ -219,5 +221,6 @@ pub fn describe_connect_error(error: &io::Error) -> String {
         }
         _ => error.to_string(),
     };
-    format!("Active Socket: {what}")
+    // BIRD puts the state in its own column: "Active        Socket: ...".
+    format!("Socket: {what}")
 }

@@ -1,0 +1,129 @@
+//! What operators can ask the speaker: typed snapshots of the speaker, its
+//! peers and its routes, taken inside the actor (so consistent) and answered
+//! over a oneshot channel. The API servers (gRPC, BIRD-compatible socket,
+//! HTTP) only format these.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::SystemTime;
+
+use ipnet::IpNet;
+use proto::config::PeerKind;
+
+use crate::fsm::State;
+use crate::neighbor::PeerStats;
+use crate::packet::Family;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpeakerStatus {
+    pub node_name: String,
+    pub router_id: Ipv4Addr,
+    pub local_as: u32,
+    pub cluster_id: Option<Ipv4Addr>,
+    pub started: SystemTime,
+    pub last_reconfigured: SystemTime,
+    pub reconfigurations: u64,
+    /// Every peer has sent End-of-RIB (RFC 4724) since start.
+    pub converged: bool,
+    pub prefixes: usize,
+    pub attr_sets: usize,
+}
+
+/// One peer as operators see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Calico's protocol name: `Mesh_10_0_0_2`, `Global_...`, `Node_...`.
+    pub name: String,
+    pub address: IpAddr,
+    pub port: u16,
+    pub kind: PeerKind,
+    pub remote_as: u32,
+    pub passive: bool,
+    pub state: State,
+    /// When `state` was entered.
+    pub since: SystemTime,
+    /// The last error, without the state: "Socket: Connection refused",
+    /// "Received: Hold timer expired" (BIRD's words).
+    pub last_error: Option<String>,
+    pub session: Option<SessionStatus>,
+    pub stats: PeerStats,
+    /// Paths from this peer in the RIB now.
+    pub prefixes: usize,
+}
+
+/// What an Established session negotiated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionStatus {
+    pub peer_id: Ipv4Addr,
+    pub local_address: Option<IpAddr>,
+    pub hold_time: u16,
+    pub families: Vec<Family>,
+    pub four_octet_as: bool,
+    pub route_refresh: bool,
+    pub extended_message: bool,
+    pub add_path_receive: Vec<Family>,
+    pub graceful_restart: bool,
+    pub external: bool,
+}
+
+/// One prefix in the RIB, with every path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteStatus {
+    pub prefix: IpNet,
+    pub paths: Vec<PathStatus>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathStatus {
+    /// The peer's name, or "local" for an originated route.
+    pub from: String,
+    pub next_hop: IpAddr,
+    pub as_path: Vec<u32>,
+    pub local_pref: Option<u32>,
+    pub med: Option<u32>,
+    pub communities: Vec<String>,
+    pub best: bool,
+    /// In the equal-cost set that goes to the kernel.
+    pub multipath: bool,
+}
+
+impl PeerStatus {
+    /// BIRD's "up" is an Established session; everything else is "start".
+    pub fn is_up(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// The BGP state as BIRD names it, with `Passive` for a passive peer
+    /// waiting for a connection.
+    pub fn bird_state(&self) -> &'static str {
+        if self.passive && self.state == State::Active {
+            "Passive"
+        } else {
+            self.state.name()
+        }
+    }
+
+    /// BIRD's info column: the state padded to 14, then the last error
+    /// (`"%-14s%s"` in proto/bgp/bgp.c).
+    pub fn bird_info(&self) -> String {
+        match (&self.last_error, self.is_up()) {
+            (Some(error), false) => format!("{:<14}{error}", self.bird_state()),
+            _ => self.bird_state().to_owned(),
+        }
+    }
+}
+
+/// A question for the speaker, with where to send the answer.
+#[derive(Debug)]
+pub enum Query {
+    Speaker(tokio::sync::oneshot::Sender<SpeakerStatus>),
+    Peers(tokio::sync::oneshot::Sender<Vec<PeerStatus>>),
+    /// Every route, or those inside a prefix.
+    Routes(
+        Option<IpNet>,
+        tokio::sync::oneshot::Sender<Vec<RouteStatus>>,
+    ),
+    /// Restart a peer's session (Cease / Administrative Reset).
+    Reset(String, tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Ask a peer to send its routes again (RFC 2918).
+    Refresh(String, tokio::sync::oneshot::Sender<Result<(), String>>),
+}
