@@ -59,12 +59,14 @@ pub async fn first_config(
 }
 
 /// Applies every later change to the running speaker until the watcher ends.
+/// `running` holds the configuration the speaker runs (the first one to begin
+/// with) and gets each one applied, for the operator API.
 pub async fn follow_changes(
     mut snapshots: watch::Receiver<Synced>,
     node: String,
     secrets: Box<dyn SecretSource + Send + Sync>,
     speaker: SpeakerHandle,
-    mut running: SpeakerConfig,
+    running: watch::Sender<SpeakerConfig>,
 ) {
     let mut last_warnings = Vec::new();
     while snapshots.changed().await.is_ok() {
@@ -82,13 +84,13 @@ pub async fn follow_changes(
                     }
                     last_warnings = rendered.warnings;
                 }
-                if rendered.config != running {
+                if rendered.config != *running.borrow() {
                     info!(
                         revision = synced.revision,
                         "applying a new configuration from etcd"
                     );
                     speaker.reconfigure(rendered.config.clone());
-                    running = rendered.config;
+                    running.send_replace(rendered.config);
                 }
             }
             // A node that lost its BGP spec, say, keeps what runs.

@@ -4,6 +4,7 @@
 //! machine, RIBs, mesh and route-reflection rules, config apply and the API
 //! servers follow (see `docs/ARCHITECTURE.md`).
 
+pub mod api;
 pub mod datastore;
 pub mod export;
 pub mod fib;

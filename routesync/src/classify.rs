@@ -111,10 +111,47 @@ pub fn classify_entry(
     prefix: IpNet,
     entry: &FibEntry,
 ) -> Decision {
+    let mut reason = String::new();
+    let action = decide(config, node, prefix, entry, &mut Why(Some(&mut reason)));
+    Decision { action, reason }
+}
+
+/// The action alone, without putting the reason into words: what a pass
+/// over many routes needs. The status puts the reason into words when it is
+/// read, with [`classify_entry`].
+pub(crate) fn action_of(
+    config: &KernelConfig,
+    node: &NodeNetwork,
+    prefix: IpNet,
+    entry: &FibEntry,
+) -> Action {
+    decide(config, node, prefix, entry, &mut Why(None))
+}
+
+/// Where the reason goes, if anywhere: the words are only formatted when
+/// someone will read them.
+struct Why<'a>(Option<&'a mut String>);
+
+impl Why<'_> {
+    fn say(&mut self, words: std::fmt::Arguments<'_>) {
+        if let Some(reason) = self.0.as_deref_mut() {
+            let _ = reason.write_fmt(words);
+        }
+    }
+}
+
+fn decide(
+    config: &KernelConfig,
+    node: &NodeNetwork,
+    prefix: IpNet,
+    entry: &FibEntry,
+    why: &mut Why<'_>,
+) -> Action {
     // `None` for a blackhole, the next hops otherwise.
     let gateways = match entry {
         FibEntry::Remove => {
-            return decision(Action::Withdrawn, format!("{prefix} was withdrawn"));
+            why.say(format_args!("{prefix} was withdrawn"));
+            return Action::Withdrawn;
         }
         FibEntry::Blackhole => None,
         FibEntry::NextHops(hops) => Some(hops),
@@ -122,34 +159,30 @@ pub fn classify_entry(
     // calico.md §2.5: `if ( net ~ <rejectcidrs> ) then { reject; }` comes
     // before the pool clauses, so it wins over blackholes and pools alike.
     if let Some(range) = config.never_install.iter().find(|r| r.contains(&prefix)) {
-        return decision(
-            Action::NotInstalled,
-            format!("{prefix} is inside never_install {range}: advertised, never installed"),
-        );
+        why.say(format_args!(
+            "{prefix} is inside never_install {range}: advertised, never installed"
+        ));
+        return Action::NotInstalled;
     }
     let pool = pool_of(config, prefix);
     // calico.md §2.5: a pool with vxlan_mode gives `reject;` ("Don't program
     // VXLAN routes into the kernel - these are handled by Felix").
     if let Some(pool) = pool.filter(|p| p.vxlan) {
-        return decision(
-            Action::NotInstalled,
-            format!(
-                "{prefix} is inside VXLAN pool {}: Felix programs VXLAN routes",
-                pool.cidr
-            ),
-        );
+        why.say(format_args!(
+            "{prefix} is inside VXLAN pool {}: Felix programs VXLAN routes",
+            pool.cidr
+        ));
+        return Action::NotInstalled;
     }
     match gateways {
-        None => decision(
-            Action::Blackhole,
-            format!("{prefix} is one of this node's blocks: blackhole"),
-        ),
-        Some(gateways) => forward(config, node, prefix, pool, gateways),
+        None => {
+            why.say(format_args!(
+                "{prefix} is one of this node's blocks: blackhole"
+            ));
+            Action::Blackhole
+        }
+        Some(gateways) => forward(config, node, prefix, pool, gateways, why),
     }
-}
-
-fn decision(action: Action, reason: String) -> Decision {
-    Decision { action, reason }
 }
 
 /// The most specific pool of the prefix's family that contains it. Calico
@@ -169,41 +202,47 @@ fn forward(
     prefix: IpNet,
     pool: Option<&PoolConfig>,
     gateways: &[IpAddr],
-) -> Decision {
-    let mut reason = match (prefix, pool) {
-        (IpNet::V6(_), _) => format!("{prefix}: IPv6 has no IP-in-IP"),
-        (IpNet::V4(_), Some(pool)) => {
-            format!("{prefix} is in pool {} (ipip {:?})", pool.cidr, pool.ipip)
-        }
-        (IpNet::V4(_), None) => format!("{prefix} is in no pool, so like ipip Never"),
+    why: &mut Why<'_>,
+) -> Action {
+    match (prefix, pool) {
+        (IpNet::V6(_), _) => why.say(format_args!("{prefix}: IPv6 has no IP-in-IP")),
+        (IpNet::V4(_), Some(pool)) => why.say(format_args!(
+            "{prefix} is in pool {} (ipip {:?})",
+            pool.cidr, pool.ipip
+        )),
+        (IpNet::V4(_), None) => why.say(format_args!("{prefix} is in no pool, so like ipip Never")),
+    }
+    let mut sorted;
+    let gateways = if gateways.len() > 1 {
+        sorted = gateways.to_vec();
+        sorted.sort();
+        sorted.dedup();
+        &sorted[..]
+    } else {
+        gateways
     };
-    let mut gateways = gateways.to_vec();
-    gateways.sort();
-    gateways.dedup();
     let mut hops = Vec::with_capacity(gateways.len());
-    for gateway in gateways {
-        let (hop, why) = match (prefix, gateway) {
+    for &gateway in gateways {
+        let hop = match (prefix, gateway) {
             (IpNet::V4(_), IpAddr::V4(_)) => {
                 let mode = pool.map_or(IpipMode::Never, |p| p.ipip);
-                hop_v4(config, node, mode, gateway)
+                hop_v4(config, node, mode, gateway, why)
             }
-            (IpNet::V6(_), IpAddr::V6(_)) => hop_v6(node, gateway),
+            (IpNet::V6(_), IpAddr::V6(_)) => hop_v6(node, gateway, why),
             _ => {
-                let _ = write!(
-                    reason,
+                why.say(format_args!(
                     "; next hop {gateway} is of the other family: skipped"
-                );
+                ));
                 continue;
             }
         };
-        let _ = write!(reason, "; {why}");
         hops.push(hop);
     }
     if hops.is_empty() {
-        let _ = write!(reason, "; no usable next hop");
-        return decision(Action::NotInstalled, reason);
+        why.say(format_args!("; no usable next hop"));
+        return Action::NotInstalled;
     }
-    decision(Action::Forward(hops), reason)
+    Action::Forward(hops)
 }
 
 /// DESIGN.md §4, one row per IP-in-IP mode.
@@ -212,7 +251,8 @@ fn hop_v4(
     node: &NodeNetwork,
     mode: IpipMode,
     gateway: IpAddr,
-) -> (Hop, String) {
+    why: &mut Why<'_>,
+) -> Hop {
     let subnet = node.subnet();
     let local = subnet.contains(&gateway);
     let tunnel = || Via::Device {
@@ -221,54 +261,68 @@ fn hop_v4(
     };
     let tunnel_name = &config.tunnel_device;
     let uplink = &node.uplink;
-    let (via, why) = match (mode, local) {
-        (IpipMode::Always, _) => (
-            tunnel(),
-            format!("ipip Always: next hop {gateway} via {tunnel_name} onlink"),
-        ),
-        (IpipMode::CrossSubnet, false) => (
-            tunnel(),
-            format!("next hop {gateway} is outside {subnet}, so {tunnel_name} onlink"),
-        ),
-        (IpipMode::CrossSubnet | IpipMode::Never, true) => (
-            direct(node),
-            format!("next hop {gateway} is inside {subnet}, so direct on {uplink}"),
-        ),
-        (IpipMode::Never, false) => (
-            Via::Recursive,
-            format!("next hop {gateway} is outside {subnet}, so through the kernel's route to it"),
-        ),
+    let via = match (mode, local) {
+        (IpipMode::Always, _) => {
+            why.say(format_args!(
+                "; ipip Always: next hop {gateway} via {tunnel_name} onlink"
+            ));
+            tunnel()
+        }
+        (IpipMode::CrossSubnet, false) => {
+            why.say(format_args!(
+                "; next hop {gateway} is outside {subnet}, so {tunnel_name} onlink"
+            ));
+            tunnel()
+        }
+        (IpipMode::CrossSubnet | IpipMode::Never, true) => {
+            why.say(format_args!(
+                "; next hop {gateway} is inside {subnet}, so direct on {uplink}"
+            ));
+            direct(node)
+        }
+        (IpipMode::Never, false) => {
+            why.say(format_args!(
+                "; next hop {gateway} is outside {subnet}, so through the kernel's route to it"
+            ));
+            Via::Recursive
+        }
     };
-    (Hop { gateway, via }, why)
+    Hop { gateway, via }
 }
 
 /// IPv6: never a tunnel; direct on the uplink when on the node's subnet or
 /// link-local (a link-local next hop is meaningless without a device), else
 /// resolved by the kernel.
-fn hop_v6(node: &NodeNetwork, gateway: IpAddr) -> (Hop, String) {
+fn hop_v6(node: &NodeNetwork, gateway: IpAddr, why: &mut Why<'_>) -> Hop {
     let uplink = &node.uplink;
     let link_local = matches!(gateway, IpAddr::V6(a) if a.segments()[0] & 0xffc0 == 0xfe80);
-    let (via, why) = match node.subnet_v6() {
-        _ if link_local => (
-            direct(node),
-            format!("next hop {gateway} is link-local, so direct on {uplink}"),
-        ),
-        Some(subnet) if subnet.contains(&gateway) => (
-            direct(node),
-            format!("next hop {gateway} is inside {subnet}, so direct on {uplink}"),
-        ),
-        Some(subnet) => (
-            Via::Recursive,
-            format!(
-                "next hop {gateway} is outside {subnet}, so through the kernel's route to it"
-            ),
-        ),
-        None => (
-            Via::Recursive,
-            format!("no IPv6 subnet on this node, so next hop {gateway} through the kernel's route to it"),
-        ),
+    let via = match node.subnet_v6() {
+        _ if link_local => {
+            why.say(format_args!(
+                "; next hop {gateway} is link-local, so direct on {uplink}"
+            ));
+            direct(node)
+        }
+        Some(subnet) if subnet.contains(&gateway) => {
+            why.say(format_args!(
+                "; next hop {gateway} is inside {subnet}, so direct on {uplink}"
+            ));
+            direct(node)
+        }
+        Some(subnet) => {
+            why.say(format_args!(
+                "; next hop {gateway} is outside {subnet}, so through the kernel's route to it"
+            ));
+            Via::Recursive
+        }
+        None => {
+            why.say(format_args!(
+                "; no IPv6 subnet on this node, so next hop {gateway} through the kernel's route to it"
+            ));
+            Via::Recursive
+        }
     };
-    (Hop { gateway, via }, why)
+    Hop { gateway, via }
 }
 
 fn direct(node: &NodeNetwork) -> Via {

@@ -1,5 +1,8 @@
-//! One pass of kernel changes: classified routes in, one outcome per route
-//! out. Everything goes to the kernel in batches; what the kernel refuses is
+//! The kernel as routesync sees it: one pass of changes in, one outcome per
+//! route out; the links and addresses routes depend on; the notifications of
+//! what others change.
+//!
+//! Everything goes to the kernel in batches; what the kernel refuses is
 //! handled in a second batch:
 //!
 //! - a recursive next hop the kernel will not take (`via P` with P not
@@ -15,19 +18,26 @@
 //!   carries our protocol it is ours, and it is replaced. Routes known to be
 //!   ours (installed by this process, or found with our protocol at start)
 //!   are replaced with `NLM_F_CREATE | NLM_F_REPLACE`.
+//!
+//! The monitor socket is opened before anything is listed, so that no change
+//! made after a listing is missed.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt::Write as _;
 use std::net::IpAddr;
+use std::os::fd::BorrowedFd;
 
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::AddressFamily;
 
 use crate::classify::{Action, Hop, Via};
-use crate::netlink::message::{self, route_of};
+use crate::fasthash::{FastMap, FastSet};
+use crate::netlink::message::{
+    self, address_info, link_info, protocol_name, route_of, AddressInfo, LinkInfo,
+};
 use crate::netlink::{
-    errno, Answer, KernelError, NextHopSpec, Owner, Request, RouteSpec, Transport,
+    errno, Answer, Batch, Event, KernelError, Monitor, NextHopSpec, Owner, RouteInfo, RouteSpec,
+    Transport,
 };
 
 /// What to do with one prefix.
@@ -43,11 +53,22 @@ pub(crate) enum Op {
     Delete { prefix: IpNet },
 }
 
+impl Op {
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            Self::Install { prefix, .. } | Self::Delete { prefix } => *prefix,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Outcome {
-    /// The route as the kernel now has it, in `ip route` words, and how it
-    /// was arrived at when not as classified.
-    Installed { route: String, note: Option<String> },
+    /// The route as the kernel now has it, and how it was arrived at when not
+    /// as classified.
+    Installed {
+        spec: RouteSpec,
+        note: Option<String>,
+    },
     /// Our route is gone (or was never there).
     Removed,
     /// The kernel refused, or a device is missing: why.
@@ -57,46 +78,87 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct Kernel {
     transport: Transport,
+    monitor: Monitor,
     owner: Owner,
-    /// Device names resolved to indexes once, and again on ENODEV.
+    /// Every link, by index, kept current by the monitor.
+    links: HashMap<u32, LinkInfo>,
+    /// Device names to indexes: from the links, and looked up on demand.
     indexes: HashMap<String, u32>,
+    /// Every index ever seen with its name, to describe routes.
     names: HashMap<u32, String>,
+    /// Every address, kept current by the monitor.
+    addresses: Vec<AddressInfo>,
+    /// Devices that routes of ours have gone through: their changes matter.
+    used: HashSet<u32>,
     /// Prefixes with a route of ours found at start (left by an earlier run)
     /// that no pass has touched since.
-    adopted: HashSet<IpNet>,
+    adopted: FastSet<IpNet>,
 }
 
 impl Kernel {
-    /// Opens the socket in the calling thread's namespace and lists the
-    /// routes of ours already there.
+    /// Opens the sockets in the calling thread's namespace, subscribes to
+    /// changes, then lists links, addresses and the routes of ours already
+    /// there.
     pub fn open(owner: Owner) -> Result<Self, String> {
         let mut transport = Transport::open().map_err(|e| format!("netlink socket: {e}"))?;
-        let mut adopted = HashSet::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let routes = transport
-                .dump(message::dump_routes(family))
-                .map_err(|e| format!("listing routes: {e}"))?;
-            adopted.extend(
-                routes
-                    .iter()
-                    .filter_map(route_of)
-                    .filter(|r| r.table == owner.table && r.protocol == owner.protocol)
-                    .map(|r| r.prefix),
-            );
-        }
+        let monitor =
+            Monitor::open(transport.port()).map_err(|e| format!("netlink monitor socket: {e}"))?;
+        let mut links = HashMap::new();
+        transport
+            .dump_each(message::dump_links(), &mut |m| {
+                if let Some(link) = link_info(&m) {
+                    links.insert(link.index, link);
+                }
+            })
+            .map_err(|e| format!("listing links: {e}"))?;
+        let mut addresses = Vec::new();
+        transport
+            .dump_each(message::dump_addresses(), &mut |m| {
+                addresses.extend(address_info(&m));
+            })
+            .map_err(|e| format!("listing addresses: {e}"))?;
+        let mut kernel = Self {
+            transport,
+            monitor,
+            owner,
+            indexes: links.values().map(|l| (l.name.clone(), l.index)).collect(),
+            names: links.values().map(|l| (l.index, l.name.clone())).collect(),
+            links,
+            addresses,
+            used: HashSet::new(),
+            adopted: FastSet::default(),
+        };
+        let ours = kernel.dump_ours()?;
+        kernel.adopted = ours.into_keys().collect();
         tracing::info!(
             protocol = owner.protocol,
             table = owner.table,
-            found = adopted.len(),
+            found = kernel.adopted.len(),
             "kernel routes of ours found at start"
         );
-        Ok(Self {
-            transport,
-            owner,
-            indexes: HashMap::new(),
-            names: HashMap::new(),
-            adopted,
-        })
+        Ok(kernel)
+    }
+
+    /// Every route of ours in the kernel now, by prefix.
+    pub fn dump_ours(&mut self) -> Result<FastMap<IpNet, RouteInfo>, String> {
+        let owner = self.owner;
+        let mut ours = FastMap::default();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            self.transport
+                .dump_each(message::dump_routes(family, owner), &mut |m| {
+                    if let Some(r) = route_of(&m) {
+                        if r.table == owner.table && r.protocol == owner.protocol {
+                            ours.insert(r.prefix, r);
+                        }
+                    }
+                })
+                .map_err(|e| format!("listing routes: {e}"))?;
+        }
+        Ok(ours)
+    }
+
+    pub fn owner(&self) -> Owner {
+        self.owner
     }
 
     /// Whether a route of ours from before this process is at `prefix`.
@@ -108,52 +170,142 @@ impl Kernel {
         self.adopted.iter().copied().collect()
     }
 
+    /// The adopted route at `prefix` is gone, or no longer to be swept.
+    pub fn forget_adopted(&mut self, prefix: &IpNet) -> bool {
+        self.adopted.remove(prefix)
+    }
+
+    /// Ends adoption: what is left is someone's to decide.
+    pub fn clear_adopted(&mut self) {
+        self.adopted.clear();
+    }
+
+    pub fn monitor_fd(&self) -> BorrowedFd<'_> {
+        self.monitor.fd()
+    }
+
+    /// What others changed since the last call, without waiting. Links and
+    /// addresses are kept current from it.
+    pub fn events(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        self.monitor.read(&mut events);
+        events
+    }
+
+    /// The link at `index` as last seen.
+    pub fn link(&self, index: u32) -> Option<&LinkInfo> {
+        self.links.get(&index)
+    }
+
+    /// The index of the device called `name`, as last seen.
+    pub fn index_of(&self, name: &str) -> Option<u32> {
+        self.links
+            .values()
+            .find(|l| l.name == name)
+            .map(|l| l.index)
+    }
+
+    /// Whether a route of ours has gone through the device.
+    pub fn used(&self, index: u32) -> bool {
+        self.used.contains(&index)
+    }
+
+    /// Keeps the link table current.
+    pub fn observe_link(&mut self, link: &LinkInfo) {
+        if let Some(old) = self.links.get(&link.index) {
+            if old.name != link.name && self.indexes.get(&old.name) == Some(&link.index) {
+                self.indexes.remove(&old.name);
+            }
+        }
+        if link.deleted {
+            self.links.remove(&link.index);
+            if self.indexes.get(&link.name) == Some(&link.index) {
+                self.indexes.remove(&link.name);
+            }
+            self.addresses.retain(|a| a.index != link.index);
+        } else {
+            self.links.insert(link.index, link.clone());
+            self.indexes.insert(link.name.clone(), link.index);
+            self.names.insert(link.index, link.name.clone());
+        }
+    }
+
+    /// Keeps the address list current.
+    pub fn observe_address(&mut self, address: &AddressInfo) {
+        self.addresses
+            .retain(|a| !(a.index == address.index && a.address == address.address));
+        if !address.deleted {
+            self.addresses.push(address.clone());
+        }
+    }
+
+    /// The addresses of the device called `name`, in the kernel's order.
+    pub fn addresses_of(&self, name: &str) -> Vec<IpNet> {
+        let Some(index) = self.index_of(name) else {
+            return Vec::new();
+        };
+        self.addresses
+            .iter()
+            .filter(|a| a.index == index)
+            .map(|a| a.address)
+            .collect()
+    }
+
+    /// Device names by index, to describe routes.
+    pub fn names(&self) -> &HashMap<u32, String> {
+        &self.names
+    }
+
     /// Applies the ops; one outcome per op, in order.
     pub fn apply(&mut self, ops: &[Op]) -> Vec<Outcome> {
         let mut outcomes: Vec<Option<Outcome>> = vec![None; ops.len()];
+        if ops.is_empty() {
+            return Vec::new();
+        }
         self.resolve_devices(ops);
 
         // First batch: every op as classified.
-        let mut sent = Vec::new();
-        let mut requests = Vec::new();
+        let none = HashMap::new();
+        let mut batch = Batch::with_capacity(ops.len());
+        let mut sent = Vec::with_capacity(ops.len());
         for (index, op) in ops.iter().enumerate() {
-            match self.request(op, &HashMap::new()) {
-                Ok(request) => {
-                    sent.push(index);
-                    requests.push(request);
-                }
+            match self.encode(&mut batch, op, &none, None) {
+                Ok(spec) => sent.push((index, spec)),
                 Err(error) => outcomes[index] = Some(Outcome::Failed { error }),
             }
         }
-        let answers = self.transport.transact(requests);
+        let answers = self.send(&mut batch);
         let mut again = Vec::new();
         let mut recursive = Vec::new();
         let mut held = Vec::new();
-        for (index, answer) in sent.into_iter().zip(answers) {
+        for ((index, spec), answer) in sent.into_iter().zip(answers) {
             let op = &ops[index];
-            let outcome = match (op, answer.result) {
-                (Op::Delete { .. }, Ok(())) => Outcome::Removed,
+            let outcome = match (op, answer.result, spec) {
+                (Op::Delete { .. }, Ok(()), _) => Outcome::Removed,
                 // ESRCH / ENOENT: not there (any more); what we wanted.
-                (Op::Delete { .. }, Err(e)) if e.is(errno::ESRCH) || e.is(errno::ENOENT) => {
+                (Op::Delete { .. }, Err(e), _) if e.is(errno::ESRCH) || e.is(errno::ENOENT) => {
                     Outcome::Removed
                 }
-                (Op::Delete { .. }, Err(e)) => Outcome::Failed {
+                (Op::Delete { .. }, Err(e), _) => Outcome::Failed {
                     error: format!("removing: {e}"),
                 },
-                (Op::Install { .. }, Ok(())) => self.installed(op, &HashMap::new(), None),
-                (Op::Install { .. }, Err(e)) if e.is(errno::ENODEV) => {
+                (Op::Install { .. }, Ok(()), Some(spec)) => Outcome::Installed { spec, note: None },
+                (Op::Install { .. }, Ok(()), None) => Outcome::Failed {
+                    error: "nothing to install".into(),
+                },
+                (Op::Install { .. }, Err(e), _) if e.is(errno::ENODEV) => {
                     again.push(index);
                     continue;
                 }
-                (Op::Install { action, .. }, Err(e)) if refused_recursion(action, &e) => {
+                (Op::Install { action, .. }, Err(e), _) if refused_recursion(action, &e) => {
                     recursive.push((index, e));
                     continue;
                 }
-                (Op::Install { replace: false, .. }, Err(e)) if e.is(errno::EEXIST) => {
+                (Op::Install { replace: false, .. }, Err(e), _) if e.is(errno::EEXIST) => {
                     held.push(index);
                     continue;
                 }
-                (Op::Install { .. }, Err(e)) => Outcome::Failed {
+                (Op::Install { .. }, Err(e), _) => Outcome::Failed {
                     error: e.to_string(),
                 },
             };
@@ -164,7 +316,6 @@ impl Kernel {
         // the kernel's route to them.
         if !again.is_empty() {
             self.indexes.clear();
-            self.names.clear();
             self.resolve_devices(ops);
         }
         let gateways: BTreeSet<IpAddr> = recursive
@@ -200,9 +351,16 @@ impl Kernel {
         );
 
         for (op, outcome) in ops.iter().zip(&outcomes) {
-            if matches!(outcome, Some(Outcome::Installed { .. } | Outcome::Removed)) {
-                let (Op::Install { prefix, .. } | Op::Delete { prefix }) = op;
-                self.adopted.remove(prefix);
+            if let Some(Outcome::Installed {
+                spec: RouteSpec::Unicast(hops),
+                ..
+            }) = outcome
+            {
+                self.used.extend(hops.iter().filter_map(|h| h.ifindex));
+            }
+            let done = matches!(outcome, Some(Outcome::Installed { .. } | Outcome::Removed));
+            if done && !self.adopted.is_empty() {
+                self.adopted.remove(&op.prefix());
             }
         }
         outcomes
@@ -213,6 +371,11 @@ impl Kernel {
                 })
             })
             .collect()
+    }
+
+    /// Sends a batch; notifications queued meanwhile stay for [`Self::events`].
+    fn send(&mut self, batch: &mut Batch) -> Vec<Answer> {
+        self.transport.transact(batch, &mut || {})
     }
 
     /// Sends `retries` (op index, note) again, with `flags` instead of the
@@ -226,24 +389,19 @@ impl Kernel {
         flags: Option<u16>,
     ) {
         let mut sent = Vec::new();
-        let mut requests = Vec::new();
+        let mut batch = Batch::default();
         for (index, note) in retries {
-            match self.request(&ops[index], resolved) {
-                Ok(mut request) => {
-                    if let Some(flags) = flags {
-                        request.flags = flags;
-                    }
-                    sent.push((index, note));
-                    requests.push(request);
-                }
+            match self.encode(&mut batch, &ops[index], resolved, flags) {
+                Ok(spec) => sent.push((index, note, spec)),
                 Err(error) => outcomes[index] = Some(Outcome::Failed { error }),
             }
         }
-        let answers = self.transport.transact(requests);
-        for ((index, note), answer) in sent.into_iter().zip(answers) {
-            outcomes[index] = Some(match answer.result {
-                Ok(()) => self.installed(&ops[index], resolved, note),
-                Err(e) => Outcome::Failed {
+        let answers = self.send(&mut batch);
+        for ((index, note, spec), answer) in sent.into_iter().zip(answers) {
+            outcomes[index] = Some(match (answer.result, spec) {
+                (Ok(()), Some(spec)) => Outcome::Installed { spec, note },
+                (Ok(()), None) => Outcome::Removed,
+                (Err(e), _) => Outcome::Failed {
                     error: match note {
                         Some(note) => format!("{e} ({note})"),
                         None => e.to_string(),
@@ -253,32 +411,33 @@ impl Kernel {
         }
     }
 
-    /// The request for one op.
-    fn request(
+    /// Encodes the request for one op into the batch, with the op's own
+    /// flags or `flags`; the route sent, for an install.
+    fn encode(
         &self,
+        batch: &mut Batch,
         op: &Op,
         resolved: &HashMap<IpAddr, Result<NextHopSpec, String>>,
-    ) -> Result<Request, String> {
+        flags: Option<u16>,
+    ) -> Result<Option<RouteSpec>, String> {
         match op {
-            Op::Delete { prefix } => Ok(Request {
-                message: message::del_route(self.owner, *prefix),
-                flags: 0,
-            }),
+            Op::Delete { prefix } => {
+                batch.push_route(self.owner, *prefix, None, flags.unwrap_or(0));
+                Ok(None)
+            }
             Op::Install {
                 prefix,
                 action,
                 replace,
             } => {
                 let spec = self.spec(action, resolved)?;
-                let flags = if *replace {
+                let own = if *replace {
                     NLM_F_CREATE | NLM_F_REPLACE
                 } else {
                     NLM_F_CREATE | NLM_F_EXCL
                 };
-                Ok(Request {
-                    message: message::new_route(self.owner, *prefix, &spec),
-                    flags,
-                })
+                batch.push_route(self.owner, *prefix, Some(&spec), flags.unwrap_or(own));
+                Ok(Some(spec))
             }
         }
     }
@@ -329,26 +488,11 @@ impl Kernel {
         Ok(RouteSpec::Unicast(specs))
     }
 
-    fn installed(
-        &self,
-        op: &Op,
-        resolved: &HashMap<IpAddr, Result<NextHopSpec, String>>,
-        note: Option<String>,
-    ) -> Outcome {
-        let Op::Install { prefix, action, .. } = op else {
-            return Outcome::Removed;
-        };
-        let route = match self.spec(action, resolved) {
-            Ok(spec) => self.render(*prefix, &spec),
-            Err(error) => error,
-        };
-        Outcome::Installed { route, note }
-    }
-
     /// Looks up every device the installs name that is not known yet, in one
     /// batch. Names that do not exist stay unknown; the route says so.
     fn resolve_devices(&mut self, ops: &[Op]) {
         let mut wanted = BTreeSet::new();
+        let mut last: Option<&str> = None;
         for op in ops {
             if let Op::Install {
                 action: Action::Forward(hops),
@@ -357,6 +501,10 @@ impl Kernel {
             {
                 for hop in hops {
                     if let Via::Device { name, .. } = &hop.via {
+                        if last == Some(name.as_str()) {
+                            continue;
+                        }
+                        last = Some(name);
                         if !self.indexes.contains_key(name) {
                             wanted.insert(name.clone());
                         }
@@ -364,14 +512,14 @@ impl Kernel {
                 }
             }
         }
-        let requests = wanted
-            .iter()
-            .map(|name| Request {
-                message: message::get_link_by_name(name),
-                flags: 0,
-            })
-            .collect();
-        let answers = self.transport.transact(requests);
+        if wanted.is_empty() {
+            return;
+        }
+        let mut batch = Batch::default();
+        for name in &wanted {
+            batch.push_message(message::get_link_by_name(name), 0);
+        }
+        let answers = self.send(&mut batch);
         for (name, answer) in wanted.iter().zip(answers) {
             match &answer.result {
                 Ok(()) => self.learn_links(&answer),
@@ -393,15 +541,15 @@ impl Kernel {
         &mut self,
         gateways: BTreeSet<IpAddr>,
     ) -> HashMap<IpAddr, Result<NextHopSpec, String>> {
-        let requests = gateways
-            .iter()
-            .map(|gateway| Request {
-                message: message::get_route(*gateway),
-                flags: 0,
-            })
-            .collect();
-        let answers = self.transport.transact(requests);
         let mut resolved = HashMap::new();
+        if gateways.is_empty() {
+            return resolved;
+        }
+        let mut batch = Batch::default();
+        for gateway in &gateways {
+            batch.push_message(message::get_route(*gateway), 0);
+        }
+        let answers = self.send(&mut batch);
         let mut unknown_devices = BTreeSet::new();
         for (gateway, answer) in gateways.into_iter().zip(answers) {
             let route = answer.replies.iter().find_map(route_of);
@@ -427,16 +575,14 @@ impl Kernel {
             resolved.insert(gateway, hop);
         }
         // Names of the devices those routes use, for status and logs.
-        let wanted: Vec<u32> = unknown_devices.into_iter().collect();
-        let requests = wanted
-            .iter()
-            .map(|index| Request {
-                message: message::get_link_by_index(*index),
-                flags: 0,
-            })
-            .collect();
-        for answer in self.transport.transact(requests) {
-            self.learn_links(&answer);
+        if !unknown_devices.is_empty() {
+            let mut batch = Batch::default();
+            for index in &unknown_devices {
+                batch.push_message(message::get_link_by_index(*index), 0);
+            }
+            for answer in self.send(&mut batch) {
+                self.learn_links(&answer);
+            }
         }
         resolved
     }
@@ -444,21 +590,15 @@ impl Kernel {
     /// For each held prefix: ours (our protocol in our table, added after
     /// start) or someone else's, described.
     fn holders(&mut self, ops: &[Op], held: &[usize]) -> Vec<Holder> {
-        let prefixes: Vec<IpNet> = held
-            .iter()
-            .filter_map(|index| match &ops[*index] {
-                Op::Install { prefix, .. } => Some(*prefix),
-                Op::Delete { .. } => None,
-            })
-            .collect();
-        let requests = prefixes
-            .iter()
-            .map(|prefix| Request {
-                message: message::get_fib_match(*prefix),
-                flags: 0,
-            })
-            .collect();
-        let answers = self.transport.transact(requests);
+        if held.is_empty() {
+            return Vec::new();
+        }
+        let prefixes: Vec<IpNet> = held.iter().map(|index| ops[*index].prefix()).collect();
+        let mut batch = Batch::default();
+        for prefix in &prefixes {
+            batch.push_message(message::get_fib_match(*prefix), 0);
+        }
+        let answers = self.send(&mut batch);
         prefixes
             .into_iter()
             .zip(answers)
@@ -484,48 +624,6 @@ impl Kernel {
                 }
             })
             .collect()
-    }
-
-    /// Like `ip route`: `10.244.3.0/26 via 10.0.2.13 dev tunl0 onlink proto bird`.
-    fn render(&self, prefix: IpNet, spec: &RouteSpec) -> String {
-        let mut text = String::new();
-        let hop = |text: &mut String, hop: &NextHopSpec| {
-            let _ = write!(text, " via {}", hop.gateway);
-            if let Some(index) = hop.ifindex {
-                match self.names.get(&index) {
-                    Some(name) => {
-                        let _ = write!(text, " dev {name}");
-                    }
-                    None => {
-                        let _ = write!(text, " dev #{index}");
-                    }
-                }
-            }
-            if hop.onlink {
-                text.push_str(" onlink");
-            }
-        };
-        match spec {
-            RouteSpec::Blackhole => {
-                let _ = write!(text, "blackhole {prefix}");
-            }
-            RouteSpec::Unicast(hops) if hops.len() == 1 => {
-                let _ = write!(text, "{prefix}");
-                hop(&mut text, &hops[0]);
-            }
-            RouteSpec::Unicast(hops) => {
-                let _ = write!(text, "{prefix}");
-                for h in hops {
-                    text.push_str(" nexthop");
-                    hop(&mut text, h);
-                }
-            }
-        }
-        let _ = write!(text, " proto {}", protocol_name(self.owner.protocol));
-        if self.owner.table != 254 {
-            let _ = write!(text, " table {}", self.owner.table);
-        }
-        text
     }
 }
 
@@ -556,17 +654,5 @@ fn recursive_gateways(op: &Op) -> Vec<IpAddr> {
             .map(|h| h.gateway)
             .collect(),
         _ => Vec::new(),
-    }
-}
-
-/// `/etc/iproute2/rt_protos` names for the usual ones.
-fn protocol_name(protocol: u8) -> String {
-    match protocol {
-        2 => "kernel".into(),
-        3 => "boot".into(),
-        4 => "static".into(),
-        12 => "bird".into(),
-        186 => "bgp".into(),
-        other => other.to_string(),
     }
 }

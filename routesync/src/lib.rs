@@ -4,20 +4,25 @@
 //! - [`FibUpdate`]: what the speaker hands over, per prefix.
 //! - [`classify`]: the pure rule table, pool mode × where the next hop is,
 //!   into an [`Action`] with a reason in words.
-//! - [`spawn`]: a thread that owns the desired table and one rtnetlink
-//!   socket, and programs the kernel in batches; [`Handle`] feeds it without
-//!   blocking and reads the per-route [`RouteStatus`].
+//! - [`spawn`]: a thread that owns the desired table and two rtnetlink
+//!   sockets, one to program the kernel in batches and one to hear what
+//!   others change; [`Handle`] feeds it without blocking and reads the
+//!   per-route [`RouteStatus`].
 //!
 //! Only routes with the configured protocol (12, `bird`) in the configured
 //! table are ever changed or removed. Netlink is used nowhere else in the
 //! daemon.
 //!
-//! Still to come: the kernel event monitor that repairs drift (a route of
-//! ours deleted by hand, a device recreated) and the stale sweep after a
-//! restart (routes of ours found at start that BGP never wants again are
-//! left in place until then).
+//! Drift is repaired from the kernel's notifications, with no periodic scan:
+//! a route of ours deleted or changed by someone else is put back; a device
+//! that appears, goes down or comes up, or a new address on the uplink,
+//! makes the routes it affects be compared with the kernel's and classified
+//! again. Routes of ours found at start (left by an earlier run) stay until
+//! [`Handle::converged`] or [`Options::sweep_after`], then those BGP does not
+//! want are removed.
 
 mod classify;
+mod fasthash;
 mod fib;
 mod kernel;
 mod netlink;
@@ -25,8 +30,11 @@ mod status;
 mod sync;
 mod uplink;
 
+use std::io::Write as _;
+use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use ipnet::IpNet;
 use proto::config::KernelConfig;
@@ -38,24 +46,53 @@ pub use uplink::interface_with;
 
 use crate::sync::{Command, Worker};
 
-/// Starts routesync on its own thread.
+/// How routesync behaves over time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Routes of ours found in the kernel at start stay until the speaker
+    /// reports convergence ([`Handle::converged`]); if it never does, those
+    /// BGP does not want are removed this long after start anyway.
+    pub sweep_after: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            sweep_after: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Starts routesync on its own thread, with the default [`Options`].
 ///
 /// The thread is created by the calling thread, so it lives in the caller's
-/// network namespace (a new thread inherits it); the netlink socket is
+/// network namespace (a new thread inherits it); the netlink sockets are
 /// opened there. routesync never changes namespace itself. With
 /// `config.enabled` false nothing is programmed and no socket is opened.
 pub fn spawn(config: KernelConfig, node: NodeNetwork) -> Handle {
+    spawn_with(config, node, Options::default())
+}
+
+/// [`spawn`] with other [`Options`].
+pub fn spawn_with(config: KernelConfig, node: NodeNetwork, options: Options) -> Handle {
     let (commands, receiver) = mpsc::channel();
+    // The thread waits on the kernel's notifications and on this at once;
+    // a byte written here wakes it for new commands, and the end closing
+    // tells it the handle is gone.
+    let (wake, woken) = UnixStream::pair().expect("routesync: cannot create a socket pair");
+    wake.set_nonblocking(true)
+        .expect("routesync: cannot make a socket non-blocking");
     let status = StatusReader::default();
-    let worker = Worker::new(config, node, status.clone());
+    let worker = Worker::new(config, node, options, status.clone());
     let span = tracing::info_span!("routesync");
     let thread = std::thread::Builder::new()
         .name("routesync".into())
-        .spawn(move || span.in_scope(|| worker.run(receiver)))
+        .spawn(move || span.in_scope(|| worker.run(receiver, woken)))
         // As std::thread::spawn does: only when the OS has no thread to give.
         .expect("routesync: cannot create its thread");
     Handle {
         commands,
+        wake: Some(wake),
         status,
         thread: Some(thread),
     }
@@ -67,6 +104,7 @@ pub fn spawn(config: KernelConfig, node: NodeNetwork) -> Handle {
 #[derive(Debug)]
 pub struct Handle {
     commands: Sender<Command>,
+    wake: Option<UnixStream>,
     status: StatusReader,
     thread: Option<JoinHandle<()>>,
 }
@@ -87,11 +125,19 @@ impl Handle {
         self.send(Command::Reconfigure(Box::new(config), node));
     }
 
+    /// The speaker has converged (End-of-RIB from every peer): routes of
+    /// ours found at start that BGP does not want are removed now, after
+    /// everything sent before.
+    pub fn converged(&self) {
+        self.send(Command::Converged);
+    }
+
     /// Waits until everything sent before has reached the kernel. False when
     /// the thread is gone.
     pub fn flush(&self) -> bool {
         let (reply, done) = mpsc::channel();
-        self.commands.send(Command::Flush(reply)).is_ok() && done.recv().is_ok()
+        self.send(Command::Flush(reply));
+        done.recv().is_ok()
     }
 
     /// Every route's status, by prefix.
@@ -110,17 +156,43 @@ impl Handle {
     }
 
     /// Stops the thread once it has applied what was sent, and waits for it.
+    /// Routes stay in the kernel.
     pub fn shutdown(mut self) {
-        let (commands, _) = mpsc::channel();
-        drop(std::mem::replace(&mut self.commands, commands));
+        self.close();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
 
+    /// Stops the thread after removing every route of ours (our protocol in
+    /// our table) from the kernel, and waits for it.
+    pub fn shutdown_and_flush(self) {
+        self.send(Command::RemoveAll);
+        self.shutdown();
+    }
+
     fn send(&self, command: Command) {
         if self.commands.send(command).is_err() {
             tracing::error!("routesync thread is gone; kernel routes are no longer updated");
+            return;
         }
+        if let Some(wake) = &self.wake {
+            // A full socket means the thread has wake-ups pending anyway.
+            let _ = (&*wake).write(&[1]);
+        }
+    }
+
+    /// Drops the sender first, then the wake-up socket, so that the thread,
+    /// woken by the close, finds the channel closed.
+    fn close(&mut self) {
+        let (commands, _) = mpsc::channel();
+        drop(std::mem::replace(&mut self.commands, commands));
+        drop(self.wake.take());
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.close();
     }
 }

@@ -1,11 +1,24 @@
 //! Per-route status for operators: what the kernel holds for each prefix BGP
 //! gave, and why, or why not. Written by the routesync thread after each
 //! pass, read by anyone through a [`StatusReader`] without waiting for it.
+//!
+//! The table keeps each route compactly (what BGP gave, the outcome, the
+//! route sent) and puts it into words when it is read: the reason is the
+//! classification of the route under the settings it was programmed with,
+//! which is cheap to redo for one route and too dear to write out for a
+//! million on every pass.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ipnet::IpNet;
+use proto::config::KernelConfig;
+
+use crate::classify::{classify_entry, NodeNetwork};
+use crate::fasthash::FastMap;
+use crate::fib::FibEntry;
+use crate::netlink::message::render;
+use crate::netlink::{Owner, RouteSpec};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteStatus {
@@ -25,62 +38,159 @@ pub enum RouteState {
     /// On purpose: VXLAN pool, `never_install`, no usable next hop, or kernel
     /// programming off. The reason says which.
     NotInstalled,
-    /// The kernel refused or a device is missing; retried periodically and on
-    /// every change of the route or of the configuration.
+    /// The kernel refused or a device is missing; retried when the cause may
+    /// have cleared (a device appears, a link comes up, the holder of the
+    /// prefix goes), periodically, and on every change of the route or of the
+    /// configuration.
     Failed {
         error: String,
     },
 }
 
+/// What routesync knows of one route, to be put into words when read.
+#[derive(Clone, Debug)]
+pub(crate) struct Entry {
+    pub entry: FibEntry,
+    pub state: State,
+    /// The route of ours in the kernel, as sent.
+    pub kernel: Option<RouteSpec>,
+    /// How the kernel took it, when not as classified.
+    pub note: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum State {
+    Installed,
+    NotInstalled,
+    Failed(Box<str>),
+    /// Kernel programming is off.
+    Disabled,
+}
+
+/// The settings the routes were classified with, and device names.
+#[derive(Debug, Default)]
+pub(crate) struct Context {
+    pub config: KernelConfig,
+    pub node: Option<NodeNetwork>,
+    pub names: HashMap<u32, String>,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    context: Arc<Context>,
+    routes: FastMap<IpNet, Entry>,
+}
+
 /// A cheap handle on the status table; clone it for an API server.
 #[derive(Clone, Debug, Default)]
 pub struct StatusReader {
-    table: Arc<Mutex<BTreeMap<IpNet, RouteStatus>>>,
+    table: Arc<Mutex<Table>>,
 }
+
+const DISABLED: &str = "kernel programming is off (BGP-only mode): Felix owns routes";
 
 impl StatusReader {
     /// Every route's status, by prefix.
     pub fn snapshot(&self) -> Vec<RouteStatus> {
-        self.lock().values().cloned().collect()
+        let (context, mut entries) = {
+            let table = self.lock();
+            let entries: Vec<(IpNet, Entry)> = table
+                .routes
+                .iter()
+                .map(|(prefix, entry)| (*prefix, entry.clone()))
+                .collect();
+            (table.context.clone(), entries)
+        };
+        entries.sort_by_key(|(prefix, _)| *prefix);
+        entries
+            .into_iter()
+            .map(|(prefix, entry)| describe(&context, prefix, &entry))
+            .collect()
     }
 
     /// One prefix's status; `None` when BGP has no route for it.
     pub fn get(&self, prefix: &IpNet) -> Option<RouteStatus> {
-        self.lock().get(prefix).cloned()
+        let (context, entry) = {
+            let table = self.lock();
+            (table.context.clone(), table.routes.get(prefix)?.clone())
+        };
+        Some(describe(&context, *prefix, &entry))
     }
 
     /// How many routes are in each state: (installed, not installed, failed).
     pub fn counts(&self) -> (usize, usize, usize) {
         self.lock()
+            .routes
             .values()
-            .fold((0, 0, 0), |(i, n, f), s| match s.state {
-                RouteState::Installed => (i + 1, n, f),
-                RouteState::NotInstalled => (i, n + 1, f),
-                RouteState::Failed { .. } => (i, n, f + 1),
+            .fold((0, 0, 0), |(i, n, f), e| match e.state {
+                State::Installed => (i + 1, n, f),
+                State::NotInstalled | State::Disabled => (i, n + 1, f),
+                State::Failed(_) => (i, n, f + 1),
             })
     }
 
-    /// Applies a pass's changes under one lock; `None` forgets the prefix.
-    pub(crate) fn update(&self, changes: Vec<(IpNet, Option<RouteStatus>)>) {
-        if changes.is_empty() {
+    /// Applies a pass's changes under one lock, with the settings they were
+    /// made under; `None` forgets the prefix.
+    pub(crate) fn update(
+        &self,
+        context: Option<Arc<Context>>,
+        changes: Vec<(IpNet, Option<Entry>)>,
+    ) {
+        if changes.is_empty() && context.is_none() {
             return;
         }
         let mut table = self.lock();
-        for (prefix, status) in changes {
-            match status {
-                Some(status) => table.insert(prefix, status),
-                None => table.remove(&prefix),
+        if let Some(context) = context {
+            table.context = context;
+        }
+        table.routes.reserve(changes.len());
+        for (prefix, entry) in changes {
+            match entry {
+                Some(entry) => table.routes.insert(prefix, entry),
+                None => table.routes.remove(&prefix),
             };
         }
     }
 
-    pub(crate) fn prefixes(&self) -> Vec<IpNet> {
-        self.lock().keys().copied().collect()
+    /// Forgets every route.
+    pub(crate) fn clear(&self) {
+        self.lock().routes.clear();
     }
 
     /// A panic elsewhere while holding the lock leaves a table that is still
     /// a table: keep serving it.
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<IpNet, RouteStatus>> {
+    fn lock(&self) -> MutexGuard<'_, Table> {
         self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+fn describe(context: &Context, prefix: IpNet, entry: &Entry) -> RouteStatus {
+    let owner = Owner {
+        protocol: context.config.protocol,
+        table: context.config.table,
+    };
+    let mut reason = match (&entry.state, &context.node) {
+        (State::Disabled, _) => DISABLED.to_owned(),
+        (_, Some(node)) => classify_entry(&context.config, node, prefix, &entry.entry).reason,
+        (_, None) => String::new(),
+    };
+    if let Some(note) = &entry.note {
+        reason.push_str("; ");
+        reason.push_str(note);
+    }
+    RouteStatus {
+        prefix,
+        state: match &entry.state {
+            State::Installed => RouteState::Installed,
+            State::NotInstalled | State::Disabled => RouteState::NotInstalled,
+            State::Failed(error) => RouteState::Failed {
+                error: error.to_string(),
+            },
+        },
+        reason,
+        kernel: entry
+            .kernel
+            .as_ref()
+            .map(|spec| render(prefix, spec, &context.names, owner)),
     }
 }

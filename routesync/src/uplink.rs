@@ -8,7 +8,7 @@ use netlink_packet_route::address::{AddressAttribute, AddressMessage};
 use netlink_packet_route::RouteNetlinkMessage;
 
 use crate::netlink::message::{get_link_by_index, link_of};
-use crate::netlink::transport::{Request, Transport};
+use crate::netlink::{Batch, Transport};
 
 /// The name of the interface holding `address`, or `None` when no interface
 /// has it. Errors are the kernel's, as text.
@@ -25,10 +25,9 @@ pub fn interface_with(address: IpAddr) -> Result<Option<String>, String> {
         holds.then_some(a.header.index)
     });
     let Some(index) = index else { return Ok(None) };
-    let answers = transport.transact(vec![Request {
-        message: get_link_by_index(index),
-        flags: 0,
-    }]);
+    let mut batch = Batch::default();
+    batch.push_message(get_link_by_index(index), 0);
+    let answers = transport.transact(&mut batch, &mut || {});
     Ok(answers
         .iter()
         .flat_map(|answer| answer.replies.iter())

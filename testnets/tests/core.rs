@@ -253,18 +253,19 @@ fn fifty_hosts_build_in_seconds() {
         .contains("tunl0"));
 }
 
-#[test]
-fn clean_removes_what_a_killed_run_left() {
-    require_privileges!();
+/// Starts `testnets up` on the two-subnet topology and waits until its eight
+/// namespaces (switch, five hosts, two pods) exist; returns the process and
+/// a count of its namespaces.
+fn testnets_up() -> (std::process::Child, impl Fn() -> usize) {
     let topology = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/two-subnets.toml");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_testnets"))
+    let up = Command::new(env!("CARGO_BIN_EXE_testnets"))
         .arg("up")
         .arg(&topology)
-        .stdout(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let prefix = format!("tn{}-", up.id());
-    let ours = || {
+    let ours = move || {
         netns::list()
             .unwrap()
             .into_iter()
@@ -272,14 +273,21 @@ fn clean_removes_what_a_killed_run_left() {
             .count()
     };
     testnets::wait_for("testnets up to build", Duration::from_secs(30), || {
-        // 1 switch + 5 hosts + 2 pods.
-        Ok(if ours() == 8 {
+        let count = ours();
+        Ok(if count == 8 {
             testnets::Poll::Ready(())
         } else {
-            testnets::Poll::Pending(format!("{} namespaces", ours()))
+            testnets::Poll::Pending(format!("{count} namespaces"))
         })
     })
     .unwrap();
+    (up, ours)
+}
+
+#[test]
+fn clean_removes_what_a_killed_run_left() {
+    require_privileges!();
+    let (mut up, ours) = testnets_up();
     up.kill().unwrap();
     up.wait().unwrap();
     assert_eq!(ours(), 8, "SIGKILL leaves the namespaces behind");
@@ -294,29 +302,7 @@ fn clean_removes_what_a_killed_run_left() {
 #[test]
 fn ctrl_c_removes_everything() {
     require_privileges!();
-    let topology = Path::new(env!("CARGO_MANIFEST_DIR")).join("topologies/two-subnets.toml");
-    let mut up = Command::new(env!("CARGO_BIN_EXE_testnets"))
-        .arg("up")
-        .arg(&topology)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let prefix = format!("tn{}-", up.id());
-    let ours = || {
-        netns::list()
-            .unwrap()
-            .into_iter()
-            .filter(|n| n.starts_with(&prefix))
-            .count()
-    };
-    testnets::wait_for("testnets up to build", Duration::from_secs(30), || {
-        Ok(if ours() == 8 {
-            testnets::Poll::Ready(())
-        } else {
-            testnets::Poll::Pending(format!("{} namespaces", ours()))
-        })
-    })
-    .unwrap();
+    let (mut up, ours) = testnets_up();
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(up.id() as i32),
         nix::sys::signal::Signal::SIGINT,

@@ -50,6 +50,30 @@ struct Cli {
     /// A folder laid out like a mounted Secret volume (<name>/<key>), for BGP passwords.
     #[arg(long, env = "BGPD_SECRETS_DIR", value_name = "DIR")]
     secrets_dir: Option<PathBuf>,
+    /// Serve BIRD's control-socket protocol here (IPv4 peers), for calicoctl
+    /// and calico-node's probes; a calico-node sidecar uses /var/run/calico/bird.ctl.
+    #[arg(long, env = "BGPD_BIRD_SOCKET", value_name = "PATH")]
+    bird_socket: Option<PathBuf>,
+    /// The same for IPv6 peers (/var/run/calico/bird6.ctl in a sidecar).
+    #[arg(long, env = "BGPD_BIRD6_SOCKET", value_name = "PATH")]
+    bird6_socket: Option<PathBuf>,
+    /// /liveness, /readiness and /metrics over HTTP; "off" to disable.
+    #[arg(
+        long,
+        env = "BGPD_HTTP_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9180"
+    )]
+    http_listen: String,
+    /// The operator API (gRPC, for bgpctl): a unix socket, mode 0600, its
+    /// folder created; "off" to disable.
+    #[arg(
+        long,
+        env = "BGPD_API_SOCKET",
+        value_name = "PATH",
+        default_value = bgpd::api::grpc::DEFAULT_SOCKET
+    )]
+    api_socket: PathBuf,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BGPD_LOG", default_value = "info")]
     log_level: String,
@@ -97,10 +121,21 @@ async fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let Some((speaker, task)) = start(config).await else {
+            let Some((speaker, task, kernel)) = start(config.clone()).await else {
                 return ExitCode::FAILURE;
             };
-            serve_signals(&speaker, Some(&path)).await;
+            // The operator API (gRPC); `running` gets every configuration applied.
+            let (running, applied) = tokio::sync::watch::channel(config);
+            let file = bgpd::api::grpc::DatastoreSource::File(path.clone());
+            let api = serve_api(&cli, &speaker, kernel.clone(), applied, file);
+            let sources = bgpd::api::http::Sources {
+                kernel: Some(kernel),
+                datastore: None,
+            };
+            let servers = serve_operators(&cli, &speaker, sources).await;
+            serve_signals(&speaker, Some(&path), &running).await;
+            drop(api);
+            servers.iter().for_each(|s| s.abort());
             stop(speaker, task).await
         }
         Datastore::Etcd => {
@@ -132,27 +167,48 @@ async fn run(cli: Cli) -> ExitCode {
             let Some(config) = first else {
                 return ExitCode::FAILURE;
             };
-            let Some((speaker, task)) = start(config.clone()).await else {
+            let Some((speaker, task, kernel)) = start(config.clone()).await else {
                 return ExitCode::FAILURE;
             };
+            // The operator API (gRPC); `running` gets every configuration applied.
+            let (running, applied) = tokio::sync::watch::channel(config.clone());
+            let etcd = bgpd::api::grpc::DatastoreSource::Etcd {
+                endpoints: endpoints.to_owned(),
+                sync: snapshots.clone(),
+            };
+            let api = serve_api(&cli, &speaker, kernel.clone(), applied, etcd);
+            let sources = bgpd::api::http::Sources {
+                kernel: Some(kernel),
+                datastore: Some(snapshots.clone()),
+            };
+            let servers = serve_operators(&cli, &speaker, sources).await;
             let follower = tokio::spawn(bgpd::datastore::follow_changes(
                 snapshots,
                 node,
                 secrets(),
                 speaker.clone(),
-                config,
+                running.clone(),
             ));
-            serve_signals(&speaker, None).await;
+            serve_signals(&speaker, None, &running).await;
+            drop(api);
             follower.abort();
+            servers.iter().for_each(|s| s.abort());
             stop(speaker, task).await
         }
     }
 }
 
-async fn start(config: SpeakerConfig) -> Option<(SpeakerHandle, tokio::task::JoinHandle<()>)> {
-    let fib = Box::new(KernelFib::start(&config));
-    match Speaker::start(config, fib).await {
-        Ok((speaker, handle, events)) => Some((handle, tokio::spawn(speaker.run(events)))),
+async fn start(
+    config: SpeakerConfig,
+) -> Option<(
+    SpeakerHandle,
+    tokio::task::JoinHandle<()>,
+    routesync::StatusReader,
+)> {
+    let fib = KernelFib::start(&config);
+    let kernel = fib.status();
+    match Speaker::start(config, Box::new(fib)).await {
+        Ok((speaker, handle, events)) => Some((handle, tokio::spawn(speaker.run(events)), kernel)),
         Err(e) => {
             error!(error = %e, "cannot start");
             None
@@ -160,8 +216,74 @@ async fn start(config: SpeakerConfig) -> Option<(SpeakerHandle, tokio::task::Joi
     }
 }
 
+/// The operator interfaces: BIRD-compatible sockets and HTTP health and metrics.
+async fn serve_operators(
+    cli: &Cli,
+    speaker: &SpeakerHandle,
+    sources: bgpd::api::http::Sources,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    use bgpd::api::bird::{serve, Daemon};
+    let mut tasks = Vec::new();
+    for (path, daemon) in [
+        (&cli.bird_socket, Daemon::Bird),
+        (&cli.bird6_socket, Daemon::Bird6),
+    ] {
+        if let Some(path) = path {
+            match serve(path.clone(), daemon, speaker.clone()) {
+                Ok(task) => tasks.push(task),
+                Err(e) => {
+                    error!(path = %path.display(), error = %e, "cannot serve the BIRD socket")
+                }
+            }
+        }
+    }
+    if cli.http_listen != "off" {
+        match cli.http_listen.parse() {
+            Ok(address) => match bgpd::api::http::serve(address, speaker.clone(), sources).await {
+                Ok(task) => tasks.push(task),
+                Err(e) => error!(address = %cli.http_listen, error = %e, "cannot serve HTTP"),
+            },
+            Err(e) => {
+                error!(address = %cli.http_listen, error = %e, "--http-listen is not an address")
+            }
+        }
+    }
+    tasks
+}
+
+// ---- The operator API: gRPC on a unix socket, for bgpctl (api/grpc.rs). ----
+
+/// Serves the gRPC API on --api-socket until the returned server is dropped
+/// (which removes the socket). Without it (the error is logged) bgpd still
+/// routes.
+fn serve_api(
+    cli: &Cli,
+    speaker: &SpeakerHandle,
+    kernel: routesync::StatusReader,
+    running: tokio::sync::watch::Receiver<SpeakerConfig>,
+    datastore: bgpd::api::grpc::DatastoreSource,
+) -> Option<bgpd::api::grpc::ApiServer> {
+    if cli.api_socket.as_os_str() == "off" {
+        return None;
+    }
+    let api = bgpd::api::grpc::Api::new(speaker.clone(), Some(kernel), running, datastore);
+    match bgpd::api::grpc::serve(&cli.api_socket, api) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            error!(socket = %cli.api_socket.display(), error = %e, "cannot serve the operator API");
+            None
+        }
+    }
+}
+
+// ---- end of the operator API ----
+
 /// Until SIGTERM or SIGINT; SIGHUP re-reads the file, if there is one.
-async fn serve_signals(speaker: &SpeakerHandle, file: Option<&PathBuf>) {
+async fn serve_signals(
+    speaker: &SpeakerHandle,
+    file: Option<&PathBuf>,
+    running: &tokio::sync::watch::Sender<SpeakerConfig>,
+) {
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         shutdown_signal().await;
         return;
@@ -172,6 +294,7 @@ async fn serve_signals(speaker: &SpeakerHandle, file: Option<&PathBuf>) {
                 Some(path) => match SpeakerConfig::load(path) {
                     Ok(config) => {
                         info!(file = %path.display(), "configuration reloaded");
+                        running.send_replace(config.clone());
                         speaker.reconfigure(config);
                     }
                     Err(e) => error!(file = %path.display(), error = %e, "reload refused; the running configuration stays"),

@@ -128,7 +128,14 @@ fn bgp_connections(host: &Host) -> Vec<String> {
     let mut remotes: Vec<String> = out
         .lines()
         .filter_map(|l| l.split_whitespace().nth(3))
-        .map(|r| r.rsplit_once(':').unwrap().0.to_owned())
+        .filter_map(|r| r.rsplit_once(':'))
+        // Accepted on the dual-stack listener, IPv4 peers read [::ffff:a.b.c.d].
+        .map(|(address, _)| {
+            address
+                .trim_matches(['[', ']'])
+                .trim_start_matches("::ffff:")
+                .to_owned()
+        })
         .collect();
     remotes.sort();
     remotes

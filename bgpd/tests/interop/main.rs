@@ -6,12 +6,14 @@
     reason = "a test that cannot build its network fails loudly"
 )]
 
+mod api;
 mod calico_mixed;
 mod ebgp;
 mod etcd;
 mod ipv6;
 mod malformed;
 mod mesh;
+mod operators;
 mod reconfigure;
 mod reflection;
 mod support;

@@ -1,31 +1,40 @@
 //! One rtnetlink socket, used in batches: many requests go to the kernel in a
-//! single `send`, each asking for an ACK, and then every answer is read and
-//! matched to its request by sequence number. 100k route changes are then a
-//! few hundred system calls to send, not 100k round trips.
+//! single `send`, and then the answers are read and matched to their requests
+//! by sequence number. 100k route changes are a hundred sends, not 100k round
+//! trips.
 //!
-//! The kernel handles every message of a `send` before the call returns
-//! (`netlink_rcv_skb` runs in the sender's context), so the answers are queued
-//! by then. ACKs that do not fit the receive buffer are dropped by the kernel
-//! (`netlink_overrun`, ENOBUFS on our next read): the number of requests per
-//! send is bounded by the receive buffer for that reason.
+//! Only the last request of each send asks for an ACK. The kernel answers
+//! every request that fails with an error whether or not it asked for an ACK
+//! (`netlink_rcv_skb`), and it handles every message of a send, in order,
+//! before the call returns (`netlink_rcv_skb` runs in the sender's context),
+//! so once the last request's ACK is read, a request without an error
+//! succeeded. The kernel then builds and queues one message per failure
+//! instead of one per request.
+//!
+//! Answers that do not fit the receive buffer are dropped by the kernel
+//! (`netlink_overrun`, ENOBUFS on our next read); then nothing can be said of
+//! the requests without an answer, and they are reported as lost (and
+//! retried). The number of requests per send is bounded by the receive
+//! buffer so that this does not happen even if every request fails.
 
 use std::io;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
-};
+use netlink_packet_core::{NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use nix::sys::socket::{setsockopt, sockopt};
 
+use super::encode::Batch;
 use super::error::{align, errno, KernelError};
 
-/// Asked for; the kernel caps it at `net.core.rmem_max` and doubles it.
+/// Asked for; `SO_RCVBUFFORCE` (we hold `CAP_NET_ADMIN`, or programming
+/// routes fails anyway) or else capped at `net.core.rmem_max`.
 const RECEIVE_BUFFER: usize = 4 << 20;
-/// What one ACK costs in the receive buffer: the skb's truesize, about 1 KiB
-/// for a 36-byte message; counted twice for a safe margin.
-const ACK_COST: usize = 2048;
+/// What one error costs in the receive buffer: the skb's truesize, about 1
+/// KiB for an error with its extended ACK; counted twice for a margin.
+const ANSWER_COST: usize = 2048;
 /// Requests per send, at most; at least [`MIN_PER_SEND`] even with a small buffer.
 const MAX_PER_SEND: usize = 1024;
 const MIN_PER_SEND: usize = 32;
@@ -36,19 +45,10 @@ const MAX_SEND_BYTES: usize = 64 << 10;
 const ANSWER_WAIT: Duration = Duration::from_secs(2);
 /// `MSG_DONTWAIT` (bits/socket.h).
 const MSG_DONTWAIT: i32 = 0x40;
-/// `NLMSG_HDRLEN`.
 const NLMSG_HDRLEN: usize = 16;
 
-/// One request: the message, and flags on top of `NLM_F_REQUEST | NLM_F_ACK`
-/// (`NLM_F_CREATE | NLM_F_REPLACE` for an install, none for a get).
-#[derive(Debug)]
-pub(crate) struct Request {
-    pub message: RouteNetlinkMessage,
-    pub flags: u16,
-}
-
-/// The kernel's answer to one request: its replies (for a get), then the ACK
-/// or the error.
+/// The kernel's answer to one request: its replies (for a get), then the
+/// error, if any.
 #[derive(Debug)]
 pub(crate) struct Answer {
     pub result: Result<(), KernelError>,
@@ -58,9 +58,11 @@ pub(crate) struct Answer {
 #[derive(Debug)]
 pub(crate) struct Transport {
     socket: Socket,
+    /// The socket's port id: the kernel's notifications of our own changes
+    /// carry it.
+    port: u32,
     next_seq: u32,
     per_send: usize,
-    send_buf: Vec<u8>,
     receive_buf: Vec<u8>,
 }
 
@@ -68,82 +70,92 @@ impl Transport {
     /// Opens a socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
-        socket.bind_auto()?;
+        let address = socket.bind_auto()?;
         socket.connect(&SocketAddr::new(0, 0))?;
         // Errors carry the kernel's message; ACKs carry only the request's
         // header, not the whole request back.
         socket.set_ext_ack(true)?;
         socket.set_cap_ack(true)?;
-        socket.set_rx_buf_sz(RECEIVE_BUFFER)?;
+        // Dumps filtered by the kernel (table, protocol); older kernels
+        // ignore it, and the filter is applied here as well.
+        let _ = socket.set_netlink_get_strict_chk(true);
+        set_receive_buffer(&socket, RECEIVE_BUFFER)?;
         let receive = socket.get_rx_buf_sz()?;
-        let per_send = (receive / ACK_COST).clamp(MIN_PER_SEND, MAX_PER_SEND);
+        let per_send = (receive / ANSWER_COST).clamp(MIN_PER_SEND, MAX_PER_SEND);
         tracing::debug!(receive, per_send, "netlink socket open");
         Ok(Self {
             socket,
+            port: address.port_number(),
             next_seq: 1,
             per_send,
-            send_buf: Vec::with_capacity(MAX_SEND_BYTES),
             receive_buf: vec![0; 1 << 17],
         })
     }
 
-    /// Sends every request, in order, in as few sends as the buffers allow;
-    /// one answer per request, in the same order.
-    pub fn transact(&mut self, requests: Vec<Request>) -> Vec<Answer> {
-        let mut answers = Vec::with_capacity(requests.len());
-        let mut requests = requests.into_iter();
-        // A packet that did not fit the previous send opens the next one.
-        let mut carried: Option<NetlinkMessage<RouteNetlinkMessage>> = None;
-        loop {
-            let base = self.next_seq;
-            self.send_buf.clear();
-            let mut count: u32 = 0;
-            while (count as usize) < self.per_send {
-                let mut packet = match carried.take() {
-                    Some(packet) => packet,
-                    None => match requests.next() {
-                        Some(request) => packet(request),
-                        None => break,
-                    },
-                };
-                let len = align(packet.buffer_len());
-                if count > 0 && self.send_buf.len() + len > MAX_SEND_BYTES {
-                    carried = Some(packet);
-                    break;
-                }
-                packet.header.sequence_number = base.wrapping_add(count);
-                let start = self.send_buf.len();
-                self.send_buf.resize(start + len, 0);
-                packet.serialize(&mut self.send_buf[start..]);
-                count += 1;
-            }
-            if count == 0 {
-                return answers;
-            }
-            self.next_seq = base.wrapping_add(count);
-            answers.extend(self.exchange(base, count as usize));
-        }
+    pub fn port(&self) -> u32 {
+        self.port
     }
 
-    /// Sends the prepared buffer and collects `count` answers for sequence
-    /// numbers `base..base + count`.
-    fn exchange(&mut self, base: u32, count: usize) -> Vec<Answer> {
-        let mut answers: Vec<Option<Answer>> = Vec::new();
-        answers.resize_with(count, || None);
-        let mut replies: Vec<Vec<RouteNetlinkMessage>> = vec![Vec::new(); count];
-        if let Err(error) = self.socket.send(&self.send_buf, 0) {
-            let error = KernelError::io(&error);
-            return (0..count)
-                .map(|_| Answer {
-                    result: Err(error.clone()),
-                    replies: Vec::new(),
-                })
-                .collect();
+    /// Sends every request of the batch, in order, in as few sends as the
+    /// buffers allow; one answer per request, in the same order. `between`
+    /// runs after each send.
+    pub fn transact(&mut self, batch: &mut Batch, between: &mut dyn FnMut()) -> Vec<Answer> {
+        let count = batch.len();
+        let mut answers: Vec<Answer> = Vec::with_capacity(count);
+        answers.resize_with(count, || Answer {
+            result: Ok(()),
+            replies: Vec::new(),
+        });
+        let mut first = 0;
+        while first < count {
+            let start = batch.range(first).start;
+            let mut last = first;
+            while last + 1 < count
+                && last + 1 - first < self.per_send
+                && batch.ends[last + 1] - start <= MAX_SEND_BYTES
+            {
+                last += 1;
+            }
+            let base = self.next_seq;
+            for (offset, index) in (first..=last).enumerate() {
+                let range = batch.range(index);
+                let header = &mut batch.buf[range];
+                let mut flags = u16::from_ne_bytes([header[6], header[7]]) & !NLM_F_ACK;
+                if index == last {
+                    flags |= NLM_F_ACK;
+                }
+                header[6..8].copy_from_slice(&flags.to_ne_bytes());
+                let seq = base.wrapping_add(offset as u32);
+                header[8..12].copy_from_slice(&seq.to_ne_bytes());
+            }
+            let sent = last + 1 - first;
+            self.next_seq = base.wrapping_add(sent as u32);
+            let end = batch.ends[last];
+            self.exchange(&batch.buf[start..end], base, &mut answers[first..=last]);
+            between();
+            first = last + 1;
         }
-        let mut pending = count;
+        answers
+    }
+
+    /// Sends one slice of requests numbered `base..` and reads their answers
+    /// until the last one's ACK.
+    fn exchange(&mut self, bytes: &[u8], base: u32, answers: &mut [Answer]) {
+        let count = answers.len();
+        if let Err(error) = self.socket.send(bytes, 0) {
+            let error = KernelError::io(&error);
+            for answer in answers.iter_mut() {
+                answer.result = Err(error.clone());
+            }
+            return;
+        }
+        // Which requests the kernel answered explicitly: after an overrun,
+        // only those are known.
+        let mut answered = vec![false; count];
+        let mut done = false;
         let mut deadline = Instant::now() + ANSWER_WAIT;
         let mut overrun = false;
-        while pending > 0 {
+        while !done {
             let size = match self
                 .socket
                 .recv(&mut &mut self.receive_buf[..], MSG_DONTWAIT)
@@ -169,68 +181,59 @@ impl Transport {
             deadline = Instant::now() + ANSWER_WAIT;
             for (header, payload) in messages(&self.receive_buf[..size]) {
                 let index = header.sequence_number.wrapping_sub(base) as usize;
-                if index >= count || answers[index].is_some() {
+                if index >= count {
                     // An answer to an earlier batch that came late, or noise.
                     continue;
                 }
                 match payload {
-                    NetlinkPayload::InnerMessage(message) => replies[index].push(message),
+                    NetlinkPayload::InnerMessage(message) => answers[index].replies.push(message),
                     NetlinkPayload::Error(error) => {
-                        let result = match KernelError::from_reply(&error, header.flags) {
-                            Some(error) => Err(error),
-                            None => Ok(()),
-                        };
-                        answers[index] = Some(Answer {
-                            result,
-                            replies: std::mem::take(&mut replies[index]),
-                        });
-                        pending -= 1;
+                        if let Some(error) = KernelError::from_reply(&error, header.flags) {
+                            answers[index].result = Err(error);
+                        }
+                        answered[index] = true;
+                        if index + 1 == count {
+                            done = true;
+                        }
                     }
                     _ => {}
                 }
             }
         }
-        if pending > 0 {
+        if !done || overrun {
+            let lost = answered.iter().filter(|a| !**a).count();
             tracing::error!(
-                lost = pending,
+                lost,
                 overrun,
                 "netlink answers lost; those routes will be retried"
             );
             if overrun {
                 self.per_send = (self.per_send / 2).max(MIN_PER_SEND);
             }
+            let error = KernelError::new(errno::ENOBUFS, "the kernel's answer was lost".to_owned());
+            for (answer, answered) in answers.iter_mut().zip(answered) {
+                if !answered && answer.replies.is_empty() {
+                    answer.result = Err(error.clone());
+                }
+            }
         }
-        answers
-            .into_iter()
-            .map(|answer| {
-                answer.unwrap_or_else(|| Answer {
-                    result: Err(KernelError::new(
-                        errno::ENOBUFS,
-                        "the kernel's answer was lost".to_owned(),
-                    )),
-                    replies: Vec::new(),
-                })
-            })
-            .collect()
     }
 
-    /// One dump request (`NLM_F_DUMP`), every reply up to `NLMSG_DONE`.
-    pub fn dump(
+    /// One dump request (`NLM_F_DUMP`); every reply up to `NLMSG_DONE` is
+    /// handed to `each`.
+    pub fn dump_each(
         &mut self,
         message: RouteNetlinkMessage,
-    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+        each: &mut dyn FnMut(RouteNetlinkMessage),
+    ) -> Result<(), KernelError> {
         let seq = self.next_seq;
         self.next_seq = seq.wrapping_add(1);
-        let mut packet = packet(Request {
-            message,
-            flags: NLM_F_DUMP,
-        });
-        packet.header.flags &= !NLM_F_ACK;
-        packet.header.sequence_number = seq;
-        let mut buf = vec![0; packet.buffer_len()];
-        packet.serialize(&mut buf);
-        self.socket.send(&buf, 0).map_err(|e| KernelError::io(&e))?;
-        let mut replies = Vec::new();
+        let mut batch = Batch::default();
+        batch.push_message(message, NLM_F_DUMP);
+        batch.buf[8..12].copy_from_slice(&seq.to_ne_bytes());
+        self.socket
+            .send(&batch.buf, 0)
+            .map_err(|e| KernelError::io(&e))?;
         loop {
             // Blocking: the kernel fills the next part of a dump on each read.
             let size = self
@@ -242,8 +245,8 @@ impl Transport {
                     continue;
                 }
                 match payload {
-                    NetlinkPayload::InnerMessage(message) => replies.push(message),
-                    NetlinkPayload::Done(_) => return Ok(replies),
+                    NetlinkPayload::InnerMessage(message) => each(message),
+                    NetlinkPayload::Done(_) => return Ok(()),
                     NetlinkPayload::Error(error) => {
                         if let Some(error) = KernelError::from_reply(&error, header.flags) {
                             return Err(error);
@@ -254,21 +257,32 @@ impl Transport {
             }
         }
     }
+
+    /// [`Self::dump_each`], collected.
+    pub fn dump(
+        &mut self,
+        message: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, KernelError> {
+        let mut replies = Vec::new();
+        self.dump_each(message, &mut |m| replies.push(m))?;
+        Ok(replies)
+    }
 }
 
-/// The request as a packet; its sequence number is set when it is sent.
-fn packet(request: Request) -> NetlinkMessage<RouteNetlinkMessage> {
-    let mut header = NetlinkHeader::default();
-    header.flags = NLM_F_REQUEST | NLM_F_ACK | request.flags;
-    let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(request.message));
-    packet.finalize();
-    packet
+/// `SO_RCVBUFFORCE` where allowed, else `SO_RCVBUF` (capped by the kernel).
+pub(crate) fn set_receive_buffer(socket: &Socket, size: usize) -> io::Result<()> {
+    if setsockopt(socket, sockopt::RcvBufForce, &size).is_ok() {
+        return Ok(());
+    }
+    socket.set_rx_buf_sz(size)
 }
 
 /// The messages of one datagram. One that does not decode is skipped by its
 /// length and logged (a kernel and library mismatch); its request then counts
 /// as unanswered.
-fn messages(datagram: &[u8]) -> Vec<(NetlinkHeader, NetlinkPayload<RouteNetlinkMessage>)> {
+pub(crate) fn messages(
+    datagram: &[u8],
+) -> Vec<(NetlinkHeader, NetlinkPayload<RouteNetlinkMessage>)> {
     let mut out = Vec::new();
     let mut offset = 0;
     while offset + NLMSG_HDRLEN <= datagram.len() {

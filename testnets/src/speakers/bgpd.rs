@@ -19,31 +19,31 @@ impl Bgpd {
     /// Starts `binary --config <host dir>/bgpd.toml` inside `host`, listening
     /// on `port`.
     pub fn start(host: &Host, binary: &Path, config: &str, port: u16) -> Result<Self> {
+        Self::start_with_args(host, binary, config, port, &[])
+    }
+
+    /// Like [`Bgpd::start`], with more command-line arguments.
+    pub fn start_with_args(
+        host: &Host,
+        binary: &Path,
+        config: &str,
+        port: u16,
+        args: &[&str],
+    ) -> Result<Self> {
         let path = write_file(host.dir(), "bgpd.toml", config)?;
         let mut command = host.command(binary);
+        command.env("BGPD_API_SOCKET", api_socket(host));
         command
             .arg("--config")
             .arg(&path)
-            .args(["--log-level", "debug"]);
-        let mut process = Process::spawn(
+            .args(["--log-level", "debug"])
+            .args(args);
+        let process = Process::spawn(
             format!("bgpd@{}", host.name()),
             command,
             host.dir().join("bgpd.log"),
         )?;
-        let ns = host.ns();
-        let filter = format!("sport = :{port}");
-        process.wait_ready("listening", START_TIMEOUT, || {
-            let out = crate::cmd::output(ns.command("ss").args(["-H", "-t", "-l", "-n", &filter]))?;
-            Ok(if out.trim().is_empty() {
-                Poll::Pending("not listening".into())
-            } else {
-                Poll::Ready(())
-            })
-        })?;
-        Ok(Self {
-            config: path,
-            process,
-        })
+        Self::ready(host, process, port, path)
     }
 
     /// Starts `binary` in `host` following etcd at `endpoints` as node `node`
@@ -83,6 +83,7 @@ impl Bgpd {
     ) -> Result<Process> {
         let mut command = host.command(binary);
         command
+            .env("BGPD_API_SOCKET", api_socket(host))
             .env("ETCD_ENDPOINTS", endpoints)
             .env("NODENAME", node)
             .args(["--log-level", "debug"]);
@@ -130,4 +131,11 @@ impl Bgpd {
     pub fn log(&self) -> String {
         self.process.log()
     }
+}
+
+/// Where a bgpd in `host` serves its gRPC API unless `--api-socket` says
+/// otherwise: in the host's folder, so that parallel tests never share
+/// bgpd's default socket (/var/run/podroute/bgpd.sock).
+pub fn api_socket(host: &Host) -> std::path::PathBuf {
+    host.dir().join("bgpd.sock")
 }

@@ -1,0 +1,90 @@
+use std::net::Ipv4Addr;
+
+use proto::config::PeerKind;
+
+use super::*;
+use crate::fsm::State;
+use crate::neighbor::PeerStats;
+
+fn speaker(started: SystemTime) -> SpeakerStatus {
+    SpeakerStatus {
+        node_name: "n1".into(),
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+        local_as: 64512,
+        cluster_id: None,
+        started,
+        last_reconfigured: started,
+        reconfigurations: 0,
+        converged: false,
+        prefixes: 3,
+        attr_sets: 1,
+    }
+}
+
+fn peer(address: &str, state: State) -> PeerStatus {
+    PeerStatus {
+        name: format!("Mesh_{}", address.replace('.', "_")),
+        address: address.parse().unwrap(),
+        port: 179,
+        kind: PeerKind::Mesh,
+        remote_as: 64512,
+        passive: false,
+        state,
+        since: SystemTime::UNIX_EPOCH,
+        last_error: None,
+        session: None,
+        stats: PeerStats::default(),
+        prefixes: 0,
+    }
+}
+
+#[test]
+fn readiness_follows_calico_node() {
+    let now = SystemTime::now();
+    let young = speaker(now - Duration::from_secs(5));
+    let old = speaker(now - Duration::from_secs(300));
+    let (up, down) = (
+        peer("10.0.0.2", State::Established),
+        peer("10.0.0.3", State::Active),
+    );
+    assert_eq!(readiness(&young, &[], now), Ok(()), "no peers: ready");
+    assert_eq!(
+        readiness(&young, &[up.clone(), down.clone()], now),
+        Err("BGP not established with 10.0.0.3".into())
+    );
+    assert_eq!(
+        readiness(&old, &[up.clone(), down.clone()], now),
+        Ok(()),
+        "one up is enough later"
+    );
+    let other = peer("10.0.0.4", State::Idle);
+    assert_eq!(
+        readiness(&old, &[down, other], now),
+        Err("BGP not established with 10.0.0.3,10.0.0.4".into())
+    );
+    assert_eq!(readiness(&young, &[up], now), Ok(()));
+}
+
+#[test]
+fn metrics_are_prometheus_text() {
+    let text = metrics(
+        &speaker(SystemTime::now()),
+        &[peer("10.0.0.2", State::Established)],
+        &Sources::default(),
+    );
+    assert!(text.contains("# TYPE podroute_peers gauge"), "{text}");
+    assert!(
+        text.contains("podroute_peers{state=\"Established\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("podroute_peer_up{peer=\"Mesh_10_0_0_2\",address=\"10.0.0.2\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("podroute_rib_prefixes 3"), "{text}");
+    // Every sample line is `name{labels} value` or `name value`.
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let (_, value) = line.rsplit_once(' ').unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{line}");
+    }
+}
