@@ -28,7 +28,7 @@ use ipnet::IpNet;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use proto::config::KernelConfig;
 
-use crate::classify::{action_of, classify_entry, Action, NodeNetwork};
+use crate::classify::{action_of, classify_entry, Action, NodeNetwork, Via};
 use crate::fasthash::{FastMap, FastSet};
 use crate::fib::{FibEntry, FibUpdate};
 use crate::kernel::{Kernel, Op, Outcome};
@@ -133,6 +133,9 @@ pub(crate) struct Worker {
     retry_at: Option<Instant>,
     /// Prefixes touched by notifications, programmed again at `repair_at`.
     repair: FastSet<IpNet>,
+    /// Routes installed through the kernel's route toward a next hop it
+    /// would not take directly: programmed again when that route changes.
+    resolved_recursively: FastSet<IpNet>,
     /// A comparison of our routes with the kernel's is due at `repair_at`.
     resync: bool,
     repair_at: Option<Instant>,
@@ -165,6 +168,7 @@ impl Worker {
             published_names: 0,
             retry_at: None,
             repair: FastSet::default(),
+            resolved_recursively: FastSet::default(),
             resync: false,
             repair_at: None,
             repair_delay: REPAIR_DELAY,
@@ -465,6 +469,9 @@ impl Worker {
         if ours && deleted {
             kernel.forget_adopted(&prefix);
         }
+        if !ours && !self.resolved_recursively.is_empty() {
+            self.re_resolve_through(prefix);
+        }
         let Some(entry) = self.routes.get_mut(&prefix) else {
             return;
         };
@@ -515,6 +522,46 @@ impl Worker {
             self.repair.insert(prefix);
             self.schedule_repair();
         }
+    }
+
+    /// A route of someone else's (the kernel's, an operator's, an IGP's) at
+    /// `changed` came, went or changed: the routes of ours resolved through
+    /// the kernel's route toward a next hop inside `changed` are programmed
+    /// again, so that they follow the new path, as BIRD's `gateway
+    /// recursive` follows its IGP table (calico.md §2.9). Only foreign routes
+    /// count: ours changing cannot make routes of ours chase each other.
+    fn re_resolve_through(&mut self, changed: IpNet) {
+        let mut affected = Vec::new();
+        for prefix in &self.resolved_recursively {
+            let Some(route) = self.routes.get(prefix) else {
+                continue;
+            };
+            let Some(Action::Forward(hops)) = &route.action else {
+                continue;
+            };
+            if hops
+                .iter()
+                .any(|hop| hop.via == Via::Recursive && changed.contains(&hop.gateway))
+            {
+                affected.push(*prefix);
+            }
+        }
+        if affected.is_empty() {
+            return;
+        }
+        tracing::debug!(
+            %changed,
+            routes = affected.len(),
+            "the route toward recursive next hops changed; resolving them again"
+        );
+        for prefix in affected {
+            if let Some(route) = self.routes.get_mut(&prefix) {
+                // Ours, to be replaced whatever it now is.
+                route.held = Held::Stray;
+            }
+            self.repair.insert(prefix);
+        }
+        self.schedule_repair();
     }
 
     /// A device appeared, went, went down or came up.
@@ -833,10 +880,17 @@ impl Worker {
                     route.action = Some(action);
                 }
                 route.held = Held::Ours(spec);
+                // A note says the kernel's route toward a next hop was used.
+                if note.is_some() {
+                    self.resolved_recursively.insert(prefix);
+                } else {
+                    self.resolved_recursively.remove(&prefix);
+                }
                 route.note = note.map(String::into_boxed_str);
                 Some(status_entry(route, State::Installed))
             }
             Outcome::Removed => {
+                self.resolved_recursively.remove(&prefix);
                 if route.error.take().is_some() {
                     self.failed.remove(&prefix);
                 }

@@ -266,3 +266,62 @@ fn a_new_uplink_subnet_reclassifies_cross_subnet_routes() {
     let back = status(&handle, "10.244.2.0/26");
     assert!(back.reason.contains("inside 10.0.1.0/24"), "{back:?}");
 }
+
+#[test]
+fn recursive_next_hops_follow_the_kernels_route_toward_them() {
+    require_privileges!();
+    let network = two_subnets();
+    let n1 = network.host("n1");
+    let handle = start(n1, config(IpipMode::Never));
+    program(&handle, vec![via("10.244.3.0/26", &["10.0.2.13"])]);
+    // 10.0.2.13 is beyond the subnet: through n1's route toward it (r1).
+    wait_for_table(
+        n1,
+        "the route through r1",
+        &[(
+            "10.244.3.0/26",
+            "10.244.3.0/26 via 10.0.1.1 dev eth0 proto bird",
+        )],
+    );
+
+    // An operator (or an IGP) routes 10.0.2.13 through n2 instead: ours
+    // follows, as BIRD's `gateway recursive` follows its IGP table.
+    let ip = |args: &[&str]| n1.ns().ip(args).unwrap();
+    ip(&[
+        "route",
+        "add",
+        "10.0.2.13/32",
+        "via",
+        "10.0.1.12",
+        "dev",
+        "eth0",
+    ]);
+    wait_for_table(
+        n1,
+        "the route through n2",
+        &[
+            (
+                "10.244.3.0/26",
+                "10.244.3.0/26 via 10.0.1.12 dev eth0 proto bird",
+            ),
+            (
+                "10.0.2.13/32",
+                "10.0.2.13/32 via 10.0.1.12 dev eth0 proto boot",
+            ),
+        ],
+    );
+
+    // The more specific route goes: back through r1.
+    ip(&["route", "del", "10.0.2.13/32"]);
+    wait_for_table(
+        n1,
+        "the route through r1 again",
+        &[(
+            "10.244.3.0/26",
+            "10.244.3.0/26 via 10.0.1.1 dev eth0 proto bird",
+        )],
+    );
+    let status = handle.route_status(&net("10.244.3.0/26")).unwrap();
+    assert_eq!(status.state, RouteState::Installed);
+    assert!(status.reason.contains("recursive"), "{status:?}");
+}
