@@ -9,12 +9,11 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{binary, lan, node_config, CONVERGE};
+use crate::support::{lan, start_operator_node, CONVERGE};
 
 fn bgpctl(socket: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bgpctl"))
@@ -66,23 +65,7 @@ fn bgpctl_reads_and_resets_bgpd() {
     require_privileges!();
     let net = lan("bgpd-api", 3);
     let socket: PathBuf = net.host("n0").dir().join("api").join("bgpd.sock");
-    let config = node_config(
-        "n0",
-        "10.0.1.10",
-        "10.244.0.0/26",
-        &[
-            ("10.0.1.11", 64512, "kind = \"mesh\""),
-            ("10.0.1.12", 64512, ""),
-        ],
-    );
-    let _bgpd = Bgpd::start_with_args(
-        net.host("n0"),
-        binary(),
-        &config,
-        179,
-        &["--api-socket", socket.to_str().unwrap()],
-    )
-    .unwrap();
+    let _bgpd = start_operator_node(&net, &["--api-socket", socket.to_str().unwrap()]);
     let bird = Bird::start(
         net.host("n1"),
         BirdVersion::V2,

@@ -7,12 +7,11 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{binary, lan, node_config, CONVERGE};
+use crate::support::{lan, start_operator_node, CONVERGE};
 
 /// A row of `calicoctl node status` (calicoctl/commands/node/status.go).
 #[derive(Debug, PartialEq, Eq)]
@@ -137,23 +136,7 @@ fn calicoctl_birdc_and_probes_read_bgpd() {
     require_privileges!();
     let net = lan("bgpd-operators", 3);
     let socket: PathBuf = net.host("n0").dir().join("bird.ctl");
-    let config = node_config(
-        "n0",
-        "10.0.1.10",
-        "10.244.0.0/26",
-        &[
-            ("10.0.1.11", 64512, "kind = \"mesh\""),
-            ("10.0.1.12", 64512, ""),
-        ],
-    );
-    let _bgpd = Bgpd::start_with_args(
-        net.host("n0"),
-        binary(),
-        &config,
-        179,
-        &["--bird-socket", socket.to_str().unwrap()],
-    )
-    .unwrap();
+    let _bgpd = start_operator_node(&net, &["--bird-socket", socket.to_str().unwrap()]);
     let bird = Bird::start(
         net.host("n1"),
         BirdVersion::V2,

@@ -31,6 +31,22 @@ pub fn node_config(name: &str, address: &str, block: &str, peers: &[(&str, u32, 
     text
 }
 
+/// bgpd on n0 (10.0.1.10, block 10.244.0.0/26) with two peers: n1 as a mesh
+/// peer and n2 as a global one (nothing runs on n2, so it stays down), started
+/// with `args`. The operator tests read this node.
+pub fn start_operator_node(net: &Network, args: &[&str]) -> Bgpd {
+    let config = node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[
+            ("10.0.1.11", 64512, "kind = \"mesh\""),
+            ("10.0.1.12", 64512, ""),
+        ],
+    );
+    Bgpd::start_with_args(net.host("n0"), binary(), &config, 179, args).unwrap()
+}
+
 /// Nodes n0, n1, ... on one segment, node n<i> at 10.0.1.1<i>/24.
 pub fn lan(name: &str, count: usize) -> Network {
     let mut topology = Topology::new(name);
