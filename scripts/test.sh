@@ -4,6 +4,8 @@
 # with one line totalling every test binary's results.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Network namespaces need root: become it through sudo when not already.
+if [ "$(id -u)" -ne 0 ]; then exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME bash "$0" "$@"; fi
 
 bash scripts/setup.sh
 echo "== cargo fmt --check"

@@ -1,5 +1,7 @@
-//! `testnets`: build a topology from TOML and keep it up, or clean up after
-//! killed runs.
+//! `testnets`: build a topology from TOML and keep it up, run the demo, or
+//! clean up after killed runs.
+
+mod demo;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +22,18 @@ enum Command {
     Clean,
     /// Build the topology in FILE and keep it until Ctrl-C.
     Up { file: PathBuf },
+    /// Run the demo cluster: etcd, bgpd on four nodes, their status and routes.
+    Demo {
+        /// The bgpd binary to run on every node.
+        #[arg(long)]
+        bgpd: PathBuf,
+        /// The bgpctl binary to query them with.
+        #[arg(long)]
+        bgpctl: PathBuf,
+        /// The topology (four nodes n1..n4 as in the default).
+        #[arg(long, default_value = "testnets/topologies/demo.toml")]
+        topology: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +60,11 @@ fn run(cli: Cli) -> testnets::Result<()> {
             }
             Ok(())
         }
+        Command::Demo {
+            bgpd,
+            bgpctl,
+            topology,
+        } => demo::run(&topology, &demo::Binaries { bgpd, bgpctl }),
         Command::Up { file } => {
             let topology = Topology::load(&file)?;
             let network = topology.build()?;
