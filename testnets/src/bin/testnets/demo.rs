@@ -31,7 +31,7 @@ pub struct Binaries {
     pub bgpctl: PathBuf,
 }
 
-pub fn run(topology: &Path, binaries: &Binaries) -> Result<()> {
+pub fn run(topology: &Path, binaries: &Binaries, keep: bool) -> Result<()> {
     step("1. A cluster in network namespaces: n1, n2 on 10.0.1.0/24; n3, n4 on 10.0.2.0/24; router r1");
     let network = Topology::load(topology)?.build()?;
 
@@ -80,12 +80,33 @@ pub fn run(topology: &Path, binaries: &Binaries) -> Result<()> {
         across.lines().next().unwrap_or_default()
     );
 
+    if keep {
+        keep_until_interrupted(&network, binaries);
+    }
     step("6. Tearing everything down");
     drop(speakers);
     drop(etcd);
     drop(network);
     println!("done: every namespace and process of the demo is gone");
     Ok(())
+}
+
+/// Shows how to look around, then waits: Ctrl-C ends the process through
+/// the run's handler, which removes every namespace and process.
+fn keep_until_interrupted(network: &Network, binaries: &Binaries) -> ! {
+    step("The cluster stays up until Ctrl-C. To look around:");
+    for (name, _, _) in NODES {
+        let host = network.host(name);
+        println!(
+            "  {name}: ip netns exec {} bash    then: {} --socket {} node status",
+            host.ns().name(),
+            binaries.bgpctl.display(),
+            api_socket(host).display()
+        );
+    }
+    loop {
+        std::thread::park();
+    }
 }
 
 fn step(what: &str) {

@@ -33,6 +33,9 @@ enum Command {
         /// The topology (four nodes n1..n4 as in the default).
         #[arg(long, default_value = "testnets/topologies/demo.toml")]
         topology: PathBuf,
+        /// Keep the cluster up until Ctrl-C, to look around in it.
+        #[arg(long)]
+        keep: bool,
     },
 }
 
@@ -64,7 +67,8 @@ fn run(cli: Cli) -> testnets::Result<()> {
             bgpd,
             bgpctl,
             topology,
-        } => demo::run(&topology, &demo::Binaries { bgpd, bgpctl }),
+            keep,
+        } => demo::run(&topology, &demo::Binaries { bgpd, bgpctl }, keep),
         Command::Up { file } => {
             let topology = Topology::load(&file)?;
             let network = topology.build()?;
