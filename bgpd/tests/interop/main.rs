@@ -8,6 +8,7 @@
 
 mod api;
 mod calico_mixed;
+mod cluster;
 mod ebgp;
 mod etcd;
 mod ipv6;
