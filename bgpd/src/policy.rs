@@ -71,11 +71,15 @@ pub fn accept_import(attrs: &RouteAttrs, source: &SourceInfo, policy: &SpeakerPo
     !(attrs.next_hop.is_unspecified() || policy.own_addresses.contains(&attrs.next_hop))
 }
 
-/// Calico's export filter: an own block itself yes, anything inside it no;
-/// otherwise only inside the export ranges.
+/// Calico's export filter: anything inside an own block but the block itself
+/// no; otherwise only inside the export ranges, own blocks included, so that
+/// a block of a pool with `disableBGPExport` stays home as Calico's BIRD
+/// filter keeps it (its `reject` for such a pool comes before any `accept`).
 pub fn prefix_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
     if let Some(block) = policy.own_blocks.iter().find(|b| b.contains(prefix)) {
-        return block == prefix;
+        if block != prefix {
+            return false;
+        }
     }
     policy.export_prefixes.is_empty()
         || policy

@@ -81,6 +81,15 @@ fn calico_export_filter() {
         !prefix_exportable(&net("10.0.1.0/24"), &p),
         "the node subnet"
     );
+    // A block of a pool with disableBGPExport: own, but outside every range.
+    let private = SpeakerPolicy {
+        own_blocks: vec![net("10.245.0.0/26")],
+        ..p.clone()
+    };
+    assert!(
+        !prefix_exportable(&net("10.245.0.0/26"), &private),
+        "own block outside the export ranges"
+    );
     let open = SpeakerPolicy {
         export_prefixes: vec![],
         ..p
