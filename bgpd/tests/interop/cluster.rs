@@ -130,9 +130,7 @@ fn cross_subnet_and_switching_the_pool_mode_reprograms_every_node() {
     }
     let _speakers: Vec<Bgpd> = NODES
         .iter()
-        .map(|(name, _, _)| {
-            Bgpd::start_with_etcd(net.host(name), binary(), etcd.endpoint(), name, 179).unwrap()
-        })
+        .map(|(name, _, _)| start_from_etcd(&net, &etcd, name))
         .collect();
     wait_for_every_node(&net, "CrossSubnet");
 
@@ -141,6 +139,25 @@ fn cross_subnet_and_switching_the_pool_mode_reprograms_every_node() {
         put_pool(&etcd, mode);
         wait_for_every_node(&net, mode);
     }
+}
+
+/// Nodes n1..n3 of a `lan` of four (n0 holds etcd and any outside peer).
+const LAN_NODES: [(&str, &str, &str); 3] = [
+    ("n1", "10.0.1.11", "10.244.1.0/26"),
+    ("n2", "10.0.1.12", "10.244.2.0/26"),
+    ("n3", "10.0.1.13", "10.244.3.0/26"),
+];
+
+/// Calico's Node resources and block affinities for [`LAN_NODES`].
+fn put_lan_nodes(etcd: &Etcd) {
+    for (name, address, block) in LAN_NODES {
+        put_node(etcd, name, address);
+        put_block(etcd, name, block);
+    }
+}
+
+fn start_from_etcd(net: &Network, etcd: &Etcd, name: &str) -> Bgpd {
+    Bgpd::start_with_etcd(net.host(name), binary(), etcd.endpoint(), name, 179).unwrap()
 }
 
 /// The routes of bgpd's protocol in `host`'s main table, as `ip route` shows them.
@@ -160,18 +177,8 @@ fn a_restarted_bgpd_keeps_its_kernel_routes_and_comes_back_to_the_same_table() {
     let net = lan("cluster-restart", 4);
     let etcd = Etcd::start(net.host("n0")).unwrap();
     put_pool(&etcd, "CrossSubnet");
-    let nodes = [
-        ("n1", "10.0.1.11", "10.244.1.0/26"),
-        ("n2", "10.0.1.12", "10.244.2.0/26"),
-        ("n3", "10.0.1.13", "10.244.3.0/26"),
-    ];
-    for (name, address, block) in nodes {
-        put_node(&etcd, name, address);
-        put_block(&etcd, name, block);
-    }
-    let start = |name: &str| {
-        Bgpd::start_with_etcd(net.host(name), binary(), etcd.endpoint(), name, 179).unwrap()
-    };
+    put_lan_nodes(&etcd);
+    let start = |name: &str| start_from_etcd(&net, &etcd, name);
     let mut n1 = start("n1");
     let _n2 = start("n2");
     let _n3 = start("n3");
@@ -244,15 +251,8 @@ fn a_top_of_rack_router_gets_every_block_and_nothing_else() {
                          "spec": {"cidr": "10.245.0.0/16", "disableBGPExport": true}});
     etcd.put_json(&format!("{RESOURCES}/ippools/private"), &private)
         .unwrap();
-    let nodes = [
-        ("n1", "10.0.1.11", "10.244.1.0/26"),
-        ("n2", "10.0.1.12", "10.244.2.0/26"),
-        ("n3", "10.0.1.13", "10.244.3.0/26"),
-    ];
-    for (name, address, block) in nodes {
-        put_node(&etcd, name, address);
-        put_block(&etcd, name, block);
-    }
+    put_lan_nodes(&etcd);
+    let nodes = LAN_NODES;
     put_block(&etcd, "n1", "10.245.0.0/26");
     // The ToR as a global BGPPeer: every node peers with it.
     let tor = json!({"kind": "BGPPeer", "apiVersion": "projectcalico.org/v3",
@@ -271,9 +271,7 @@ fn a_top_of_rack_router_gets_every_block_and_nothing_else() {
     tor.announce("10.99.0.0/16".parse().unwrap()).unwrap();
     let _speakers: Vec<Bgpd> = nodes
         .iter()
-        .map(|(name, _, _)| {
-            Bgpd::start_with_etcd(net.host(name), binary(), etcd.endpoint(), name, 179).unwrap()
-        })
+        .map(|(name, _, _)| start_from_etcd(&net, &etcd, name))
         .collect();
 
     tor.wait_established(3, CONVERGE).unwrap();
