@@ -50,6 +50,28 @@ pub struct PeerStatus {
     pub prefixes: usize,
 }
 
+#[cfg(test)]
+impl PeerStatus {
+    /// A mesh peer at `address` on port 179, in `state` since the epoch,
+    /// named as Calico names it: a fixture for the API's tests.
+    pub(crate) fn mesh_example(address: &str, state: State) -> Self {
+        Self {
+            name: format!("Mesh_{}", address.replace(['.', ':'], "_")),
+            address: address.parse().expect("a test address"),
+            port: 179,
+            kind: PeerKind::Mesh,
+            remote_as: 64512,
+            passive: false,
+            state,
+            since: SystemTime::UNIX_EPOCH,
+            last_error: None,
+            session: None,
+            stats: PeerStats::default(),
+            prefixes: 0,
+        }
+    }
+}
+
 /// What an Established session negotiated.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionStatus {

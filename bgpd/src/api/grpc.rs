@@ -600,27 +600,8 @@ fn bind(path: &Path) -> io::Result<UnixListener> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::IpAddr;
 
     use super::*;
-    use crate::neighbor::PeerStats;
-
-    fn peer(name: &str, state: State) -> PeerStatus {
-        PeerStatus {
-            name: name.into(),
-            address: IpAddr::from([10, 0, 0, 2]),
-            port: 179,
-            kind: PeerKind::Mesh,
-            remote_as: 64512,
-            passive: false,
-            state,
-            since: SystemTime::UNIX_EPOCH,
-            last_error: None,
-            session: None,
-            stats: PeerStats::default(),
-            prefixes: 0,
-        }
-    }
 
     #[test]
     fn errors_map_to_codes() {
@@ -656,14 +637,14 @@ mod tests {
 
     #[test]
     fn watch_events_ignore_counters() {
-        let a = peer("Mesh_a", State::Active);
+        let a = PeerStatus::mesh_example("10.0.0.1", State::Active);
         let mut busier = a.clone();
         busier.stats.messages_received = 10;
         busier.prefixes = 3;
         assert!(peer_events(std::slice::from_ref(&a), &[busier]).is_empty());
 
-        let up = peer("Mesh_a", State::Established);
-        let b = peer("Mesh_b", State::Idle);
+        let up = PeerStatus::mesh_example("10.0.0.1", State::Established);
+        let b = PeerStatus::mesh_example("10.0.0.2", State::Idle);
         let events: Vec<(v1::PeerEvent, String)> = peer_events(&[a, b], &[up])
             .into_iter()
             .map(|(e, p)| (e, p.name))
@@ -671,11 +652,11 @@ mod tests {
         assert_eq!(
             events,
             [
-                (v1::PeerEvent::Changed, "Mesh_a".to_owned()),
-                (v1::PeerEvent::Removed, "Mesh_b".to_owned())
+                (v1::PeerEvent::Changed, "Mesh_10_0_0_1".to_owned()),
+                (v1::PeerEvent::Removed, "Mesh_10_0_0_2".to_owned())
             ]
         );
-        let c = peer("Mesh_c", State::Idle);
+        let c = PeerStatus::mesh_example("10.0.0.3", State::Idle);
         assert_eq!(peer_events(&[], &[c])[0].0, v1::PeerEvent::Added);
     }
 

@@ -1,10 +1,7 @@
 use std::net::Ipv4Addr;
 
-use proto::config::PeerKind;
-
 use super::*;
 use crate::fsm::State;
-use crate::neighbor::PeerStats;
 
 fn speaker(started: SystemTime) -> SpeakerStatus {
     SpeakerStatus {
@@ -22,20 +19,7 @@ fn speaker(started: SystemTime) -> SpeakerStatus {
 }
 
 fn peer(address: &str, state: State) -> PeerStatus {
-    PeerStatus {
-        name: format!("Mesh_{}", address.replace('.', "_")),
-        address: address.parse().unwrap(),
-        port: 179,
-        kind: PeerKind::Mesh,
-        remote_as: 64512,
-        passive: false,
-        state,
-        since: SystemTime::UNIX_EPOCH,
-        last_error: None,
-        session: None,
-        stats: PeerStats::default(),
-        prefixes: 0,
-    }
+    PeerStatus::mesh_example(address, state)
 }
 
 #[test]
