@@ -9,8 +9,9 @@
 //!
 //! Timing follows Calico's BIRD template: the first connection is attempted
 //! `connect_delay` after start (BIRD's `connect delay time`), then every
-//! `connect_retry`; after a failure the FSM rests in Idle for the error wait
-//! (5 s, doubling up to 30 s: `error wait time 5,30`) and starts again.
+//! `connect_retry`; after an error the FSM rests in Idle for the error wait
+//! (5 s, doubling up to 30 s: `error wait time 5,30`) and starts again; after
+//! a closed connection or a Cease it starts again at once.
 
 use std::net::Ipv4Addr;
 
@@ -390,18 +391,39 @@ impl Fsm {
         self.down(DownReason::Sent(notification), out);
     }
 
-    /// To Idle after a session failure, with the error wait armed.
+    /// After a session ends. An error (a NOTIFICATION other than Cease, sent
+    /// or received, which includes a hold timer expiry) rests in Idle for
+    /// the error wait and doubles it. A closed connection or a Cease is no
+    /// error: back to Active at once, accepting the peer's connection and
+    /// connecting after the connect delay. BIRD does the same (its startup
+    /// delay grows on errors only), and it matters: a peer that restarts
+    /// closes its sessions, and two sides both resting in Idle would refuse
+    /// each other's connections for ever longer.
     fn down(&mut self, reason: DownReason, out: &mut Vec<Output>) {
         out.push(Output::Disconnect);
         self.cancel_session_timers(out);
+        let error = match &reason {
+            DownReason::Sent(n) | DownReason::Received(n) => n.code != code::CEASE,
+            DownReason::Connection(_) | DownReason::Stopped => false,
+        };
         out.push(Output::Down(reason));
         self.negotiated = None;
-        self.state = State::Idle;
-        out.push(Output::Arm(Timer::IdleHold, self.error_wait));
-        self.error_wait = self
-            .error_wait
-            .saturating_mul(2)
-            .min(self.config.error_wait.1);
+        if error {
+            self.state = State::Idle;
+            out.push(Output::Arm(Timer::IdleHold, self.error_wait));
+            self.error_wait = self
+                .error_wait
+                .saturating_mul(2)
+                .min(self.config.error_wait.1);
+        } else {
+            self.state = State::Active;
+            if !self.config.passive {
+                out.push(Output::Arm(
+                    Timer::ConnectRetry,
+                    self.config.connect_delay.max(1),
+                ));
+            }
+        }
     }
 
     fn stop(&mut self, subcode: u8, out: &mut Vec<Output>) {

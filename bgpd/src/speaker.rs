@@ -473,7 +473,8 @@ impl Speaker {
                 if is_primary {
                     neighbor.since = SystemTime::now();
                 }
-                if !is_primary && to == State::Idle {
+                let failed = to == State::Idle || (from >= State::OpenSent && to <= State::Active);
+                if !is_primary && failed {
                     // A losing or failed second connection just goes away.
                     if let Some(slot) = neighbor.collision.take() {
                         slot.dispose(&mut self.timers);

@@ -78,13 +78,16 @@ fn passive_start_only_listens() {
     assert!(!out
         .iter()
         .any(|o| matches!(o, Output::Connect | Output::Arm(..))));
-    // A failed incoming connection does not make a passive peer connect.
+    // A failed incoming connection does not make a passive peer connect: it
+    // listens again.
     fsm.process(Input::TcpConnected);
     let out = fsm.process(Input::TcpFails {
         reason: "reset".into(),
     });
-    assert_eq!(fsm.state(), State::Idle);
-    assert!(!out.contains(&Output::Connect));
+    assert_eq!(fsm.state(), State::Active);
+    assert!(!out
+        .iter()
+        .any(|o| matches!(o, Output::Connect | Output::Arm(Timer::ConnectRetry, _))));
 }
 
 #[test]
@@ -200,11 +203,36 @@ fn error_wait_doubles_to_its_maximum_and_resets_when_established() {
 }
 
 #[test]
+fn a_closed_connection_or_a_cease_starts_again_without_error_wait() {
+    let mut fsm = established(false);
+    let out = fsm.process(Input::TcpFails {
+        reason: "Connection closed".into(),
+    });
+    assert!(out.contains(&Output::Down(DownReason::Connection(
+        "Connection closed".into()
+    ))));
+    assert_eq!(fsm.state(), State::Active, "accepting the peer at once");
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(2));
+
+    let mut fsm = established(false);
+    let cease = Notification::cease(cease_subcode::ADMINISTRATIVE_SHUTDOWN);
+    let out = fsm.process(Input::Message(Message::Notification(cease)));
+    assert_eq!(fsm.state(), State::Active);
+    assert_eq!(armed(&out, Timer::IdleHold), None);
+
+    // Any other NOTIFICATION is an error: the error wait applies.
+    let mut fsm = established(false);
+    let error = Notification::new(code::HOLD_TIMER_EXPIRED, 0, Bytes::new());
+    let out = fsm.process(Input::Message(Message::Notification(error)));
+    assert_eq!(fsm.state(), State::Idle);
+    assert_eq!(armed(&out, Timer::IdleHold), Some(5));
+}
+
+#[test]
 fn idle_hold_expiry_starts_again() {
     let mut fsm = established(false);
-    fsm.process(Input::TcpFails {
-        reason: "reset".into(),
-    });
+    fsm.process(Input::HoldTimerExpires);
     assert_eq!(fsm.state(), State::Idle);
     let out = fsm.process(Input::IdleHoldTimerExpires);
     assert_eq!(fsm.state(), State::Active);
