@@ -10,7 +10,7 @@ use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
 use testnets::{require_privileges, Host, Network, Poll};
 
-use crate::support::{binary, lan, put_block, put_node, CONVERGE, RESOURCES};
+use crate::support::{bgp_connections, binary, lan, put_block, put_node, CONVERGE, RESOURCES};
 
 /// Waits until `host`'s kernel routes `block` via `next_hop` on eth0; returns when.
 fn wait_route(host: &Host, block: &str, next_hop: &str) -> Instant {
@@ -108,37 +108,6 @@ fn bgpd_follows_calico_resources_in_etcd() {
         !n1.log().contains("session down"),
         "no session flapped across the outage"
     );
-}
-
-/// The established BGP connections of a host, by remote address (`ss`).
-fn bgp_connections(host: &Host) -> Vec<String> {
-    let out = host
-        .exec(
-            "ss",
-            [
-                "-H",
-                "-t",
-                "-n",
-                "state",
-                "established",
-                "( sport = :179 or dport = :179 )",
-            ],
-        )
-        .unwrap();
-    let mut remotes: Vec<String> = out
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(3))
-        .filter_map(|r| r.rsplit_once(':'))
-        // Accepted on the dual-stack listener, IPv4 peers read [::ffff:a.b.c.d].
-        .map(|(address, _)| {
-            address
-                .trim_matches(['[', ']'])
-                .trim_start_matches("::ffff:")
-                .to_owned()
-        })
-        .collect();
-    remotes.sort();
-    remotes
 }
 
 #[test]

@@ -68,11 +68,50 @@ pub fn put_node(etcd: &Etcd, name: &str, address: &str) {
         .unwrap();
 }
 
-pub fn put_block(etcd: &Etcd, node: &str, block: &str) {
-    let key = format!(
-        "/calico/ipam/v2/host/{node}/ipv4/block/{}",
+/// Where Calico keeps `node`'s affinity for `block`.
+pub fn block_key(node: &str, block: &str) -> String {
+    let family = if block.contains(':') { "ipv6" } else { "ipv4" };
+    format!(
+        "/calico/ipam/v2/host/{node}/{family}/block/{}",
         block.replace('/', "-")
-    );
-    etcd.put(&key, r#"{"state":"confirmed","deleted":false}"#)
+    )
+}
+
+pub fn put_block(etcd: &Etcd, node: &str, block: &str) {
+    etcd.put(
+        &block_key(node, block),
+        r#"{"state":"confirmed","deleted":false}"#,
+    )
+    .unwrap();
+}
+
+/// The established BGP connections of a host, by remote address (`ss`).
+pub fn bgp_connections(host: &Host) -> Vec<String> {
+    let out = host
+        .exec(
+            "ss",
+            [
+                "-H",
+                "-t",
+                "-n",
+                "state",
+                "established",
+                "( sport = :179 or dport = :179 )",
+            ],
+        )
         .unwrap();
+    let mut remotes: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .filter_map(|r| r.rsplit_once(':'))
+        // Accepted on the dual-stack listener, IPv4 peers read [::ffff:a.b.c.d].
+        .map(|(address, _)| {
+            address
+                .trim_matches(['[', ']'])
+                .trim_start_matches("::ffff:")
+                .to_owned()
+        })
+        .collect();
+    remotes.sort();
+    remotes
 }
