@@ -2,7 +2,8 @@
 //! revision plus one (calico.md §1.9). After a compaction, list again. When
 //! etcd is unreachable, the last good snapshot stays in force (sessions and
 //! routes stay up) while the watcher reconnects, with backoff, to any of the
-//! endpoints; then it lists and resyncs.
+//! endpoints; then it lists and resyncs. Losing one member of a cluster is
+//! a failover to the next, not an outage.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -82,32 +83,75 @@ pub struct Synced {
 
 /// Follows etcd for `node` forever, publishing every change. Bad values are
 /// logged with their key and skipped.
+///
+/// One connection to one member at a time. When it fails, the other members
+/// are tried at once, in turn: losing a member of a cluster is a failover
+/// (logged, not an outage). Only when every member failed in one round is
+/// etcd unreachable: the last good state stays in force and the rounds go
+/// on with backoff.
 pub async fn follow(config: EtcdConfig, node: String, publish: watch::Sender<Synced>) {
     let prefixes = [RESOURCES.to_owned(), format!("{AFFINITIES}{node}/")];
-    let mut backoff = Duration::from_millis(200);
+    let count = config.endpoints.len();
+    if count == 0 {
+        warn!("no etcd endpoints: nothing to follow");
+        publish.send_modify(|synced| synced.connected = false);
+        return;
+    }
+    let mut first = 0;
+    let mut backoff = BACKOFF_MIN;
     loop {
-        match session(&config, &prefixes, &publish).await {
-            Ok(()) => return, // Nobody listens any more.
-            Err(e) => {
-                warn!(error = %e, retry_in = ?backoff, "etcd unreachable; keeping the last good state");
-                publish.send_modify(|synced| synced.connected = false);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
+        let mut last_error = String::new();
+        for i in 0..count {
+            let index = (first + i) % count;
+            let endpoint = &config.endpoints[index];
+            match session(&config, endpoint, &prefixes, &publish).await {
+                Ok(()) => return, // Nobody listens any more.
+                Err(SessionEnd { listed, error }) => {
+                    if listed {
+                        // It was working: the next round starts here, and
+                        // with no more than the shortest wait.
+                        if count > 1 {
+                            info!(%endpoint, %error, "etcd member lost; trying the others");
+                        }
+                        first = index;
+                        backoff = BACKOFF_MIN;
+                    } else if count > 1 {
+                        info!(%endpoint, %error, "etcd member unreachable");
+                    }
+                    last_error = error;
+                }
             }
         }
+        warn!(error = %last_error, retry_in = ?backoff, "etcd unreachable; keeping the last good state");
+        publish.send_modify(|synced| synced.connected = false);
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
-/// One connection: list, publish, watch until an error (or compaction,
-/// which lists again). `Ok` only when the receiver is gone.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Why a session ended, and whether it got as far as listing.
+struct SessionEnd {
+    listed: bool,
+    error: String,
+}
+
+/// One connection to `endpoint`: list, publish, watch until an error (or
+/// compaction, which lists again). `Ok` only when the receiver is gone.
 async fn session(
     config: &EtcdConfig,
+    endpoint: &str,
     prefixes: &[String],
     publish: &watch::Sender<Synced>,
-) -> Result<(), String> {
-    let mut client = Client::connect(&config.endpoints, Some(config.options()?))
+) -> Result<(), SessionEnd> {
+    let mut listed = false;
+    let ended = |listed: bool| move |error: String| SessionEnd { listed, error };
+    let options = config.options().map_err(ended(false))?;
+    let mut client = Client::connect([endpoint], Some(options))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| ended(false)(e.to_string()))?;
     loop {
         let mut snapshot = Snapshot::default();
         let mut revision = 0;
@@ -115,7 +159,7 @@ async fn session(
             let response = client
                 .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| ended(listed)(e.to_string()))?;
             revision = revision.max(response.header().map_or(0, |h| h.revision()));
             for kv in response.kvs() {
                 if let Err(bad) = snapshot.put(&String::from_utf8_lossy(kv.key()), kv.value()) {
@@ -123,7 +167,9 @@ async fn session(
                 }
             }
         }
+        listed = true;
         info!(
+            %endpoint,
             revision,
             nodes = snapshot.nodes.len(),
             peers = snapshot.peers.len(),
@@ -140,7 +186,10 @@ async fn session(
         {
             return Ok(());
         }
-        match watch_from(&mut client, prefixes, snapshot, revision + 1, publish).await? {
+        match watch_from(&mut client, prefixes, snapshot, revision + 1, publish)
+            .await
+            .map_err(ended(true))?
+        {
             WatchEnd::Compacted => info!("etcd compacted past our revision; listing again"),
             WatchEnd::ReceiverGone => return Ok(()),
         }

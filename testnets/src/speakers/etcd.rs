@@ -135,10 +135,48 @@ impl Etcd {
         Self::start_with(host, Some(tls))
     }
 
+    /// Starts a cluster of one member in each of `hosts` (three for a
+    /// cluster that survives the loss of one); ready when every member
+    /// reports healthy, which needs a quorum. Each member's
+    /// [`Etcd::endpoint`] serves the same data; [`endpoints`] joins them for
+    /// `ETCD_ENDPOINTS`.
+    pub fn start_cluster(hosts: &[&Host]) -> Result<Vec<Self>> {
+        let peer_url = |host: &Host| -> Result<String> {
+            let address = Self::client_address(host)?;
+            Ok(format!("http://{address}:{PEER_PORT}"))
+        };
+        let mut initial = Vec::new();
+        for host in hosts {
+            initial.push(format!("{}={}", host.name(), peer_url(host)?));
+        }
+        let initial = initial.join(",");
+        let mut members = Vec::new();
+        for host in hosts {
+            members.push(Self::spawn(host, None, &peer_url(host)?, &initial)?);
+        }
+        for member in &mut members {
+            member.wait_healthy()?;
+        }
+        Ok(members)
+    }
+
     fn start_with(host: &Host, tls: Option<EtcdTls>) -> Result<Self> {
-        let address = host.ipv4().ok_or_else(|| {
-            Error::Topology(format!("{} has no IPv4 address for etcd", host.name()))
-        })?;
+        let peer_url = format!("http://127.0.0.1:{PEER_PORT}");
+        let initial = format!("{}={peer_url}", host.name());
+        let mut etcd = Self::spawn(host, tls, &peer_url, &initial)?;
+        etcd.wait_healthy()?;
+        Ok(etcd)
+    }
+
+    fn client_address(host: &Host) -> Result<IpAddr> {
+        host.ipv4()
+            .ok_or_else(|| Error::Topology(format!("{} has no IPv4 address for etcd", host.name())))
+    }
+
+    /// Starts the member of `host`, peering at `peer_url` within the
+    /// `initial` cluster (`name=url,...`).
+    fn spawn(host: &Host, tls: Option<EtcdTls>, peer_url: &str, initial: &str) -> Result<Self> {
+        let address = Self::client_address(host)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let endpoint = format!("{scheme}://{address}:{CLIENT_PORT}");
         let data = host.dir().join("etcd-data");
@@ -154,11 +192,11 @@ impl Etcd {
             .arg("--advertise-client-urls")
             .arg(&endpoint)
             .arg("--listen-peer-urls")
-            .arg(format!("http://127.0.0.1:{PEER_PORT}"))
+            .arg(peer_url)
             .arg("--initial-advertise-peer-urls")
-            .arg(format!("http://127.0.0.1:{PEER_PORT}"))
+            .arg(peer_url)
             .arg("--initial-cluster")
-            .arg(format!("{name}=http://127.0.0.1:{PEER_PORT}"))
+            .arg(initial)
             .args([
                 "--initial-cluster-state",
                 "new",
@@ -178,22 +216,24 @@ impl Etcd {
                 .arg("--client-cert-auth");
         }
         let process = Process::spawn(format!("etcd@{name}"), command, host.dir().join("etcd.log"))?;
-        let mut etcd = Self {
+        Ok(Self {
             ns: host.ns().name().to_owned(),
             endpoint,
             tls,
             process,
-        };
-        let (ns, endpoint, tls) = (etcd.ns.clone(), etcd.endpoint.clone(), etcd.tls.clone());
-        etcd.process.wait_ready("healthy", START_TIMEOUT, || {
+        })
+    }
+
+    fn wait_healthy(&mut self) -> Result<()> {
+        let (ns, endpoint, tls) = (self.ns.clone(), self.endpoint.clone(), self.tls.clone());
+        self.process.wait_ready("healthy", START_TIMEOUT, || {
             Ok(
                 match etcdctl(&ns, &endpoint, tls.as_ref(), &["endpoint", "health"]) {
                     Ok(_) => Poll::Ready(()),
                     Err(e) => Poll::Pending(e.to_string()),
                 },
             )
-        })?;
-        Ok(etcd)
+        })
     }
 
     /// `http://<address>:2379`, for `ETCD_ENDPOINTS`.
@@ -250,4 +290,14 @@ fn etcdctl(ns: &str, endpoint: &str, tls: Option<&EtcdTls>, args: &[&str]) -> Re
             .arg(&tls.client_key);
     }
     cmd::output(command.args(args))
+}
+
+/// The client endpoints of a cluster's members, comma-separated as Calico's
+/// `ETCD_ENDPOINTS` takes them.
+pub fn endpoints(members: &[Etcd]) -> String {
+    members
+        .iter()
+        .map(Etcd::endpoint)
+        .collect::<Vec<_>>()
+        .join(",")
 }
