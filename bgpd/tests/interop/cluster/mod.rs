@@ -4,6 +4,7 @@
 
 mod churn;
 mod cross_subnet;
+mod etcd_outage;
 mod mesh;
 mod reflectors;
 mod restart;
