@@ -5,6 +5,7 @@
 mod churn;
 mod cross_subnet;
 mod etcd_outage;
+mod ipv6;
 mod mesh;
 mod reflectors;
 mod restart;
