@@ -1,7 +1,9 @@
 //! bgpd among BIRD 1.6 nodes configured as Calico's confd configures them: a
 //! mixed mesh where bgpd nodes run from Calico's resources in etcd and BIRD
-//! nodes from Calico's template, both following the string-order direction
-//! rule; and a BIRD 1.6 route reflector serving bgpd clients.
+//! nodes from Calico's template, or from what confgen renders (issue 8,
+//! scenario 4), both following the string-order direction rule, with pods
+//! on every node reaching each other; and a BIRD 1.6 route reflector serving
+//! bgpd clients.
 
 use ipnet::IpNet;
 use serde_json::json;
@@ -105,14 +107,24 @@ fn confgen_bird(etcd: &Etcd, node: &str) -> String {
     confgen::bird::render_bird(&rendered.config, confgen::bird::Flavor::Stock)
 }
 
+/// The pod on `node`: the fifth address of its block.
+fn pod_address(block: &str) -> String {
+    let network = block.split('/').next().unwrap();
+    format!("{}.5", network.strip_suffix(".0").unwrap())
+}
+
 fn mixed_mesh(how: BirdConfig) {
     let mut topology = Topology::new("calico-mixed");
     topology.segment("lan");
     topology.host("etcd").iface("lan", &["10.0.1.200/24"]);
-    for (name, address, _, _) in NODES {
+    // The nodes' default route: proxy ARP answers a pod's 169.254.1.1 only
+    // when the node has a route to it, as every real node has.
+    topology.router("r1").iface("lan", &["10.0.1.1/24"]);
+    for (name, address, block, _) in NODES {
         topology
             .node(name)
             .iface("lan", &[&format!("{address}/24")]);
+        topology.pod(&format!("pod-{name}"), name, &pod_address(block));
     }
     let net = topology.build().unwrap();
     let etcd = Etcd::start(net.host("etcd")).unwrap();
@@ -153,6 +165,16 @@ fn mixed_mesh(how: BirdConfig) {
     for (name, _, own, _) in NODES {
         for (_, address, block, _) in NODES.iter().filter(|n| n.2 != own) {
             has_route(net.host(name), block, address);
+        }
+    }
+    // Full connectivity: every pod reaches every other, between BIRD and
+    // bgpd nodes both ways, and between two of a kind.
+    for (from, _, _, _) in NODES {
+        for (to, _, block, _) in NODES.iter().filter(|n| n.0 != from) {
+            let target = pod_address(block).parse().unwrap();
+            net.pod(&format!("pod-{from}"))
+                .ping(target)
+                .unwrap_or_else(|e| panic!("pod on {from} to pod on {to}: {e}"));
         }
     }
 }
