@@ -32,6 +32,8 @@ pub enum Error {
     },
     #[error("netlink: {0}")]
     Netlink(String),
+    #[error("bench: {0}")]
+    Bench(String),
     #[error("cannot parse {what}: {detail}")]
     Parse { what: String, detail: String },
 }

@@ -14,6 +14,7 @@
 //! - [`speakers`]: etcd, BIRD 1.6 and 2, GoBGP and FRR started in hosts and
 //!   queried through their own CLIs.
 
+pub mod bench;
 pub mod clean;
 mod cmd;
 mod error;

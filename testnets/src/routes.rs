@@ -160,39 +160,48 @@ pub fn main_table(routes: Vec<KernelRoute>) -> Vec<KernelRoute> {
 
 /// Every route of every table in the namespace, IPv4 and IPv6.
 pub fn dump(ns: &Netns) -> Result<Vec<KernelRoute>> {
-    ns.enter(|| {
-        let mut socket =
-            Socket::new(NETLINK_ROUTE).map_err(|e| Error::Netlink(format!("socket: {e}")))?;
-        socket
-            .bind_auto()
-            .map_err(|e| Error::Netlink(format!("bind: {e}")))?;
-        socket
-            .connect(&SocketAddr::new(0, 0))
-            .map_err(|e| Error::Netlink(format!("connect: {e}")))?;
-        let names: HashMap<u32, String> = request(
-            &mut socket,
-            RouteNetlinkMessage::GetLink(LinkMessage::default()),
-        )?
-        .into_iter()
-        .filter_map(|m| match m {
-            RouteNetlinkMessage::NewLink(link) => link_name(&link).map(|n| (link.header.index, n)),
-            _ => None,
-        })
-        .collect();
-        let mut routes = Vec::new();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            let mut query = RouteMessage::default();
-            query.header.address_family = family;
-            for message in request(&mut socket, RouteNetlinkMessage::GetRoute(query))? {
-                if let RouteNetlinkMessage::NewRoute(route) = message {
-                    if let Some(route) = convert(&route, &names) {
-                        routes.push(route);
-                    }
+    ns.enter(|| dump_with(&mut dump_socket()?))
+}
+
+/// A socket for [`dump_with`]; it belongs to the namespace of the thread
+/// that opens it, and stays there wherever it is used.
+pub fn dump_socket() -> Result<Socket> {
+    let mut socket =
+        Socket::new(NETLINK_ROUTE).map_err(|e| Error::Netlink(format!("socket: {e}")))?;
+    socket
+        .bind_auto()
+        .map_err(|e| Error::Netlink(format!("bind: {e}")))?;
+    socket
+        .connect(&SocketAddr::new(0, 0))
+        .map_err(|e| Error::Netlink(format!("connect: {e}")))?;
+    Ok(socket)
+}
+
+/// Every route of every table in the namespace `socket` belongs to.
+pub fn dump_with(socket: &mut Socket) -> Result<Vec<KernelRoute>> {
+    let names: HashMap<u32, String> =
+        request(socket, RouteNetlinkMessage::GetLink(LinkMessage::default()))?
+            .into_iter()
+            .filter_map(|m| match m {
+                RouteNetlinkMessage::NewLink(link) => {
+                    link_name(&link).map(|n| (link.header.index, n))
+                }
+                _ => None,
+            })
+            .collect();
+    let mut routes = Vec::new();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        let mut query = RouteMessage::default();
+        query.header.address_family = family;
+        for message in request(socket, RouteNetlinkMessage::GetRoute(query))? {
+            if let RouteNetlinkMessage::NewRoute(route) = message {
+                if let Some(route) = convert(&route, &names) {
+                    routes.push(route);
                 }
             }
         }
-        Ok(routes)
-    })
+    }
+    Ok(routes)
 }
 
 fn link_name(link: &LinkMessage) -> Option<String> {

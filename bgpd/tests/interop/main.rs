@@ -7,6 +7,7 @@
 )]
 
 mod api;
+mod bench;
 mod calico_mixed;
 mod cluster;
 mod ebgp;

@@ -33,11 +33,12 @@ impl Bgpd {
         let path = write_file(host.dir(), "bgpd.toml", config)?;
         let mut command = host.command(binary);
         command.env("BGPD_API_SOCKET", api_socket(host));
-        command
-            .arg("--config")
-            .arg(&path)
-            .args(["--log-level", "debug"])
-            .args(args);
+        command.arg("--config").arg(&path);
+        // Debug logs for tests, unless the caller chose (benchmarks do).
+        if !args.contains(&"--log-level") {
+            command.args(["--log-level", "debug"]);
+        }
+        command.args(args);
         let process = Process::spawn(
             format!("bgpd@{}", host.name()),
             command,

@@ -1,0 +1,279 @@
+//! The harness's own ends of BGP sessions: blocking sockets opened inside a
+//! host's namespace, an OPEN with a long hold time, then either a feeder
+//! that writes pre-encoded UPDATEs or a sink that tallies every prefix it
+//! receives (and sends the only KEEPALIVEs the harness needs: a feeder's
+//! UPDATEs keep its session alive, RFC 4271 §4.4). Both use bgpd's codec; the
+//! daemon under test is never asked anything while timing.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bgpd::packet::{
+    Capability, DecodeCtx, EncodeCtx, Family, Message, Negotiated, OpenMessage, UpdateMessage,
+    HEADER_LEN,
+};
+use bytes::BytesMut;
+
+use super::tally::Tally;
+use crate::error::{Error, Result};
+use crate::network::Host;
+
+/// Seconds; longer than any run's deadline.
+const HOLD_TIME: u16 = 240;
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
+
+/// An Established session, before it is given a job.
+pub struct BgpEnd {
+    stream: TcpStream,
+    reader: MessageReader,
+    pub decode: DecodeCtx,
+    pub encode: EncodeCtx,
+}
+
+impl BgpEnd {
+    /// Connects from `host` to `peer`:179 and brings the session up,
+    /// retrying while the daemon is not yet listening or refuses us.
+    pub fn connect(
+        host: &Host,
+        peer: IpAddr,
+        local_as: u32,
+        router_id: Ipv4Addr,
+        timeout: Duration,
+    ) -> Result<Self> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let attempt = host
+                .ns()
+                .enter(|| {
+                    TcpStream::connect_timeout(&SocketAddr::new(peer, 179), Duration::from_secs(2))
+                        .map_err(Error::io(format!("connect to {peer}")))
+                })
+                .and_then(|stream| Self::handshake(stream, local_as, router_id));
+            match attempt {
+                Ok(end) => return Ok(end),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(Error::Timeout {
+                        what: format!("a session from {} to {peer}", host.name()),
+                        waited: timeout,
+                        state: e.to_string(),
+                    })
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    fn handshake(mut stream: TcpStream, local_as: u32, router_id: Ipv4Addr) -> Result<Self> {
+        stream
+            .set_nodelay(true)
+            .map_err(Error::io("set TCP_NODELAY"))?;
+        // Not 0 (which RFC 4271 §4.2 allows): GoBGP then times out every write.
+        let open = OpenMessage::new(
+            local_as,
+            HOLD_TIME,
+            router_id,
+            vec![
+                Capability::Multiprotocol(Family::Ipv4Unicast.into()),
+                Capability::RouteRefresh,
+                Capability::FourOctetAs(local_as),
+            ],
+        );
+        let mut out = BytesMut::new();
+        Message::Open(open.clone())
+            .encode(&EncodeCtx::default(), &mut out)
+            .map_err(|e| Error::Bench(format!("encode OPEN: {e}")))?;
+        stream.write_all(&out).map_err(Error::io("send OPEN"))?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .map_err(Error::io("set read timeout"))?;
+        let mut reader = MessageReader::new(stream.try_clone().map_err(Error::io("clone"))?);
+        let remote = match reader.next_message(&DecodeCtx::default())? {
+            Message::Open(remote) => remote,
+            other => return Err(Error::Bench(format!("expected OPEN, got {other:?}"))),
+        };
+        let negotiated = Negotiated::new(&open, &remote);
+        let decode = negotiated.decode_ctx(true);
+        let encode = negotiated.encode_ctx();
+        out.clear();
+        Message::Keepalive
+            .encode(&encode, &mut out)
+            .map_err(|e| Error::Bench(format!("encode KEEPALIVE: {e}")))?;
+        stream
+            .write_all(&out)
+            .map_err(Error::io("send KEEPALIVE"))?;
+        match reader.next_message(&decode)? {
+            Message::Keepalive => {}
+            other => return Err(Error::Bench(format!("expected KEEPALIVE, got {other:?}"))),
+        }
+        // Our table is empty for now (RFC 4724 §2): no daemon waits on us.
+        out.clear();
+        Message::Update(UpdateMessage::end_of_rib(Family::Ipv4Unicast))
+            .encode(&encode, &mut out)
+            .map_err(|e| Error::Bench(format!("encode End-of-RIB: {e}")))?;
+        stream
+            .write_all(&out)
+            .map_err(Error::io("send End-of-RIB"))?;
+        stream
+            .set_read_timeout(None)
+            .map_err(Error::io("clear read timeout"))?;
+        Ok(Self {
+            stream,
+            reader,
+            decode,
+            encode,
+        })
+    }
+
+    /// Becomes a sink: a thread tallies every prefix announced or withdrawn
+    /// into `tally` until the session ends.
+    pub fn into_sink(self, tally: Arc<Tally>) -> Sink {
+        let Self {
+            stream,
+            mut reader,
+            decode,
+            encode,
+        } = self;
+        let mut keepalive = BytesMut::new();
+        let keepalives = match (
+            Message::Keepalive.encode(&encode, &mut keepalive),
+            stream.try_clone(),
+        ) {
+            (Ok(()), Ok(mut writer)) => Some(std::thread::spawn(move || {
+                std::thread::sleep(KEEPALIVE_EVERY);
+                while writer.write_all(&keepalive).is_ok() {
+                    std::thread::sleep(KEEPALIVE_EVERY);
+                }
+            })),
+            _ => None,
+        };
+        let thread = std::thread::spawn(move || -> Result<()> {
+            loop {
+                let message = match reader.next_message(&decode) {
+                    Ok(message) => message,
+                    Err(_) if tally.closed() => return Ok(()),
+                    Err(e) => return Err(e),
+                };
+                match message {
+                    Message::Update(update) => tally.apply(&update),
+                    Message::Notification(n) => {
+                        return Err(Error::Bench(format!("the daemon sent {n:?}")))
+                    }
+                    _ => {}
+                }
+            }
+        });
+        Sink {
+            stream,
+            thread,
+            _keepalives: keepalives,
+        }
+    }
+
+    /// Becomes a feeder: what the daemon sends is read and dropped (so it
+    /// never blocks on us), and [`Feeder::feed`] writes.
+    pub fn into_feeder(self) -> Feeder {
+        let Self {
+            stream, mut reader, ..
+        } = self;
+        let drain = std::thread::spawn(move || while reader.next_raw().is_ok() {});
+        Feeder {
+            stream,
+            _drain: drain,
+        }
+    }
+}
+
+pub struct Sink {
+    stream: TcpStream,
+    thread: JoinHandle<Result<()>>,
+    /// Ends with the first write after the session closed.
+    _keepalives: Option<JoinHandle<()>>,
+}
+
+impl Sink {
+    /// Closes the session and returns what the reading thread ran into.
+    pub fn close(self) -> Result<()> {
+        let _ = self.stream.shutdown(Shutdown::Both);
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(Error::Bench("the sink thread panicked".into())))
+    }
+}
+
+pub struct Feeder {
+    stream: TcpStream,
+    _drain: JoinHandle<()>,
+}
+
+impl Feeder {
+    /// Writes `messages` (whole encoded messages); returns when the first
+    /// byte went and when the last was accepted by the socket.
+    pub fn feed(&mut self, messages: &[u8]) -> Result<(Instant, Instant)> {
+        let first = Instant::now();
+        self.stream
+            .write_all(messages)
+            .map_err(Error::io("feed UPDATEs"))?;
+        Ok((first, Instant::now()))
+    }
+
+    pub fn close(self) {
+        let _ = self.stream.shutdown(Shutdown::Both);
+    }
+}
+
+/// Reads whole messages from a stream through one reused buffer.
+struct MessageReader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl MessageReader {
+    fn new(stream: TcpStream) -> Self {
+        Self {
+            stream,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next message's bytes, header included.
+    fn next_raw(&mut self) -> Result<&[u8]> {
+        loop {
+            let have = self.end - self.start;
+            if have >= HEADER_LEN {
+                let at = self.start;
+                let len = usize::from(u16::from_be_bytes([self.buf[at + 16], self.buf[at + 17]]));
+                if len < HEADER_LEN {
+                    return Err(Error::Bench(format!("a message of length {len}")));
+                }
+                if have >= len {
+                    self.start += len;
+                    return Ok(&self.buf[at..at + len]);
+                }
+            }
+            // Make room: move what is left to the front.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let read = self
+                .stream
+                .read(&mut self.buf[self.end..])
+                .map_err(Error::io("read from the daemon"))?;
+            if read == 0 {
+                return Err(Error::Bench("the daemon closed the session".into()));
+            }
+            self.end += read;
+        }
+    }
+
+    fn next_message(&mut self, ctx: &DecodeCtx) -> Result<Message> {
+        let raw = self.next_raw()?;
+        Message::decode(raw, ctx).map_err(|n| Error::Bench(format!("undecodable message: {n:?}")))
+    }
+}

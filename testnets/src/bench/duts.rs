@@ -1,0 +1,190 @@
+//! The daemons under test, each configured for the same job as fairly as
+//! its configuration allows (benchmarks.md §5): passive sessions that the
+//! harness opens, eBGP to the feeder (and the sink), default policies that
+//! accept, no debug logging, the kernel programmed only when the scenario
+//! times it.
+
+use std::fmt;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::network::Host;
+use crate::speakers::bgpd::Bgpd;
+use crate::speakers::bird::{Bird, BirdVersion};
+use crate::speakers::frr::Frr;
+use crate::speakers::gobgp::GoBgp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Daemon {
+    Bgpd,
+    Bird2,
+    Bird16,
+    Frr,
+    GoBgp,
+}
+
+impl Daemon {
+    pub const ALL: [Daemon; 5] = [
+        Daemon::Bgpd,
+        Daemon::Bird2,
+        Daemon::Bird16,
+        Daemon::Frr,
+        Daemon::GoBgp,
+    ];
+}
+
+impl fmt::Display for Daemon {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Daemon::Bgpd => "bgpd",
+            Daemon::Bird2 => "BIRD 2",
+            Daemon::Bird16 => "BIRD 1.6",
+            Daemon::Frr => "FRR",
+            Daemon::GoBgp => "GoBGP",
+        })
+    }
+}
+
+/// Addresses and AS numbers of the bench topology.
+pub const DUT: &str = "10.0.1.2";
+pub const DUT_AS: u32 = 65000;
+pub const FEEDER: &str = "10.0.1.1";
+pub const FEEDER_AS: u32 = 65001;
+pub const SINK: &str = "10.0.1.3";
+pub const SINK_AS: u32 = 65002;
+
+/// What the daemon is asked to do.
+#[derive(Clone, Debug)]
+pub struct Role {
+    /// Its eBGP peers (address, AS), all passive: the harness connects.
+    pub peers: Vec<(&'static str, u32)>,
+    /// Install best routes into the kernel.
+    pub fib: bool,
+}
+
+#[derive(Debug)]
+enum Running {
+    Bgpd(Bgpd),
+    Bird(Bird),
+    Frr(Frr),
+    GoBgp(GoBgp),
+}
+
+/// A running daemon under test; stopped when dropped.
+#[derive(Debug)]
+pub struct Dut {
+    running: Running,
+}
+
+impl Dut {
+    pub fn start(daemon: Daemon, host: &Host, role: &Role, bgpd: &Path) -> Result<Self> {
+        let running = match daemon {
+            Daemon::Bgpd => Running::Bgpd(Bgpd::start_with_args(
+                host,
+                bgpd,
+                &bgpd_config(role),
+                179,
+                &["--log-level", "warn"],
+            )?),
+            Daemon::Bird2 => {
+                Running::Bird(Bird::start(host, BirdVersion::V2, &bird2_config(role))?)
+            }
+            Daemon::Bird16 => {
+                Running::Bird(Bird::start(host, BirdVersion::V1_6, &bird16_config(role))?)
+            }
+            Daemon::Frr => Running::Frr(Frr::start(host, &frr_config(role))?),
+            Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, &gobgp_config(role))?),
+        };
+        Ok(Self { running })
+    }
+
+    /// Its processes, for accounting.
+    pub fn pids(&mut self) -> Vec<u32> {
+        match &mut self.running {
+            Running::Bgpd(d) => vec![d.process().pid()],
+            Running::Bird(d) => vec![d.process().pid()],
+            Running::Frr(d) => vec![d.bgpd().pid(), d.zebra().pid()],
+            Running::GoBgp(d) => vec![d.process().pid()],
+        }
+    }
+}
+
+fn bgpd_config(role: &Role) -> String {
+    let mut c = format!(
+        "node_name = \"dut\"\nrouter_id = \"{DUT}\"\nlocal_as = {DUT_AS}\naddresses = [\"{DUT}/24\"]\n\n\
+         [kernel]\nenabled = {}\n",
+        role.fib
+    );
+    for (address, asn) in &role.peers {
+        c.push_str(&format!(
+            "\n[[peer]]\naddress = \"{address}\"\nremote_as = {asn}\npassive = true\n"
+        ));
+    }
+    c
+}
+
+fn bird2_config(role: &Role) -> String {
+    let mut c = format!("router id {DUT};\nprotocol device {{ scan time 60; }}\n");
+    if role.fib {
+        c.push_str("protocol kernel { scan time 60; ipv4 { import none; export all; }; }\n");
+    }
+    for (i, (address, asn)) in role.peers.iter().enumerate() {
+        // The first peer feeds, the others receive.
+        let (import, export) = if i == 0 {
+            ("all", "none")
+        } else {
+            ("none", "all")
+        };
+        c.push_str(&format!(
+            "protocol bgp peer{i} {{ local {DUT} as {DUT_AS}; neighbor {address} as {asn}; passive on; \
+             ipv4 {{ import {import}; export {export}; }}; }}\n"
+        ));
+    }
+    c
+}
+
+fn bird16_config(role: &Role) -> String {
+    let mut c = format!("router id {DUT};\nprotocol device {{ scan time 60; }}\n");
+    if role.fib {
+        c.push_str("protocol kernel { scan time 60; import none; export all; }\n");
+    }
+    for (i, (address, asn)) in role.peers.iter().enumerate() {
+        let (import, export) = if i == 0 {
+            ("all", "none")
+        } else {
+            ("none", "all")
+        };
+        c.push_str(&format!(
+            "protocol bgp peer{i} {{ local as {DUT_AS}; neighbor {address} as {asn}; passive on; \
+             import {import}; export {export}; }}\n"
+        ));
+    }
+    c
+}
+
+fn frr_config(role: &Role) -> String {
+    let mut c = String::from("frr defaults traditional\n");
+    if !role.fib {
+        c.push_str("bgp no-rib\n");
+    }
+    c.push_str(&format!(
+        "router bgp {DUT_AS}\n bgp router-id {DUT}\n no bgp ebgp-requires-policy\n no bgp network import-check\n"
+    ));
+    for (address, asn) in &role.peers {
+        c.push_str(&format!(
+            " neighbor {address} remote-as {asn}\n neighbor {address} passive\n"
+        ));
+    }
+    c
+}
+
+fn gobgp_config(role: &Role) -> String {
+    let mut c = format!("[global.config]\n  as = {DUT_AS}\n  router-id = \"{DUT}\"\n");
+    for (address, asn) in &role.peers {
+        c.push_str(&format!(
+            "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{address}\"\n    peer-as = {asn}\n  \
+             [neighbors.transport.config]\n    passive-mode = true\n"
+        ));
+    }
+    c
+}

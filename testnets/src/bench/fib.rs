@@ -1,0 +1,169 @@
+//! S4: kernel route installation. The feeder writes N /26 prefixes via one
+//! gateway to the daemon, which programs its kernel. Timed from the first
+//! byte to the kernel's route events for 99 % and 100 % of them (a netlink
+//! watcher in the daemon's namespace), then the withdrawal of all until the
+//! kernel holds none. After filling, a full dump must show every route via
+//! the gateway: a run that leaves the kernel unlike the RIB is a failure.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::bgp_end::BgpEnd;
+use super::duts::{Daemon, Dut, Role, FEEDER, FEEDER_AS};
+use super::fibwatch::FibWatch;
+use super::ingest::{dut_address, feed_dut_sink};
+use super::tally::{Prefixes, Tally};
+use super::{deadline, millis, usage, workload, Metric, Options, Sample, Scenario};
+use crate::error::{Error, Result};
+use crate::routes;
+
+pub struct FibInstall;
+
+const METRICS: &[Metric] = &[
+    Metric {
+        key: "routes_per_s",
+        label: "installed per second",
+        lower_is_better: false,
+    },
+    Metric {
+        key: "t100_ms",
+        label: "all in the kernel (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "t99_ms",
+        label: "99 % in the kernel (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "withdraw_ms",
+        label: "all removed (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "cpu_s",
+        label: "CPU (s)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "peak_rss_mib",
+        label: "peak RSS (MiB)",
+        lower_is_better: true,
+    },
+];
+
+const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];
+
+impl Scenario for FibInstall {
+    fn id(&self) -> &'static str {
+        "S4"
+    }
+
+    fn title(&self) -> &'static str {
+        "kernel route installation"
+    }
+
+    fn method(&self) -> &'static str {
+        "feeder → daemon over eBGP, /26 prefixes via one gateway, the daemon programming its \
+         kernel. Time from the feeder's first byte to the kernel's route events for 99 % and \
+         100 % of the prefixes (netlink, in the daemon's namespace); then from the first \
+         withdrawal until the kernel holds none. Every run checks by a full dump that the kernel \
+         holds every route via the gateway. GoBGP does not program the kernel and is left out."
+    }
+
+    fn daemons(&self) -> &'static [Daemon] {
+        DAEMONS
+    }
+
+    fn sizes(&self, quick: bool) -> Vec<usize> {
+        if quick {
+            vec![2_000]
+        } else {
+            vec![10_000, 100_000, 1_000_000]
+        }
+    }
+
+    fn metrics(&self) -> &'static [Metric] {
+        METRICS
+    }
+
+    fn run_once(&self, daemon: Daemon, size: usize, options: &Options) -> Result<Sample> {
+        let net = feed_dut_sink("bench-s4", false)?;
+        let role = Role {
+            peers: vec![(FEEDER, FEEDER_AS)],
+            fib: true,
+        };
+        let mut dut = Dut::start(daemon, net.host("dut"), &role, &options.bgpd)?;
+        let pids = dut.pids();
+        let prefixes = Prefixes::new(Ipv4Addr::new(11, 0, 0, 0), 26, size);
+        let tally = Arc::new(Tally::new(prefixes));
+        let watch = FibWatch::start(net.host("dut"), tally.clone())?;
+        let feeder = BgpEnd::connect(
+            net.host("feed"),
+            dut_address(),
+            FEEDER_AS,
+            FEEDER.parse().expect("constant"),
+            Duration::from_secs(30),
+        )?;
+        let gateway: Ipv4Addr = FEEDER.parse().expect("constant");
+        let (announce, withdraw) = workload::encode(&prefixes, gateway, feeder.encode)?;
+        let mut feeder = feeder.into_feeder();
+        std::thread::sleep(Duration::from_millis(500));
+
+        let before = usage::sample(&pids);
+        tally.reset_marks();
+        let (t0, _) = feeder.feed(&announce)?;
+        tally.wait("every route in the kernel", deadline(size), |s| {
+            s.marks.full.is_some()
+        })?;
+        let filled = tally.marks();
+        let after = usage::sample(&pids);
+
+        // Not timed: the kernel must hold exactly what was announced.
+        let installed = routes::main_table(net.host("dut").routes()?)
+            .into_iter()
+            .filter(|r| {
+                matches!(r.destination, IpNet::V4(net) if prefixes.index_of(net.addr(), net.prefix_len()).is_some())
+                    && r.gateway() == Some(gateway.into())
+            })
+            .count();
+        if installed != size {
+            return Err(Error::Bench(format!(
+                "the kernel holds {installed} of {size} routes via {gateway}"
+            )));
+        }
+
+        tally.reset_marks();
+        let (w0, _) = feeder.feed(&withdraw)?;
+        tally.wait("an empty kernel", deadline(size), |s| {
+            s.marks.empty.is_some()
+        })?;
+        let emptied = tally.marks();
+        let overruns = watch.overruns.load(std::sync::atomic::Ordering::Relaxed);
+        watch.stop()?;
+        feeder.close();
+        drop(dut);
+        if overruns > 0 {
+            return Err(Error::Bench(format!(
+                "the kernel dropped route events {overruns} times: timing unreliable"
+            )));
+        }
+
+        let (Some(full), Some(full_99), Some(empty)) = (filled.full, filled.full_99, emptied.empty)
+        else {
+            return Err(Error::Bench("a mark was not reached".into()));
+        };
+        let t100 = full - t0;
+        Ok(Sample::from([
+            ("routes_per_s", size as f64 / t100.as_secs_f64()),
+            ("t100_ms", millis(t100)),
+            ("t99_ms", millis(full_99 - t0)),
+            ("withdraw_ms", millis(empty - w0)),
+            ("cpu_s", (after.cpu - before.cpu).as_secs_f64()),
+            ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),
+        ]))
+    }
+}

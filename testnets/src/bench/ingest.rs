@@ -1,0 +1,168 @@
+//! S1: ingest and re-advertisement. The feeder writes N prefixes in
+//! attribute sets of a thousand to the daemon over eBGP; the daemon sends
+//! them on, over eBGP, to the sink. Timed from the feeder's first byte to
+//! the moment the sink holds 99 % and 100 % of them; then the withdrawal of
+//! all until the sink holds none. The kernel is not programmed.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::bgp_end::BgpEnd;
+use super::duts::{Daemon, Dut, Role, DUT, FEEDER, FEEDER_AS, SINK, SINK_AS};
+use super::tally::{Prefixes, Tally};
+use super::{deadline, millis, usage, workload, Metric, Options, Sample, Scenario};
+use crate::error::{Error, Result};
+use crate::{Network, Topology};
+
+pub struct Ingest;
+
+const METRICS: &[Metric] = &[
+    Metric {
+        key: "t100_ms",
+        label: "all at the sink (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "t99_ms",
+        label: "99 % at the sink (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "withdraw_ms",
+        label: "withdraw all (ms)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "cpu_s",
+        label: "CPU (s)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "bytes_per_route",
+        label: "memory per route (B)",
+        lower_is_better: true,
+    },
+    Metric {
+        key: "peak_rss_mib",
+        label: "peak RSS (MiB)",
+        lower_is_better: true,
+    },
+];
+
+/// Three hosts on one segment: feed, the daemon, sink.
+pub(super) fn feed_dut_sink(name: &str, sink: bool) -> Result<Network> {
+    let mut topology = Topology::new(name);
+    topology.segment("lan");
+    topology
+        .host("feed")
+        .iface("lan", &[&format!("{FEEDER}/24")]);
+    topology.node("dut").iface("lan", &[&format!("{DUT}/24")]);
+    if sink {
+        topology.host("sink").iface("lan", &[&format!("{SINK}/24")]);
+    }
+    topology.build()
+}
+
+pub(super) fn dut_address() -> std::net::IpAddr {
+    DUT.parse().expect("a constant address")
+}
+
+impl Scenario for Ingest {
+    fn id(&self) -> &'static str {
+        "S1"
+    }
+
+    fn title(&self) -> &'static str {
+        "ingest and re-advertisement"
+    }
+
+    fn method(&self) -> &'static str {
+        "feeder → daemon → sink, eBGP both ways, /24 prefixes in attribute sets of 1,000, \
+         the kernel not programmed. Time from the feeder's first byte to 99 % and 100 % of the \
+         prefixes at the sink; then from the first withdrawal to an empty sink. CPU is the \
+         daemon's from the first byte to 100 %; memory per route is its resident growth over \
+         the prefix count."
+    }
+
+    fn daemons(&self) -> &'static [Daemon] {
+        &Daemon::ALL
+    }
+
+    fn sizes(&self, quick: bool) -> Vec<usize> {
+        if quick {
+            vec![5_000]
+        } else {
+            vec![100_000, 1_000_000]
+        }
+    }
+
+    fn metrics(&self) -> &'static [Metric] {
+        METRICS
+    }
+
+    fn run_once(&self, daemon: Daemon, size: usize, options: &Options) -> Result<Sample> {
+        let net = feed_dut_sink("bench-s1", true)?;
+        let role = Role {
+            peers: vec![(FEEDER, FEEDER_AS), (SINK, SINK_AS)],
+            fib: false,
+        };
+        let mut dut = Dut::start(daemon, net.host("dut"), &role, &options.bgpd)?;
+        let pids = dut.pids();
+        let prefixes = Prefixes::new(Ipv4Addr::new(11, 0, 0, 0), 24, size);
+        let tally = Arc::new(Tally::new(prefixes));
+        let setup = Duration::from_secs(30);
+        let sink = BgpEnd::connect(
+            net.host("sink"),
+            dut_address(),
+            SINK_AS,
+            SINK.parse().expect("constant"),
+            setup,
+        )?
+        .into_sink(tally.clone());
+        let feeder = BgpEnd::connect(
+            net.host("feed"),
+            dut_address(),
+            FEEDER_AS,
+            FEEDER.parse().expect("constant"),
+            setup,
+        )?;
+        let (announce, withdraw) =
+            workload::encode(&prefixes, FEEDER.parse().expect("constant"), feeder.encode)?;
+        let mut feeder = feeder.into_feeder();
+        // Sessions up, End-of-RIB exchanged: let the daemon settle.
+        std::thread::sleep(Duration::from_millis(500));
+
+        let before = usage::sample(&pids);
+        tally.reset_marks();
+        let (t0, _) = feeder.feed(&announce)?;
+        tally.wait("every prefix at the sink", deadline(size), |s| {
+            s.marks.full.is_some()
+        })?;
+        let filled = tally.marks();
+        let after = usage::sample(&pids);
+
+        tally.reset_marks();
+        let (w0, _) = feeder.feed(&withdraw)?;
+        tally.wait("an empty sink", deadline(size), |s| s.marks.empty.is_some())?;
+        let emptied = tally.marks();
+        tally.close();
+        feeder.close();
+        sink.close()?;
+        drop(dut);
+
+        let (Some(full), Some(full_99), Some(empty)) = (filled.full, filled.full_99, emptied.empty)
+        else {
+            return Err(Error::Bench("a mark was not reached".into()));
+        };
+        let grown = after.rss_kib.saturating_sub(before.rss_kib) * 1024;
+        Ok(Sample::from([
+            ("t100_ms", millis(full - t0)),
+            ("t99_ms", millis(full_99 - t0)),
+            ("withdraw_ms", millis(empty - w0)),
+            ("cpu_s", (after.cpu - before.cpu).as_secs_f64()),
+            ("bytes_per_route", grown as f64 / size as f64),
+            ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),
+        ]))
+    }
+}

@@ -1,0 +1,210 @@
+//! `testnets bench`: podroute's bgpd side by side with BIRD 2, BIRD 1.6, FRR
+//! and GoBGP on this machine, in one run (benchmarks.md §5). Each scenario
+//! runs every daemon that applies, one warm-up and five measured runs in a
+//! shuffled order, each run on a fresh network; the report gives medians
+//! with their range and the ratio of each peer to bgpd.
+//!
+//! The harness is in Rust and never asks the daemon under test anything
+//! while timing: a feeder writes pre-encoded UPDATEs, a sink tallies every
+//! prefix it receives, a watcher tallies the kernel's route events.
+
+mod bgp_end;
+pub mod duts;
+mod fib;
+mod fibwatch;
+mod ingest;
+pub mod report;
+pub mod stats;
+mod tally;
+mod usage;
+mod workload;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use self::duts::Daemon;
+use self::stats::{shuffled, Summary};
+use crate::error::{Error, Result};
+
+/// How to run the benchmarks.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The bgpd binary under test (a release build for real figures).
+    pub bgpd: PathBuf,
+    /// Only these scenarios ("S1", "S4"); all when empty.
+    pub scenarios: Vec<String>,
+    /// Small sizes, one measured run and no warm-up: proves the harness.
+    pub quick: bool,
+}
+
+impl Options {
+    fn rounds(&self) -> (usize, usize) {
+        if self.quick {
+            (0, 1)
+        } else {
+            (1, 5)
+        }
+    }
+}
+
+/// A figure a scenario measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub key: &'static str,
+    pub label: &'static str,
+    /// Lower is better (times, memory); else higher (rates).
+    pub lower_is_better: bool,
+}
+
+/// One measured run: each metric's value.
+pub type Sample = BTreeMap<&'static str, f64>;
+
+/// A scenario: its daemons, sizes, metrics, and one run.
+trait Scenario {
+    fn id(&self) -> &'static str;
+    fn title(&self) -> &'static str;
+    /// What it does and how it is timed, for the report.
+    fn method(&self) -> &'static str;
+    fn daemons(&self) -> &'static [Daemon];
+    fn sizes(&self, quick: bool) -> Vec<usize>;
+    /// The figures, the primary (charted, compared) first.
+    fn metrics(&self) -> &'static [Metric];
+    fn run_once(&self, daemon: Daemon, size: usize, options: &Options) -> Result<Sample>;
+}
+
+fn scenarios() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(ingest::Ingest), Box::new(fib::FibInstall)]
+}
+
+/// The results of one daemon at one size.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub size: usize,
+    pub daemon: Daemon,
+    pub summaries: BTreeMap<&'static str, Summary>,
+    /// Runs that failed, with why.
+    pub failures: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub method: &'static str,
+    pub metrics: &'static [Metric],
+    pub rows: Vec<Row>,
+}
+
+impl ScenarioResult {
+    pub fn row(&self, size: usize, daemon: Daemon) -> Option<&Row> {
+        self.rows
+            .iter()
+            .find(|r| r.size == size && r.daemon == daemon)
+    }
+
+    pub fn sizes(&self) -> Vec<usize> {
+        let mut sizes: Vec<usize> = self.rows.iter().map(|r| r.size).collect();
+        sizes.dedup();
+        sizes
+    }
+}
+
+/// Runs the chosen scenarios; `progress` hears what is happening.
+pub fn run(options: &Options, progress: &mut dyn FnMut(&str)) -> Result<Vec<ScenarioResult>> {
+    let mut results = Vec::new();
+    for scenario in scenarios() {
+        let chosen = options.scenarios.is_empty()
+            || options
+                .scenarios
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(scenario.id()));
+        if chosen {
+            results.push(run_scenario(scenario.as_ref(), options, progress)?);
+        }
+    }
+    if results.is_empty() {
+        return Err(Error::Bench(format!(
+            "no scenario named {:?}; there are {}",
+            options.scenarios,
+            scenarios()
+                .iter()
+                .map(|s| s.id())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(results)
+}
+
+fn run_scenario(
+    scenario: &dyn Scenario,
+    options: &Options,
+    progress: &mut dyn FnMut(&str),
+) -> Result<ScenarioResult> {
+    let (warmups, measured) = options.rounds();
+    let mut rows = Vec::new();
+    for size in scenario.sizes(options.quick) {
+        let mut samples: BTreeMap<Daemon, Vec<Sample>> = BTreeMap::new();
+        let mut failures: BTreeMap<Daemon, Vec<String>> = BTreeMap::new();
+        for round in 0..warmups + measured {
+            let kind = if round < warmups { "warm-up" } else { "run" };
+            for daemon in shuffled(scenario.daemons(), round as u64) {
+                progress(&format!(
+                    "{} {}: {size} with {daemon} ({kind} {})",
+                    scenario.id(),
+                    scenario.title(),
+                    round + 1
+                ));
+                match scenario.run_once(daemon, size, options) {
+                    Ok(sample) if round >= warmups => {
+                        samples.entry(daemon).or_default().push(sample)
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        progress(&format!("  failed: {e}"));
+                        failures
+                            .entry(daemon)
+                            .or_default()
+                            .push(format!("{kind} {}: {e}", round + 1));
+                    }
+                }
+            }
+        }
+        for &daemon in scenario.daemons() {
+            let runs = samples.remove(&daemon).unwrap_or_default();
+            let summaries = scenario
+                .metrics()
+                .iter()
+                .filter_map(|m| {
+                    let values: Vec<f64> =
+                        runs.iter().filter_map(|s| s.get(m.key)).copied().collect();
+                    Summary::of(&values).map(|s| (m.key, s))
+                })
+                .collect();
+            rows.push(Row {
+                size,
+                daemon,
+                summaries,
+                failures: failures.remove(&daemon).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(ScenarioResult {
+        id: scenario.id(),
+        title: scenario.title(),
+        method: scenario.method(),
+        metrics: scenario.metrics(),
+        rows,
+    })
+}
+
+/// How long a run may take to converge: generous, the slowest peers at a
+/// million prefixes need it; a timeout is a failed run, not a figure.
+fn deadline(size: usize) -> Duration {
+    Duration::from_secs(30 + (size as u64 / 5_000))
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

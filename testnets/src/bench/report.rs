@@ -1,0 +1,342 @@
+//! The report: `BENCHMARKS.md` with the machine, the versions, the command,
+//! and per scenario a table of medians (min–max) with each peer's ratio to
+//! bgpd; and one SVG chart per scenario of its primary figure, drawn here.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::Command;
+
+use super::stats::Summary;
+use super::{Daemon, Metric, ScenarioResult};
+use crate::error::{Error, Result};
+
+/// Writes `BENCHMARKS.md` and `benchmarks/<scenario>.svg` under `dir`.
+pub fn write(dir: &Path, results: &[ScenarioResult], command: &str, quick: bool) -> Result<()> {
+    let charts = dir.join("benchmarks");
+    std::fs::create_dir_all(&charts).map_err(Error::io(format!("create {}", charts.display())))?;
+    for result in results {
+        let path = charts.join(format!("{}.svg", result.id.to_lowercase()));
+        std::fs::write(&path, chart(result))
+            .map_err(Error::io(format!("write {}", path.display())))?;
+    }
+    let path = dir.join("BENCHMARKS.md");
+    std::fs::write(&path, markdown(results, command, quick))
+        .map_err(Error::io(format!("write {}", path.display())))
+}
+
+fn markdown(results: &[ScenarioResult], command: &str, quick: bool) -> String {
+    let mut out = String::from("# Benchmarks\n\n");
+    let _ = writeln!(
+        out,
+        "podroute's bgpd side by side with BIRD 2, BIRD 1.6, FRR and GoBGP, in one run on one \
+         machine (scenarios of `../shared/reference/benchmarks.md` §5). Written by the command \
+         below; do not edit by hand.\n"
+    );
+    if quick {
+        out.push_str("**Quick run**: small sizes and one run each; it proves the harness, its figures mean little.\n\n");
+    }
+    let _ = writeln!(out, "Command: `{command}`\n");
+    out.push_str("## Machine and versions\n\n");
+    for (what, value) in machine() {
+        let _ = writeln!(out, "- {what}: {value}");
+    }
+    out.push_str("\n## Method\n\n");
+    out.push_str(
+        "Each run starts a fresh network of namespaces and a fresh daemon. The harness (Rust, in \
+         the `testnets` process) opens the BGP sessions itself (the daemons' are passive), writes \
+         pre-encoded UPDATEs, and timestamps every prefix at a sink or every kernel route event; \
+         the daemon is never polled while timing. Hold time 0 on the harness's sessions, so no \
+         keepalives. One warm-up and five measured runs per daemon and size, the daemons' order \
+         shuffled each round; figures are medians with min–max. CPU is the daemon's own \
+         (schedstat of every thread; FRR counts bgpd and zebra), memory its resident set. \
+         **Ratio** is the peer's median over bgpd's for times, CPU and memory, bgpd's over the \
+         peer's for rates: above 1 means bgpd does better.\n\n",
+    );
+    for result in results {
+        scenario_section(&mut out, result);
+    }
+    out
+}
+
+fn scenario_section(out: &mut String, result: &ScenarioResult) {
+    let _ = writeln!(out, "## {} {}\n", result.id, result.title);
+    let _ = writeln!(out, "{}\n", result.method);
+    let _ = writeln!(
+        out,
+        "![{} chart](benchmarks/{}.svg)\n",
+        result.id,
+        result.id.to_lowercase()
+    );
+    let primary = &result.metrics[0];
+    out.push_str("| size | daemon |");
+    for metric in result.metrics {
+        let _ = write!(out, " {} |", metric.label);
+    }
+    let _ = writeln!(out, " ratio ({}) |", primary.label);
+    out.push_str("|---|---|");
+    for _ in result.metrics {
+        out.push_str("---|");
+    }
+    out.push_str("---|\n");
+    for size in result.sizes() {
+        let bgpd = result
+            .row(size, Daemon::Bgpd)
+            .and_then(|r| r.summaries.get(primary.key));
+        for row in result.rows.iter().filter(|r| r.size == size) {
+            let _ = write!(out, "| {} | {} |", group(size), row.daemon);
+            for metric in result.metrics {
+                let cell = row
+                    .summaries
+                    .get(metric.key)
+                    .map_or_else(|| "–".to_owned(), cell);
+                let _ = write!(out, " {cell} |");
+            }
+            let ratio = match (row.daemon, bgpd, row.summaries.get(primary.key)) {
+                (Daemon::Bgpd, Some(_), _) => "1".to_owned(),
+                (_, Some(ours), Some(theirs)) => format!("{:.2}", ratio(primary, ours, theirs)),
+                _ => "–".to_owned(),
+            };
+            let _ = writeln!(out, " {ratio} |");
+        }
+    }
+    let failures: Vec<String> = result
+        .rows
+        .iter()
+        .flat_map(|r| {
+            r.failures
+                .iter()
+                .map(move |f| format!("- {} at {}: {f}", r.daemon, group(r.size)))
+        })
+        .collect();
+    if !failures.is_empty() {
+        out.push_str("\nFailed runs (left out of the figures):\n\n");
+        for f in failures {
+            let _ = writeln!(out, "{}", f.replace('\n', " "));
+        }
+    }
+    out.push('\n');
+}
+
+/// Above 1 when bgpd does better.
+pub fn ratio(metric: &Metric, bgpd: &Summary, peer: &Summary) -> f64 {
+    if metric.lower_is_better {
+        peer.median / bgpd.median
+    } else {
+        bgpd.median / peer.median
+    }
+}
+
+fn cell(s: &Summary) -> String {
+    if s.runs == 1 || (s.max - s.min).abs() < f64::EPSILON {
+        number(s.median)
+    } else {
+        format!("{} ({}–{})", number(s.median), number(s.min), number(s.max))
+    }
+}
+
+/// Three significant figures, no exponent.
+fn number(v: f64) -> String {
+    let magnitude = if v == 0.0 {
+        0
+    } else {
+        v.abs().log10().floor() as i32
+    };
+    let decimals = (2 - magnitude).clamp(0, 6) as usize;
+    format!("{v:.decimals$}")
+}
+
+/// 1000000 as "1,000,000".
+fn group(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn machine() -> Vec<(&'static str, String)> {
+    let first_line = |program: &str, args: &[&str]| -> String {
+        Command::new(program)
+            .args(args)
+            .output()
+            .ok()
+            .map(|o| {
+                let text = if o.stdout.is_empty() {
+                    o.stderr
+                } else {
+                    o.stdout
+                };
+                String::from_utf8_lossy(&text)
+                    .lines()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim()
+                    .to_owned()
+            })
+            .unwrap_or_else(|| "not found".into())
+    };
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        .unwrap_or_default();
+    let cores = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or_else(String::new, |kib| {
+            format!("{:.1} GiB", kib as f64 / 1048576.0)
+        });
+    let bird16 = crate::speakers::bird::BirdVersion::V1_6.sbin().join("bird");
+    vec![
+        ("CPU", format!("{model}, {cores} cores")),
+        ("memory", memory),
+        ("kernel", first_line("uname", &["-r"])),
+        ("BIRD 2", first_line("bird", &["--version"])),
+        (
+            "BIRD 1.6",
+            first_line(&bird16.to_string_lossy(), &["--version"]),
+        ),
+        ("FRR", first_line("/usr/lib/frr/bgpd", &["--version"])),
+        ("GoBGP", first_line("gobgpd", &["--version"])),
+    ]
+}
+
+const PALETTE: [&str; 5] = ["#d62728", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"];
+
+/// Grouped bars of the primary figure's medians, one group per size, on a
+/// log scale (the daemons differ by orders of magnitude).
+fn chart(result: &ScenarioResult) -> String {
+    let metric = &result.metrics[0];
+    let sizes = result.sizes();
+    let daemons: Vec<Daemon> = {
+        let mut d: Vec<Daemon> = result.rows.iter().map(|r| r.daemon).collect();
+        d.sort();
+        d.dedup();
+        d
+    };
+    let values: Vec<f64> = result
+        .rows
+        .iter()
+        .filter_map(|r| r.summaries.get(metric.key).map(|s| s.median))
+        .filter(|v| *v > 0.0)
+        .collect();
+    let lo = values
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min)
+        .max(1e-9);
+    let hi = values.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
+    let (lo_exp, hi_exp) = (lo.log10().floor(), hi.log10().ceil());
+    let (width, height, left, top, bottom) = (760.0, 360.0, 70.0, 40.0, 60.0);
+    let plot_h = height - top - bottom;
+    let y = |v: f64| top + plot_h * (1.0 - (v.log10() - lo_exp) / (hi_exp - lo_exp));
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n\
+         <text x=\"{left}\" y=\"20\" font-size=\"14\">{} {}: {} (log scale, median)</text>\n",
+        result.id, result.title, metric.label
+    );
+    let mut exp = lo_exp;
+    while exp <= hi_exp {
+        let v = 10f64.powf(exp);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
+            width - 10.0,
+            left - 6.0,
+            y(v) + 4.0,
+            number(v),
+            y = y(v)
+        );
+        exp += 1.0;
+    }
+    let group_w = (width - left - 10.0) / sizes.len().max(1) as f64;
+    let bar_w = (group_w * 0.8) / daemons.len().max(1) as f64;
+    for (g, size) in sizes.iter().enumerate() {
+        let x0 = left + g as f64 * group_w + group_w * 0.1;
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            x0 + group_w * 0.4,
+            height - bottom + 18.0,
+            group(*size)
+        );
+        for (i, daemon) in daemons.iter().enumerate() {
+            let Some(s) = result
+                .row(*size, *daemon)
+                .and_then(|r| r.summaries.get(metric.key))
+            else {
+                continue;
+            };
+            let top_y = y(s.median.max(lo));
+            let x = x0 + i as f64 * bar_w;
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{x:.1}\" y=\"{top_y:.1}\" width=\"{:.1}\" height=\"{:.1}\" fill=\"{}\"><title>{daemon}: {}</title></rect>",
+                bar_w * 0.9,
+                (top + plot_h - top_y).max(0.0),
+                PALETTE[*daemon as usize % PALETTE.len()],
+                number(s.median)
+            );
+        }
+    }
+    for (i, daemon) in daemons.iter().enumerate() {
+        let x = left + i as f64 * 110.0;
+        let _ = writeln!(
+            svg,
+            "<rect x=\"{x}\" y=\"{}\" width=\"12\" height=\"12\" fill=\"{}\"/><text x=\"{}\" y=\"{}\">{daemon}</text>",
+            height - 24.0,
+            PALETTE[*daemon as usize % PALETTE.len()],
+            x + 16.0,
+            height - 14.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(number(1234.5), "1234");
+        assert_eq!(number(12.345), "12.3");
+        assert_eq!(number(0.012345), "0.0123");
+        assert_eq!(group(1_000_000), "1,000,000");
+        assert_eq!(group(500), "500");
+    }
+
+    #[test]
+    fn ratios_favour_bgpd_above_one() {
+        let s = |m| Summary {
+            median: m,
+            min: m,
+            max: m,
+            runs: 1,
+        };
+        let time = Metric {
+            key: "t",
+            label: "t",
+            lower_is_better: true,
+        };
+        let rate = Metric {
+            lower_is_better: false,
+            ..time
+        };
+        assert_eq!(ratio(&time, &s(10.0), &s(30.0)), 3.0);
+        assert_eq!(ratio(&rate, &s(300.0), &s(100.0)), 3.0);
+    }
+}

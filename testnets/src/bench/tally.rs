@@ -1,0 +1,263 @@
+//! A workload's prefixes, and which of them an observer (the sink, a kernel
+//! table) holds now, with the moments its count first crossed the marks a
+//! run times: 99 % and 100 % while filling, 1 % and none while emptying.
+//! Prefixes map to indices by arithmetic, so tallying allocates nothing.
+
+use std::net::Ipv4Addr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bgpd::packet::UpdateMessage;
+use ipnet::{IpNet, Ipv4Net};
+
+use crate::error::{Error, Result};
+
+/// `count` consecutive IPv4 prefixes of length `len` from `base`.
+#[derive(Clone, Copy, Debug)]
+pub struct Prefixes {
+    base: u32,
+    len: u8,
+    count: usize,
+}
+
+impl Prefixes {
+    pub fn new(base: Ipv4Addr, len: u8, count: usize) -> Self {
+        Self {
+            base: u32::from(base),
+            len,
+            count,
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn nth(&self, i: usize) -> Ipv4Net {
+        let step = 1u32 << (32 - self.len);
+        let addr = self.base + step * i as u32;
+        Ipv4Net::new(Ipv4Addr::from(addr), self.len).expect("length checked in new")
+    }
+
+    pub fn index_of(&self, addr: Ipv4Addr, len: u8) -> Option<usize> {
+        if len != self.len {
+            return None;
+        }
+        let offset = u32::from(addr).checked_sub(self.base)?;
+        let index = (offset >> (32 - self.len)) as usize;
+        (index < self.count).then_some(index)
+    }
+}
+
+/// When the count first crossed each mark since the last reset.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Marks {
+    pub full_99: Option<Instant>,
+    pub full: Option<Instant>,
+    pub empty_99: Option<Instant>,
+    pub empty: Option<Instant>,
+}
+
+#[derive(Debug)]
+pub struct State {
+    present: Vec<bool>,
+    pub count: usize,
+    /// Prefixes seen that are not the workload's (a leak, or another route).
+    pub foreign: usize,
+    pub marks: Marks,
+    pub last_change: Option<Instant>,
+    closed: bool,
+}
+
+#[derive(Debug)]
+pub struct Tally {
+    prefixes: Prefixes,
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+impl Tally {
+    pub fn new(prefixes: Prefixes) -> Self {
+        Self {
+            prefixes,
+            state: Mutex::new(State {
+                present: vec![false; prefixes.count],
+                count: 0,
+                foreign: 0,
+                marks: Marks::default(),
+                last_change: None,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets the marks, before a new phase is timed.
+    pub fn reset_marks(&self) {
+        self.lock().marks = Marks::default();
+    }
+
+    pub fn marks(&self) -> Marks {
+        self.lock().marks
+    }
+
+    #[cfg(test)]
+    fn count(&self) -> usize {
+        self.lock().count
+    }
+
+    /// The observer is going away: its reader may stop without an error.
+    pub fn close(&self) {
+        self.lock().closed = true;
+    }
+
+    pub fn closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Applies what an UPDATE announces and withdraws (IPv4 unicast).
+    pub fn apply(&self, update: &UpdateMessage) {
+        let mut state = self.lock();
+        for n in &update.withdrawn {
+            self.set(&mut state, n.prefix, false);
+        }
+        if let Some(unreach) = &update.attrs.mp_unreach {
+            for n in &unreach.withdrawn {
+                self.set(&mut state, n.prefix, false);
+            }
+        }
+        for n in &update.nlri {
+            self.set(&mut state, n.prefix, true);
+        }
+        if let Some(reach) = &update.attrs.mp_reach {
+            for n in &reach.nlri {
+                self.set(&mut state, n.prefix, true);
+            }
+        }
+        self.finish(&mut state);
+    }
+
+    /// Applies a batch of kernel route events: (destination, added).
+    pub fn apply_routes(&self, events: impl IntoIterator<Item = (Ipv4Net, bool)>) {
+        let mut state = self.lock();
+        for (prefix, added) in events {
+            self.set(&mut state, IpNet::V4(prefix), added);
+        }
+        self.finish(&mut state);
+    }
+
+    /// Replaces what is present with `held` (after an observer lost events).
+    pub fn resync(&self, held: impl IntoIterator<Item = Ipv4Net>) {
+        let mut state = self.lock();
+        state.present.iter_mut().for_each(|p| *p = false);
+        state.count = 0;
+        for prefix in held {
+            self.set(&mut state, IpNet::V4(prefix), true);
+        }
+        self.finish(&mut state);
+    }
+
+    fn set(&self, state: &mut State, prefix: IpNet, present: bool) {
+        let IpNet::V4(prefix) = prefix else {
+            state.foreign += 1;
+            return;
+        };
+        let Some(i) = self.prefixes.index_of(prefix.addr(), prefix.prefix_len()) else {
+            state.foreign += usize::from(present);
+            return;
+        };
+        if state.present[i] != present {
+            state.present[i] = present;
+            if present {
+                state.count += 1;
+            } else {
+                state.count -= 1;
+            }
+        }
+    }
+
+    fn finish(&self, state: &mut State) {
+        let now = Instant::now();
+        let total = self.prefixes.count;
+        let marks = &mut state.marks;
+        if state.count * 100 >= total * 99 && marks.full_99.is_none() {
+            marks.full_99 = Some(now);
+        }
+        if state.count == total && marks.full.is_none() {
+            marks.full = Some(now);
+        }
+        if state.count * 100 <= total && marks.empty_99.is_none() {
+            marks.empty_99 = Some(now);
+        }
+        if state.count == 0 && marks.empty.is_none() {
+            marks.empty = Some(now);
+        }
+        state.last_change = Some(now);
+        self.changed.notify_all();
+    }
+
+    /// Waits until `done` holds of the state; the error shows the count.
+    pub fn wait(&self, what: &str, timeout: Duration, done: impl Fn(&State) -> bool) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while !done(&state) {
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Error::Timeout {
+                    what: what.to_owned(),
+                    waited: timeout,
+                    state: format!(
+                        "{} of {} prefixes held, {} foreign",
+                        state.count, self.prefixes.count, state.foreign
+                    ),
+                });
+            }
+            state = self
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_map_to_indices_and_back() {
+        let p = Prefixes::new(Ipv4Addr::new(11, 0, 0, 0), 26, 1000);
+        assert_eq!(p.nth(0).to_string(), "11.0.0.0/26");
+        assert_eq!(p.nth(5).to_string(), "11.0.1.64/26");
+        assert_eq!(p.index_of(Ipv4Addr::new(11, 0, 1, 64), 26), Some(5));
+        assert_eq!(p.index_of(Ipv4Addr::new(11, 0, 1, 64), 24), None);
+        assert_eq!(p.index_of(Ipv4Addr::new(10, 0, 0, 0), 26), None);
+        assert_eq!(p.index_of(p.nth(1000).addr(), 26), None, "past the end");
+    }
+
+    #[test]
+    fn marks_are_set_when_the_count_crosses_them() {
+        let p = Prefixes::new(Ipv4Addr::new(11, 0, 0, 0), 24, 100);
+        let tally = Tally::new(p);
+        tally.apply_routes((0..98).map(|i| (p.nth(i), true)));
+        assert!(tally.marks().full_99.is_none());
+        tally.apply_routes([(p.nth(98), true), (p.nth(98), true)]);
+        assert_eq!(tally.count(), 99, "a repeated add counts once");
+        assert!(tally.marks().full_99.is_some() && tally.marks().full.is_none());
+        tally.apply_routes([(p.nth(99), true), ("10.0.0.0/24".parse().unwrap(), true)]);
+        assert!(tally.marks().full.is_some());
+        assert_eq!(tally.lock().foreign, 1);
+        tally.reset_marks();
+        tally.apply_routes((0..99).map(|i| (p.nth(i), false)));
+        assert!(tally.marks().empty_99.is_some() && tally.marks().empty.is_none());
+        tally.apply_routes([(p.nth(99), false)]);
+        assert!(tally.marks().empty.is_some());
+        assert!(tally.marks().full.is_none(), "reset forgot the fill");
+    }
+}
