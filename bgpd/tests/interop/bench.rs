@@ -15,6 +15,8 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
         bgpd: binary().to_owned(),
         scenarios: Vec::new(),
         quick: true,
+        daemons: Vec::new(),
+        sizes: Vec::new(),
     };
     let results = bench::run(&options, &mut |line| eprintln!("{line}")).unwrap();
     let ids: Vec<&str> = results.iter().map(|r| r.id).collect();

@@ -33,6 +33,24 @@ impl Daemon {
     ];
 }
 
+impl std::str::FromStr for Daemon {
+    type Err = String;
+
+    /// bgpd, bird2, bird16, frr, gobgp.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().replace([' ', '.', '-'], "").as_str() {
+            "bgpd" => Ok(Daemon::Bgpd),
+            "bird2" => Ok(Daemon::Bird2),
+            "bird16" => Ok(Daemon::Bird16),
+            "frr" => Ok(Daemon::Frr),
+            "gobgp" => Ok(Daemon::GoBgp),
+            _ => Err(format!(
+                "no daemon {s:?}: bgpd, bird2, bird16, frr or gobgp"
+            )),
+        }
+    }
+}
+
 impl fmt::Display for Daemon {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

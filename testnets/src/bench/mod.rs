@@ -36,6 +36,10 @@ pub struct Options {
     pub scenarios: Vec<String>,
     /// Small sizes, one measured run and no warm-up: proves the harness.
     pub quick: bool,
+    /// Only these daemons; every one that applies when empty.
+    pub daemons: Vec<Daemon>,
+    /// Only these sizes; the scenario's own when empty.
+    pub sizes: Vec<usize>,
 }
 
 impl Options {
@@ -144,12 +148,23 @@ fn run_scenario(
 ) -> Result<ScenarioResult> {
     let (warmups, measured) = options.rounds();
     let mut rows = Vec::new();
-    for size in scenario.sizes(options.quick) {
+    let daemons: Vec<Daemon> = scenario
+        .daemons()
+        .iter()
+        .copied()
+        .filter(|d| options.daemons.is_empty() || options.daemons.contains(d))
+        .collect();
+    let sizes = if options.sizes.is_empty() {
+        scenario.sizes(options.quick)
+    } else {
+        options.sizes.clone()
+    };
+    for size in sizes {
         let mut samples: BTreeMap<Daemon, Vec<Sample>> = BTreeMap::new();
         let mut failures: BTreeMap<Daemon, Vec<String>> = BTreeMap::new();
         for round in 0..warmups + measured {
             let kind = if round < warmups { "warm-up" } else { "run" };
-            for daemon in shuffled(scenario.daemons(), round as u64) {
+            for daemon in shuffled(&daemons, round as u64) {
                 progress(&format!(
                     "{} {}: {size} with {daemon} ({kind} {})",
                     scenario.id(),
@@ -171,7 +186,7 @@ fn run_scenario(
                 }
             }
         }
-        for &daemon in scenario.daemons() {
+        for &daemon in &daemons {
             let runs = samples.remove(&daemon).unwrap_or_default();
             let summaries = scenario
                 .metrics()

@@ -36,6 +36,12 @@ enum Command {
         /// Where BENCHMARKS.md and benchmarks/*.svg go.
         #[arg(long, default_value = ".")]
         out: PathBuf,
+        /// Only these daemons (bgpd, bird2, bird16, frr, gobgp), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        daemons: Vec<testnets::bench::Daemon>,
+        /// Only these sizes, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        sizes: Vec<usize>,
     },
     /// Run the demo cluster: etcd, bgpd on four nodes, their status and routes.
     Demo {
@@ -83,11 +89,15 @@ fn run(cli: Cli) -> testnets::Result<()> {
             bgpd,
             quick,
             out,
+            daemons,
+            sizes,
         } => {
             let options = testnets::bench::Options {
                 bgpd,
                 scenarios,
                 quick,
+                daemons,
+                sizes,
             };
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             let results = testnets::bench::run(&options, &mut |line| println!("{line}"))?;
