@@ -3,14 +3,15 @@
 //! prefixes whose best path changed into one run of UPDATE messages per
 //! group, which every member is sent as it is.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use tracing::warn;
 
+use crate::fasthash::FastMap;
 use crate::packet::{Family, Message, NextHop, Nlri, PathAttributes, UpdateMessage, UpdatePacker};
 use crate::policy::{export, prefix_exportable, ExportClass, SpeakerPolicy};
 use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
@@ -19,20 +20,20 @@ use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
 struct Group {
     members: BTreeSet<PeerId>,
     /// What every member has been sent, by prefix.
-    sent: HashMap<IpNet, Arc<RouteAttrs>>,
+    sent: Sent,
     interner: AttrInterner,
 }
 
 #[derive(Debug, Default)]
 pub struct UpdateGroups {
-    groups: HashMap<ExportClass, Group>,
+    groups: FastMap<ExportClass, Group>,
 }
 
 /// Announcements grouped by their exported attributes, and withdrawals, per family.
 #[derive(Default)]
 struct Batch {
-    announce: HashMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<Nlri>)>,
-    withdraw: HashMap<Family, Vec<Nlri>>,
+    announce: FastMap<*const RouteAttrs, (Arc<RouteAttrs>, Vec<Nlri>)>,
+    withdraw: FastMap<Family, Vec<Nlri>>,
 }
 
 impl UpdateGroups {
@@ -48,7 +49,7 @@ impl UpdateGroups {
         let group = self.groups.entry(class.clone()).or_insert_with(|| {
             let mut group = Group {
                 members: BTreeSet::new(),
-                sent: HashMap::new(),
+                sent: Sent::default(),
                 interner: AttrInterner::default(),
             };
             let prefixes: Vec<IpNet> = rib.prefixes().collect();
@@ -58,8 +59,8 @@ impl UpdateGroups {
         });
         group.members.insert(peer);
         let mut batch = Batch::default();
-        for (prefix, attrs) in &group.sent {
-            batch.add(*prefix, attrs);
+        for (prefix, attrs) in group.sent.iter() {
+            batch.add(prefix, attrs);
         }
         let mut out = batch.encode(class);
         for family in class.families.iter() {
@@ -111,8 +112,8 @@ impl Group {
     ) -> BytesMut {
         // Export depends on the path's attributes and source, not its prefix
         // (beyond the prefix filter): compute it once per attribute set.
-        let mut cache: HashMap<(*const RouteAttrs, Source), Option<Arc<RouteAttrs>>> =
-            HashMap::new();
+        let mut cache: FastMap<(*const RouteAttrs, Source), Option<Arc<RouteAttrs>>> =
+            FastMap::default();
         let mut batch = Batch::default();
         for prefix in prefixes {
             if !class.families.contains(family_of(prefix)) {
@@ -159,6 +160,44 @@ fn family_of(prefix: &IpNet) -> Family {
     match prefix {
         IpNet::V4(_) => Family::Ipv4Unicast,
         IpNet::V6(_) => Family::Ipv6Unicast,
+    }
+}
+
+/// The Adj-RIB-Out of a group, one map per family: an IPv4 key is 5
+/// octets, where a key for either family would be 18 (half the memory per
+/// route at a million routes).
+#[derive(Debug, Default)]
+struct Sent {
+    v4: FastMap<Ipv4Net, Arc<RouteAttrs>>,
+    v6: FastMap<Ipv6Net, Arc<RouteAttrs>>,
+}
+
+impl Sent {
+    fn get(&self, prefix: &IpNet) -> Option<&Arc<RouteAttrs>> {
+        match prefix {
+            IpNet::V4(net) => self.v4.get(net),
+            IpNet::V6(net) => self.v6.get(net),
+        }
+    }
+
+    fn insert(&mut self, prefix: IpNet, attrs: Arc<RouteAttrs>) -> Option<Arc<RouteAttrs>> {
+        match prefix {
+            IpNet::V4(net) => self.v4.insert(net, attrs),
+            IpNet::V6(net) => self.v6.insert(net, attrs),
+        }
+    }
+
+    fn remove(&mut self, prefix: &IpNet) -> Option<Arc<RouteAttrs>> {
+        match prefix {
+            IpNet::V4(net) => self.v4.remove(net),
+            IpNet::V6(net) => self.v6.remove(net),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (IpNet, &Arc<RouteAttrs>)> {
+        let v4 = self.v4.iter().map(|(n, a)| (IpNet::V4(*n), a));
+        let v6 = self.v6.iter().map(|(n, a)| (IpNet::V6(*n), a));
+        v4.chain(v6)
     }
 }
 

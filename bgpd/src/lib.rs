@@ -7,6 +7,7 @@
 pub mod api;
 pub mod datastore;
 pub mod export;
+pub mod fasthash;
 pub mod fib;
 pub mod fsm;
 pub mod neighbor;

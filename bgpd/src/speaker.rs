@@ -4,7 +4,7 @@
 //! touched is re-exported and handed to the kernel side in one flush, so
 //! bursts coalesce.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
@@ -19,6 +19,7 @@ use tokio_util::time::DelayQueue;
 use tracing::{debug, info, warn};
 
 use crate::export::UpdateGroups;
+use crate::fasthash::FastSet;
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
 use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
 use crate::packet::{
@@ -53,6 +54,9 @@ impl FibSink for NoFib {
 /// How many queued events are handled before a flush.
 const BATCH: usize = 1024;
 
+/// Prefixes the dirty set keeps room for between flushes.
+const DIRTY_ROOM: usize = 4096;
+
 pub struct Speaker {
     config: SpeakerConfig,
     policy: SpeakerPolicy,
@@ -63,7 +67,7 @@ pub struct Speaker {
     groups: UpdateGroups,
     timers: DelayQueue<TimerKey>,
     events: UnboundedSender<Event>,
-    dirty: HashSet<IpNet>,
+    dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
     listener: Option<JoinHandle<()>>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
@@ -155,7 +159,7 @@ impl Speaker {
             groups: UpdateGroups::default(),
             timers: DelayQueue::new(),
             events: events.clone(),
-            dirty: HashSet::new(),
+            dirty: FastSet::default(),
             fib,
             listener: Some(session::accept_loop(listener, events.clone())),
             converged: false,
@@ -871,6 +875,9 @@ impl Speaker {
             return;
         }
         let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        // A full table arriving grows the set to its size; keep no more
+        // than a batch's worth of room afterwards.
+        self.dirty.shrink_to(DIRTY_ROOM);
         for (members, bytes) in self.groups.flush(&dirty, &self.rib, &self.policy) {
             for member in members {
                 if let Some(neighbor) = self.neighbors.get_mut(&member) {
@@ -881,6 +888,16 @@ impl Speaker {
                 }
             }
         }
+        // With the kernel off ("BGP only", Felix owns routes), routesync is
+        // told nothing: it would only keep a copy of the table. Turning it
+        // on sends the whole table (see `reconfigure`).
+        if self.config.kernel.enabled {
+            self.program_fib(dirty);
+        }
+    }
+
+    /// Hands the best routes of `prefixes` to the kernel side.
+    fn program_fib(&mut self, prefixes: Vec<IpNet>) {
         let blocks: Vec<IpNet> = self
             .config
             .originate
@@ -888,7 +905,7 @@ impl Speaker {
             .filter(|o| o.kind == OriginKind::Block)
             .map(|o| o.prefix)
             .collect();
-        let updates = dirty
+        let updates = prefixes
             .into_iter()
             .map(|prefix| {
                 let paths = self.rib.multipath(&prefix);
@@ -958,7 +975,28 @@ impl Speaker {
     /// restarts every session.
     fn reconfigure(&mut self, config: SpeakerConfig) {
         if config.kernel != self.config.kernel || config.addresses != self.config.addresses {
-            self.fib.reconfigure(&config);
+            let was_enabled = self.config.kernel.enabled;
+            if was_enabled && !config.kernel.enabled {
+                // routesync removes our kernel routes; then it forgets them,
+                // holding nothing while off.
+                self.fib.reconfigure(&config);
+                let every: Vec<FibUpdate> = self
+                    .rib
+                    .prefixes()
+                    .map(|prefix| FibUpdate {
+                        prefix,
+                        entry: FibEntry::Remove,
+                    })
+                    .collect();
+                self.fib.apply(every);
+            } else {
+                self.fib.reconfigure(&config);
+            }
+            if !was_enabled && config.kernel.enabled {
+                self.config.kernel = config.kernel.clone();
+                let every: Vec<IpNet> = self.rib.prefixes().collect();
+                self.program_fib(every);
+            }
         }
         let identity = |c: &SpeakerConfig| {
             (

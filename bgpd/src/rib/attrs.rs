@@ -2,7 +2,7 @@
 //! full table from one peer typically has a handful of distinct sets, so each
 //! route costs a pointer, not a copy.
 
-use std::collections::HashSet;
+use crate::fasthash::FastSet;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Arc;
 
@@ -22,7 +22,7 @@ pub struct RouteAttrs {
 /// it is released; every place that drops a path goes through `release`.
 #[derive(Debug, Default)]
 pub struct AttrInterner {
-    sets: HashSet<Arc<RouteAttrs>>,
+    sets: FastSet<Arc<RouteAttrs>>,
 }
 
 impl AttrInterner {

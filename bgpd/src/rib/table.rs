@@ -7,7 +7,7 @@
 //! down scans the table once (an event, not a periodic scan), which costs far
 //! less over a table's life than an index entry per path.
 
-use std::collections::HashMap;
+use crate::fasthash::FastMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -23,10 +23,10 @@ type Paths = SmallVec<[Path; 1]>;
 
 #[derive(Debug, Default)]
 pub struct LocRib {
-    v4: HashMap<Ipv4Net, Paths>,
-    v6: HashMap<Ipv6Net, Paths>,
-    path_counts: HashMap<PeerId, usize>,
-    peers: HashMap<PeerId, SourceInfo>,
+    v4: FastMap<Ipv4Net, Paths>,
+    v6: FastMap<Ipv6Net, Paths>,
+    path_counts: FastMap<PeerId, usize>,
+    peers: FastMap<PeerId, SourceInfo>,
     interner: AttrInterner,
     local: Option<SourceInfo>,
 }
@@ -41,7 +41,7 @@ fn fallback_info() -> SourceInfo {
 }
 
 fn source_info(
-    peers: &HashMap<PeerId, SourceInfo>,
+    peers: &FastMap<PeerId, SourceInfo>,
     local: Option<SourceInfo>,
     source: Source,
 ) -> SourceInfo {
@@ -73,7 +73,7 @@ fn insert_path(
 }
 
 fn remove_path<K: Eq + Hash>(
-    map: &mut HashMap<K, Paths>,
+    map: &mut FastMap<K, Paths>,
     key: &K,
     source: Source,
     path_id: u32,

@@ -13,6 +13,7 @@ mod cluster;
 mod ebgp;
 mod etcd;
 mod ipv6;
+mod kernel_toggle;
 mod malformed;
 mod mesh;
 mod operators;
