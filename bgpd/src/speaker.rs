@@ -919,7 +919,7 @@ impl Speaker {
                         }
                     }
                     Some(_) => {
-                        let mut hops: Vec<IpAddr> =
+                        let mut hops: routesync::NextHopList =
                             paths.iter().map(|p| p.attrs.next_hop).collect();
                         hops.sort();
                         hops.dedup();

@@ -218,7 +218,7 @@ fn updates(n: usize, gateway: Option<Ipv4Addr>) -> Vec<FibUpdate> {
         .map(|i| FibUpdate {
             prefix: IpNet::V4(prefix(i)),
             entry: match gateway {
-                Some(gateway) => FibEntry::NextHops(vec![IpAddr::V4(gateway)]),
+                Some(gateway) => FibEntry::NextHops(std::iter::once(IpAddr::V4(gateway)).collect()),
                 None => FibEntry::Remove,
             },
         })

@@ -6,6 +6,7 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FibEntry {
@@ -15,8 +16,12 @@ pub enum FibEntry {
     /// unallocated addresses in it goes nowhere.
     Blackhole,
     /// Every equal-cost next hop of the best route.
-    NextHops(Vec<IpAddr>),
+    NextHops(NextHopList),
 }
+
+/// Next hops, the usual one held inline: a route handed over allocates
+/// nothing, and the two tables that keep it pay no heap block each.
+pub type NextHopList = SmallVec<[IpAddr; 1]>;
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct FibUpdate {

@@ -40,7 +40,7 @@ use ipnet::IpNet;
 use proto::config::KernelConfig;
 
 pub use classify::{classify, classify_entry, Action, Decision, Hop, NodeNetwork, Via};
-pub use fib::{FibEntry, FibUpdate};
+pub use fib::{FibEntry, FibUpdate, NextHopList};
 pub use status::{RouteState, RouteStatus, StatusReader};
 pub use uplink::interface_with;
 
