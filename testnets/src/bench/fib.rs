@@ -15,8 +15,9 @@ use super::bgp_end::BgpEnd;
 use super::duts::{Daemon, Dut, Role, FEEDER, FEEDER_AS};
 use super::fibwatch::FibWatch;
 use super::ingest::{dut_address, feed_dut_sink};
+use super::phases::fill_and_empty;
 use super::tally::{Prefixes, Tally};
-use super::{deadline, millis, usage, workload, Metric, Options, Sample, Scenario};
+use super::{deadline, millis, workload, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
 use crate::routes;
 
@@ -113,57 +114,50 @@ impl Scenario for FibInstall {
         let mut feeder = feeder.into_feeder();
         std::thread::sleep(Duration::from_millis(500));
 
-        let before = usage::sample(&pids);
-        tally.reset_marks();
-        let (t0, _) = feeder.feed(&announce)?;
-        tally.wait("every route in the kernel", deadline(size), |s| {
-            s.marks.full.is_some()
-        })?;
-        let filled = tally.marks();
-        let after = usage::sample(&pids);
-
+        let dut_host = net.host("dut");
         // Not timed: the kernel must hold exactly what was announced.
-        let installed = routes::main_table(net.host("dut").routes()?)
-            .into_iter()
-            .filter(|r| {
-                matches!(r.destination, IpNet::V4(net) if prefixes.index_of(net.addr(), net.prefix_len()).is_some())
-                    && r.gateway() == Some(gateway.into())
-            })
-            .count();
-        if installed != size {
-            return Err(Error::Bench(format!(
-                "the kernel holds {installed} of {size} routes via {gateway}"
-            )));
-        }
-
-        tally.reset_marks();
-        let (w0, _) = feeder.feed(&withdraw)?;
-        tally.wait("an empty kernel", deadline(size), |s| {
-            s.marks.empty.is_some()
-        })?;
-        let emptied = tally.marks();
+        let holds_every_route = || {
+            let installed = routes::main_table(dut_host.routes()?)
+                .into_iter()
+                .filter(|r| {
+                    matches!(r.destination, IpNet::V4(net) if prefixes.index_of(net.addr(), net.prefix_len()).is_some())
+                        && r.gateway() == Some(gateway.into())
+                })
+                .count();
+            if installed == size {
+                Ok(())
+            } else {
+                Err(Error::Bench(format!(
+                    "the kernel holds {installed} of {size} routes via {gateway}"
+                )))
+            }
+        };
+        let timed = fill_and_empty(
+            &mut feeder,
+            &tally,
+            &pids,
+            (&announce, &withdraw),
+            deadline(size),
+            "the kernel",
+            holds_every_route,
+        );
         let overruns = watch.overruns.load(std::sync::atomic::Ordering::Relaxed);
         watch.stop()?;
         feeder.close();
         drop(dut);
+        let timed = timed?;
         if overruns > 0 {
             return Err(Error::Bench(format!(
                 "the kernel dropped route events {overruns} times: timing unreliable"
             )));
         }
-
-        let (Some(full), Some(full_99), Some(empty)) = (filled.full, filled.full_99, emptied.empty)
-        else {
-            return Err(Error::Bench("a mark was not reached".into()));
-        };
-        let t100 = full - t0;
         Ok(Sample::from([
-            ("routes_per_s", size as f64 / t100.as_secs_f64()),
-            ("t100_ms", millis(t100)),
-            ("t99_ms", millis(full_99 - t0)),
-            ("withdraw_ms", millis(empty - w0)),
-            ("cpu_s", (after.cpu - before.cpu).as_secs_f64()),
-            ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),
+            ("routes_per_s", size as f64 / timed.fill.as_secs_f64()),
+            ("t100_ms", millis(timed.fill)),
+            ("t99_ms", millis(timed.fill_99)),
+            ("withdraw_ms", millis(timed.empty)),
+            ("cpu_s", (timed.after.cpu - timed.before.cpu).as_secs_f64()),
+            ("peak_rss_mib", timed.after.peak_rss_kib as f64 / 1024.0),
         ]))
     }
 }

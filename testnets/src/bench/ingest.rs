@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use super::bgp_end::BgpEnd;
 use super::duts::{Daemon, Dut, Role, DUT, FEEDER, FEEDER_AS, SINK, SINK_AS};
+use super::phases::fill_and_empty;
 use super::tally::{Prefixes, Tally};
-use super::{deadline, millis, usage, workload, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
+use super::{deadline, millis, workload, Metric, Options, Sample, Scenario};
+use crate::error::Result;
 use crate::{Network, Topology};
 
 pub struct Ingest;
@@ -133,36 +134,28 @@ impl Scenario for Ingest {
         // Sessions up, End-of-RIB exchanged: let the daemon settle.
         std::thread::sleep(Duration::from_millis(500));
 
-        let before = usage::sample(&pids);
-        tally.reset_marks();
-        let (t0, _) = feeder.feed(&announce)?;
-        tally.wait("every prefix at the sink", deadline(size), |s| {
-            s.marks.full.is_some()
-        })?;
-        let filled = tally.marks();
-        let after = usage::sample(&pids);
-
-        tally.reset_marks();
-        let (w0, _) = feeder.feed(&withdraw)?;
-        tally.wait("an empty sink", deadline(size), |s| s.marks.empty.is_some())?;
-        let emptied = tally.marks();
+        let timed = fill_and_empty(
+            &mut feeder,
+            &tally,
+            &pids,
+            (&announce, &withdraw),
+            deadline(size),
+            "the sink",
+            || Ok(()),
+        );
         tally.close();
         feeder.close();
         sink.close()?;
         drop(dut);
-
-        let (Some(full), Some(full_99), Some(empty)) = (filled.full, filled.full_99, emptied.empty)
-        else {
-            return Err(Error::Bench("a mark was not reached".into()));
-        };
-        let grown = after.rss_kib.saturating_sub(before.rss_kib) * 1024;
+        let timed = timed?;
+        let grown = timed.after.rss_kib.saturating_sub(timed.before.rss_kib) * 1024;
         Ok(Sample::from([
-            ("t100_ms", millis(full - t0)),
-            ("t99_ms", millis(full_99 - t0)),
-            ("withdraw_ms", millis(empty - w0)),
-            ("cpu_s", (after.cpu - before.cpu).as_secs_f64()),
+            ("t100_ms", millis(timed.fill)),
+            ("t99_ms", millis(timed.fill_99)),
+            ("withdraw_ms", millis(timed.empty)),
+            ("cpu_s", (timed.after.cpu - timed.before.cpu).as_secs_f64()),
             ("bytes_per_route", grown as f64 / size as f64),
-            ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),
+            ("peak_rss_mib", timed.after.peak_rss_kib as f64 / 1024.0),
         ]))
     }
 }

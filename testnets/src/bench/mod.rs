@@ -13,6 +13,7 @@ pub mod duts;
 mod fib;
 mod fibwatch;
 mod ingest;
+mod phases;
 pub mod report;
 pub mod stats;
 mod tally;
@@ -163,13 +164,16 @@ fn run_scenario(
         let mut samples: BTreeMap<Daemon, Vec<Sample>> = BTreeMap::new();
         let mut failures: BTreeMap<Daemon, Vec<String>> = BTreeMap::new();
         for round in 0..warmups + measured {
-            let kind = if round < warmups { "warm-up" } else { "run" };
+            let (kind, number) = if round < warmups {
+                ("warm-up", round + 1)
+            } else {
+                ("run", round - warmups + 1)
+            };
             for daemon in shuffled(&daemons, round as u64) {
                 progress(&format!(
-                    "{} {}: {size} with {daemon} ({kind} {})",
+                    "{} {}: {size} with {daemon} ({kind} {number})",
                     scenario.id(),
                     scenario.title(),
-                    round + 1
                 ));
                 match scenario.run_once(daemon, size, options) {
                     Ok(sample) if round >= warmups => {
@@ -181,7 +185,7 @@ fn run_scenario(
                         failures
                             .entry(daemon)
                             .or_default()
-                            .push(format!("{kind} {}: {e}", round + 1));
+                            .push(format!("{kind} {number}: {e}"));
                     }
                 }
             }

@@ -5,7 +5,7 @@ use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
 use testnets::{require_privileges, Topology};
 
-use crate::cluster::{put_pool, start_from_etcd, wait_for_blocks};
+use crate::cluster::{put_pool, start_from_etcd, wait_for_every_block};
 use crate::support::{put_block, put_node};
 
 #[test]
@@ -43,20 +43,7 @@ fn a_mesh_of_five_nodes_routes_every_block_and_pods_reach_each_other() {
         .map(|(name, _, _)| start_from_etcd(&net, &etcd, name))
         .collect();
 
-    for (name, _, own) in &nodes {
-        let expected: Vec<(String, String)> = nodes
-            .iter()
-            .map(|(_, address, block)| {
-                let route = if block == own {
-                    format!("blackhole {block} proto bird")
-                } else {
-                    format!("{block} via {address} dev eth0 proto bird")
-                };
-                (block.clone(), route)
-            })
-            .collect();
-        wait_for_blocks(net.host(name), "every block", &expected);
-    }
+    wait_for_every_block(&net, &nodes, "every block");
     // Pod to pod across nodes, both ways round the mesh.
     for i in 1..=5 {
         let to = i % 5 + 1;

@@ -40,6 +40,25 @@ pub(super) fn rendered(table: &[KernelRoute], block: &str) -> String {
         .map_or_else(|| format!("{block}: (none)"), |r| r.to_string())
 }
 
+/// Waits until every node of `nodes` (name, address, block) routes every
+/// other node's block via that node on eth0, and its own as a blackhole.
+pub(super) fn wait_for_every_block(net: &Network, nodes: &[(String, String, String)], what: &str) {
+    for (name, _, own) in nodes {
+        let expected: Vec<(String, String)> = nodes
+            .iter()
+            .map(|(_, address, block)| {
+                let route = if block == own {
+                    format!("blackhole {block} proto bird")
+                } else {
+                    format!("{block} via {address} dev eth0 proto bird")
+                };
+                (block.clone(), route)
+            })
+            .collect();
+        wait_for_blocks(net.host(name), what, &expected);
+    }
+}
+
 /// Waits until `host` routes each block as `ip route` would show the route
 /// paired with it.
 pub(super) fn wait_for_blocks(host: &Host, what: &str, expected: &[(String, String)]) {

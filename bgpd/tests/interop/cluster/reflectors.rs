@@ -9,7 +9,7 @@ use testnets::speakers::etcd::Etcd;
 use testnets::{require_privileges, wait_for, Host, Network, Poll};
 
 use crate::cluster::{
-    established_since, put_pool, start_from_etcd, table_changes_while, wait_for_blocks,
+    established_since, put_pool, start_from_etcd, table_changes_while, wait_for_every_block,
 };
 use crate::support::{bgp_connections, lan, put_block, put_node, CONVERGE, RESOURCES};
 
@@ -59,21 +59,7 @@ fn put_reflectors(etcd: &Etcd) {
 /// originator (reflection keeps the next hop, RFC 4456 §10) and its own as
 /// a blackhole.
 fn wait_for_every_client(net: &Network) {
-    let clients = clients();
-    for (name, _, own) in &clients {
-        let expected: Vec<(String, String)> = clients
-            .iter()
-            .map(|(_, address, block)| {
-                let route = if block == own {
-                    format!("blackhole {block} proto bird")
-                } else {
-                    format!("{block} via {address} dev eth0 proto bird")
-                };
-                (block.clone(), route)
-            })
-            .collect();
-        wait_for_blocks(net.host(name), "every client's block", &expected);
-    }
+    wait_for_every_block(net, &clients(), "every client's block");
 }
 
 /// Waits until `host`'s BGP connections are to exactly `peers`.

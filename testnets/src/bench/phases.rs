@@ -1,0 +1,64 @@
+//! The two timed phases every feeding scenario has: announce everything
+//! until the observer holds it all, then withdraw everything until it holds
+//! nothing, with the daemon's usage sampled around the first.
+
+use std::time::Duration;
+
+use super::bgp_end::Feeder;
+use super::tally::Tally;
+use super::usage::{self, Usage};
+use crate::error::{Error, Result};
+
+/// What the phases measured.
+#[derive(Clone, Copy, Debug)]
+pub struct Timed {
+    /// From the first byte fed to 100 % and 99 % at the observer.
+    pub fill: Duration,
+    pub fill_99: Duration,
+    /// From the first withdrawal to an empty observer.
+    pub empty: Duration,
+    /// The daemon before feeding and once the observer was full.
+    pub before: Usage,
+    pub after: Usage,
+}
+
+/// Feeds `announce` until `tally` is full; runs `when_full` (untimed
+/// checks); feeds `withdraw` until it is empty. `what` names the observer
+/// in errors ("the sink", "the kernel").
+pub fn fill_and_empty(
+    feeder: &mut Feeder,
+    tally: &Tally,
+    pids: &[u32],
+    (announce, withdraw): (&[u8], &[u8]),
+    deadline: Duration,
+    what: &str,
+    when_full: impl FnOnce() -> Result<()>,
+) -> Result<Timed> {
+    let before = usage::sample(pids);
+    tally.reset_marks();
+    let (t0, _) = feeder.feed(announce)?;
+    tally.wait(&format!("every prefix in {what}"), deadline, |s| {
+        s.marks.full.is_some()
+    })?;
+    let filled = tally.marks();
+    let after = usage::sample(pids);
+    when_full()?;
+
+    tally.reset_marks();
+    let (w0, _) = feeder.feed(withdraw)?;
+    tally.wait(&format!("{what} to be empty"), deadline, |s| {
+        s.marks.empty.is_some()
+    })?;
+    let emptied = tally.marks();
+    let (Some(full), Some(full_99), Some(empty)) = (filled.full, filled.full_99, emptied.empty)
+    else {
+        return Err(Error::Bench(format!("{what}: a mark was not reached")));
+    };
+    Ok(Timed {
+        fill: full - t0,
+        fill_99: full_99 - t0,
+        empty: empty - w0,
+        before,
+        after,
+    })
+}
