@@ -22,7 +22,9 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proto::config::{IpipMode, KernelConfig, PoolConfig};
+use smallvec::SmallVec;
 
+use crate::device::DeviceName;
 use crate::fib::{FibEntry, FibUpdate};
 
 /// Where this node sits on the network; the subnets decide "same subnet".
@@ -72,7 +74,7 @@ pub enum Action {
     Blackhole,
     /// One route with one or more next hops (a multipath route when several),
     /// sorted by gateway so that the order BGP gave does not matter.
-    Forward(Vec<Hop>),
+    Forward(Hops),
 }
 
 impl Action {
@@ -81,6 +83,9 @@ impl Action {
         matches!(self, Self::Blackhole | Self::Forward(_))
     }
 }
+
+/// The next hops of one route, the usual one held inline.
+pub type Hops = SmallVec<[Hop; 1]>;
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Hop {
@@ -92,7 +97,7 @@ pub struct Hop {
 pub enum Via {
     /// `via P dev D`, with `onlink` for the tunnel: the kernel then takes P as
     /// reachable on D without a route to it (the fork's `RTNH_F_ONLINK`).
-    Device { name: String, onlink: bool },
+    Device { name: DeviceName, onlink: bool },
     /// `via P` with no device: the kernel resolves P itself, as BIRD's
     /// `gateway recursive` does; when the kernel refuses (P is not directly
     /// reachable), netlink falls back to the kernel's own route toward P.
@@ -221,7 +226,7 @@ fn forward(
     } else {
         gateways
     };
-    let mut hops = Vec::with_capacity(gateways.len());
+    let mut hops = Hops::new();
     for &gateway in gateways {
         let hop = match (prefix, gateway) {
             (IpNet::V4(_), IpAddr::V4(_)) => {
@@ -256,7 +261,7 @@ fn hop_v4(
     let subnet = node.subnet();
     let local = subnet.contains(&gateway);
     let tunnel = || Via::Device {
-        name: config.tunnel_device.clone(),
+        name: DeviceName::new(&config.tunnel_device),
         onlink: true,
     };
     let tunnel_name = &config.tunnel_device;
@@ -327,7 +332,7 @@ fn hop_v6(node: &NodeNetwork, gateway: IpAddr, why: &mut Why<'_>) -> Hop {
 
 fn direct(node: &NodeNetwork) -> Via {
     Via::Device {
-        name: node.uplink.clone(),
+        name: DeviceName::new(&node.uplink),
         onlink: false,
     }
 }

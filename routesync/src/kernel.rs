@@ -38,8 +38,8 @@ use crate::netlink::message::{
     self, address_info, link_info, protocol_name, route_of, AddressInfo, LinkInfo,
 };
 use crate::netlink::{
-    errno, Answer, Batch, Event, KernelError, Monitor, NextHopSpec, Owner, RouteInfo, RouteSpec,
-    Transport,
+    errno, Answer, Batch, Event, KernelError, Monitor, NextHopSpec, NextHopSpecs, Owner, RouteInfo,
+    RouteSpec, Transport,
 };
 
 /// What to do with one prefix.
@@ -459,7 +459,7 @@ impl Kernel {
                 return Err("nothing to install".into());
             }
         };
-        let mut specs: Vec<NextHopSpec> = Vec::with_capacity(hops.len());
+        let mut specs = NextHopSpecs::new();
         for Hop { gateway, via } in hops {
             let spec = match via {
                 Via::Device { name, onlink } => NextHopSpec {
@@ -467,7 +467,7 @@ impl Kernel {
                     ifindex: Some(
                         *self
                             .indexes
-                            .get(name)
+                            .get(name.as_str())
                             .ok_or_else(|| format!("device {name} does not exist"))?,
                     ),
                     onlink: *onlink,
@@ -506,9 +506,9 @@ impl Kernel {
                         if last == Some(name.as_str()) {
                             continue;
                         }
-                        last = Some(name);
-                        if !self.indexes.contains_key(name) {
-                            wanted.insert(name.clone());
+                        last = Some(name.as_str());
+                        if !self.indexes.contains_key(name.as_str()) {
+                            wanted.insert(*name);
                         }
                     }
                 }
@@ -519,7 +519,7 @@ impl Kernel {
         }
         let mut batch = Batch::default();
         for name in &wanted {
-            batch.push_message(message::get_link_by_name(name), 0);
+            batch.push_message(message::get_link_by_name(name.as_str()), 0);
         }
         let answers = self.send(&mut batch);
         for (name, answer) in wanted.iter().zip(answers) {

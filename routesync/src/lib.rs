@@ -22,6 +22,7 @@
 //! want are removed.
 
 mod classify;
+mod device;
 mod fasthash;
 mod fib;
 mod kernel;
@@ -39,7 +40,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use proto::config::KernelConfig;
 
-pub use classify::{classify, classify_entry, Action, Decision, Hop, NodeNetwork, Via};
+pub use classify::{classify, classify_entry, Action, Decision, Hop, Hops, NodeNetwork, Via};
+pub use device::DeviceName;
 pub use fib::{FibEntry, FibUpdate, NextHopList};
 pub use status::{RouteState, RouteStatus, StatusReader};
 pub use uplink::interface_with;

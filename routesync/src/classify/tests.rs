@@ -91,7 +91,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(vec![tunl0("10.0.1.12")]),
+            action: Action::Forward(smallvec::smallvec![tunl0("10.0.1.12")]),
             reason: "ipip Always: next hop 10.0.1.12 via tunl0 onlink",
         },
         Row {
@@ -100,7 +100,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(vec![tunl0("10.0.2.13")]),
+            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.13")]),
             reason: "via tunl0 onlink",
         },
         Row {
@@ -109,7 +109,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "next hop 10.0.1.12 is inside 10.0.1.0/24, so direct on eth0",
         },
         Row {
@@ -118,7 +118,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(vec![tunl0("10.0.2.13")]),
+            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.13")]),
             reason: "next hop 10.0.2.13 is outside 10.0.1.0/24, so tunl0 onlink",
         },
         Row {
@@ -127,7 +127,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "inside 10.0.1.0/24, so direct on eth0",
         },
         Row {
@@ -136,7 +136,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(vec![recursive("10.0.2.13")]),
+            action: Action::Forward(smallvec::smallvec![recursive("10.0.2.13")]),
             reason: "outside 10.0.1.0/24, so through the kernel's route to it",
         },
         Row {
@@ -181,7 +181,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "172.16.0.0/16",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(vec![eth0("10.0.1.12")]),
+            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "in no pool",
         },
         Row {
@@ -190,7 +190,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "172.16.0.0/16",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(vec![recursive("10.0.2.13")]),
+            action: Action::Forward(smallvec::smallvec![recursive("10.0.2.13")]),
             reason: "like ipip Never",
         },
         Row {
@@ -235,7 +235,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:2::/64",
             entry: hops(&["fd00:1::12"]),
-            action: Action::Forward(vec![eth0("fd00:1::12")]),
+            action: Action::Forward(smallvec::smallvec![eth0("fd00:1::12")]),
             reason: "IPv6 has no IP-in-IP",
         },
         Row {
@@ -244,7 +244,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:3::/64",
             entry: hops(&["fd00:2::13"]),
-            action: Action::Forward(vec![recursive("fd00:2::13")]),
+            action: Action::Forward(smallvec::smallvec![recursive("fd00:2::13")]),
             reason: "outside fd00:1::/64",
         },
         Row {
@@ -253,7 +253,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:3::/64",
             entry: hops(&["fe80::1"]),
-            action: Action::Forward(vec![eth0("fe80::1")]),
+            action: Action::Forward(smallvec::smallvec![eth0("fe80::1")]),
             reason: "link-local",
         },
         Row {
@@ -280,7 +280,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.2.14", "10.0.1.12"]),
-            action: Action::Forward(vec![eth0("10.0.1.12"), tunl0("10.0.2.14")]),
+            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12"), tunl0("10.0.2.14")]),
             reason: "10.0.2.14 is outside 10.0.1.0/24, so tunl0 onlink",
         },
         Row {
@@ -289,7 +289,10 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.1.12", "10.0.2.14"]),
-            action: Action::Forward(vec![eth0("10.0.1.12"), recursive("10.0.2.14")]),
+            action: Action::Forward(smallvec::smallvec![
+                eth0("10.0.1.12"),
+                recursive("10.0.2.14")
+            ]),
             reason: "10.0.1.12 is inside 10.0.1.0/24",
         },
         Row {
@@ -298,7 +301,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.2.14", "10.0.2.14"]),
-            action: Action::Forward(vec![tunl0("10.0.2.14")]),
+            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.14")]),
             reason: "tunl0",
         },
         Row {
@@ -307,7 +310,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["fd00:1::12", "10.0.2.14"]),
-            action: Action::Forward(vec![tunl0("10.0.2.14")]),
+            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.14")]),
             reason: "fd00:1::12 is of the other family: skipped",
         },
     ]
@@ -347,7 +350,10 @@ fn a_node_with_a_slash_32_tunnels_everything_in_cross_subnet() {
         net("10.244.2.0/26"),
         &hops(&["10.0.1.12"]),
     );
-    assert_eq!(got.action, Action::Forward(vec![tunl0("10.0.1.12")]));
+    assert_eq!(
+        got.action,
+        Action::Forward(smallvec::smallvec![tunl0("10.0.1.12")])
+    );
 }
 
 #[test]
@@ -369,7 +375,7 @@ fn the_tunnel_device_comes_from_the_config() {
             onlink: true,
         },
     };
-    assert_eq!(got.action, Action::Forward(vec![want]));
+    assert_eq!(got.action, Action::Forward(smallvec::smallvec![want]));
     assert!(got.reason.contains("ipip0 onlink"), "{}", got.reason);
 }
 
@@ -387,7 +393,10 @@ fn the_most_specific_pool_decides() {
         net("10.244.130.0/26"),
         &hops(&["10.0.1.12"]),
     );
-    assert_eq!(got.action, Action::Forward(vec![eth0("10.0.1.12")]));
+    assert_eq!(
+        got.action,
+        Action::Forward(smallvec::smallvec![eth0("10.0.1.12")])
+    );
     assert!(
         got.reason.contains("pool 10.244.128.0/17"),
         "{}",
@@ -407,5 +416,8 @@ fn a_node_without_ipv6_resolves_ipv6_next_hops_in_the_kernel() {
         net("fd00:244:0:3::/64"),
         &hops(&["fd00:1::12"]),
     );
-    assert_eq!(got.action, Action::Forward(vec![recursive("fd00:1::12")]));
+    assert_eq!(
+        got.action,
+        Action::Forward(smallvec::smallvec![recursive("fd00:1::12")])
+    );
 }

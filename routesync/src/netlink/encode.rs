@@ -225,19 +225,19 @@ mod tests {
             both(owner, "10.244.3.0/26", None, 0);
             both(owner, "fd00:244::/122", None, 0);
             both(owner, "10.244.1.0/26", Some(RouteSpec::Blackhole), create);
-            let one = RouteSpec::Unicast(vec![hop("10.0.2.13", Some(7), true)]);
+            let one = RouteSpec::Unicast(smallvec::smallvec![hop("10.0.2.13", Some(7), true)]);
             both(owner, "10.244.3.0/26", Some(one), replace);
-            let recursive = RouteSpec::Unicast(vec![hop("10.0.2.13", None, false)]);
+            let recursive = RouteSpec::Unicast(smallvec::smallvec![hop("10.0.2.13", None, false)]);
             both(owner, "10.244.3.0/26", Some(recursive), create);
-            let multipath = RouteSpec::Unicast(vec![
+            let multipath = RouteSpec::Unicast(smallvec::smallvec![
                 hop("10.0.1.12", Some(2), false),
                 hop("10.0.2.13", Some(7), true),
                 hop("10.0.2.14", None, false),
             ]);
             both(owner, "10.244.3.0/26", Some(multipath), create);
-            let v6 = RouteSpec::Unicast(vec![hop("fd00:1::12", Some(2), false)]);
+            let v6 = RouteSpec::Unicast(smallvec::smallvec![hop("fd00:1::12", Some(2), false)]);
             both(owner, "fd00:244::/122", Some(v6), create);
-            let v6_multipath = RouteSpec::Unicast(vec![
+            let v6_multipath = RouteSpec::Unicast(smallvec::smallvec![
                 hop("fd00:1::12", Some(2), false),
                 hop("fe80::1", Some(2), false),
             ]);

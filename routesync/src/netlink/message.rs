@@ -37,8 +37,11 @@ pub(crate) struct NextHopSpec {
 pub(crate) enum RouteSpec {
     Blackhole,
     /// One hop: `RTA_GATEWAY` and `RTA_OIF`; several: `RTA_MULTIPATH`.
-    Unicast(Vec<NextHopSpec>),
+    Unicast(NextHopSpecs),
 }
+
+/// The usual one next hop held inline: no heap block per route kept.
+pub(crate) type NextHopSpecs = smallvec::SmallVec<[NextHopSpec; 1]>;
 
 /// `RTM_NEWROUTE`: the route, tagged with our protocol, in our table. The
 /// batch encodes routes by hand ([`super::encode`]); this is what its test

@@ -14,6 +14,6 @@ pub(crate) mod transport;
 
 pub(crate) use encode::Batch;
 pub(crate) use error::{errno, KernelError};
-pub(crate) use message::{NextHopSpec, Owner, RouteInfo, RouteSpec};
+pub(crate) use message::{NextHopSpec, NextHopSpecs, Owner, RouteInfo, RouteSpec};
 pub(crate) use monitor::{Event, Monitor};
 pub(crate) use transport::{Answer, Transport};

@@ -50,6 +50,11 @@ const METRICS: &[Metric] = &[
         lower_is_better: true,
     },
     Metric {
+        key: "bytes_per_route",
+        label: "memory per route (B)",
+        lower_is_better: true,
+    },
+    Metric {
         key: "peak_rss_mib",
         label: "peak RSS (MiB)",
         lower_is_better: true,
@@ -146,6 +151,7 @@ impl Scenario for FibInstall {
         feeder.close();
         drop(dut);
         let timed = timed?;
+        let grown = timed.after.rss_kib.saturating_sub(timed.before.rss_kib) * 1024;
         if overruns > 0 {
             return Err(Error::Bench(format!(
                 "the kernel dropped route events {overruns} times: timing unreliable"
@@ -157,6 +163,7 @@ impl Scenario for FibInstall {
             ("t99_ms", millis(timed.fill_99)),
             ("withdraw_ms", millis(timed.empty)),
             ("cpu_s", (timed.after.cpu - timed.before.cpu).as_secs_f64()),
+            ("bytes_per_route", grown as f64 / size as f64),
             ("peak_rss_mib", timed.after.peak_rss_kib as f64 / 1024.0),
         ]))
     }
