@@ -19,7 +19,7 @@ use crate::netns::Netns;
 use crate::process::Process;
 use crate::routes::{self, KernelRoute};
 use crate::run;
-use crate::topology::{HostKind, HostSpec, PodSpec, Topology};
+use crate::topology::{HostKind, HostSpec, Interface, PodSpec, Topology};
 use crate::wait::{wait_for, Poll};
 
 /// Calico's pods route everything to this link-local gateway, which the node
@@ -169,7 +169,8 @@ impl Network {
                 let port = format!("h{h}p{i}");
                 let name = iface_name(iface.name.as_deref(), i);
                 lines.push(format!(
-                    "link add {port} type veth peer name {name} netns {}",
+                    "link add {port} type veth peer name {name} address {} netns {}",
+                    mac(h, i),
                     host.ns.name()
                 ));
                 lines.push(format!("link set {port} master br{segment} up"));
@@ -219,6 +220,7 @@ impl Network {
                 lines.push(format!("addr add {address} dev {name}"));
             }
         }
+        lines.extend(self.static_neighbours(index));
         for gateway in self.gateways(spec) {
             lines.push(format!("route add default via {gateway}"));
         }
@@ -230,6 +232,50 @@ impl Network {
             add_tunnel_device(&host.ns)?;
         }
         Ok(())
+    }
+
+    /// On a large segment, every other host's addresses as permanent
+    /// neighbours. The kernel's neighbour table has one limit for every
+    /// namespace together (gc_thresh3, 1024 by default), which only the root
+    /// namespace may raise and tests never touch: a mesh of 50 nodes needs
+    /// 2,450 entries. Permanent entries are exempt from that limit, and the
+    /// MACs are known in advance ([`mac`]).
+    fn static_neighbours(&self, index: usize) -> Vec<String> {
+        let host = &self.hosts[index];
+        let mut lines = Vec::new();
+        for (i, iface) in host.spec.interfaces.iter().enumerate() {
+            let on_segment: Vec<(usize, usize, &Interface)> = self
+                .hosts
+                .iter()
+                .enumerate()
+                .flat_map(|(h, other)| {
+                    other
+                        .spec
+                        .interfaces
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, o)| o.segment == iface.segment)
+                        .map(move |(j, o)| (h, j, o))
+                })
+                .collect();
+            if on_segment.len() <= STATIC_NEIGHBOURS_ABOVE {
+                continue;
+            }
+            let name = iface_name(iface.name.as_deref(), i);
+            for (h, j, other) in on_segment {
+                if h == index {
+                    continue;
+                }
+                for address in &other.addresses {
+                    lines.push(format!(
+                        "neigh replace {} lladdr {} dev {name} nud permanent",
+                        address.addr(),
+                        mac(h, j)
+                    ));
+                }
+            }
+        }
+        lines
     }
 
     /// The host's explicit gateways, or else, per family, the first router
@@ -312,6 +358,20 @@ impl Drop for Network {
             }
         }
     }
+}
+
+/// Segments with more hosts than this get permanent neighbour entries.
+const STATIC_NEIGHBOURS_ABOVE: usize = 16;
+
+/// The MAC of host `host`'s interface `iface`: locally administered (02:),
+/// unique within a network (networks never share a bridge).
+fn mac(host: usize, iface: usize) -> String {
+    format!(
+        "02:74:6e:{:02x}:{:02x}:{:02x}",
+        host >> 8,
+        host & 0xff,
+        iface & 0xff
+    )
 }
 
 fn iface_name(name: Option<&str>, index: usize) -> String {

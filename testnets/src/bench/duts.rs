@@ -95,23 +95,33 @@ pub struct Dut {
 }
 
 impl Dut {
+    /// Starts `daemon` in `host` for `role` (the S1/S4 topology).
     pub fn start(daemon: Daemon, host: &Host, role: &Role, bgpd: &Path) -> Result<Self> {
+        let config = match daemon {
+            Daemon::Bgpd => bgpd_config(role),
+            Daemon::Bird2 => bird2_config(role),
+            Daemon::Bird16 => bird16_config(role),
+            Daemon::Frr => frr_config(role),
+            Daemon::GoBgp => gobgp_config(role),
+        };
+        Self::launch(daemon, host, &config, bgpd)
+    }
+
+    /// Starts `daemon` in `host` with its own `config` text; ready when the
+    /// daemon says so (listening, answering its CLI).
+    pub fn launch(daemon: Daemon, host: &Host, config: &str, bgpd: &Path) -> Result<Self> {
         let running = match daemon {
             Daemon::Bgpd => Running::Bgpd(Bgpd::start_with_args(
                 host,
                 bgpd,
-                &bgpd_config(role),
+                config,
                 179,
                 &["--log-level", "warn"],
             )?),
-            Daemon::Bird2 => {
-                Running::Bird(Bird::start(host, BirdVersion::V2, &bird2_config(role))?)
-            }
-            Daemon::Bird16 => {
-                Running::Bird(Bird::start(host, BirdVersion::V1_6, &bird16_config(role))?)
-            }
-            Daemon::Frr => Running::Frr(Frr::start(host, &frr_config(role))?),
-            Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, &gobgp_config(role))?),
+            Daemon::Bird2 => Running::Bird(Bird::start(host, BirdVersion::V2, config)?),
+            Daemon::Bird16 => Running::Bird(Bird::start(host, BirdVersion::V1_6, config)?),
+            Daemon::Frr => Running::Frr(Frr::start(host, config)?),
+            Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, config)?),
         };
         Ok(Self { running })
     }

@@ -13,6 +13,7 @@ pub mod duts;
 mod fib;
 mod fibwatch;
 mod ingest;
+mod mesh;
 mod phases;
 pub mod report;
 pub mod stats;
@@ -79,7 +80,11 @@ trait Scenario {
 }
 
 fn scenarios() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(ingest::Ingest), Box::new(fib::FibInstall)]
+    vec![
+        Box::new(ingest::Ingest),
+        Box::new(mesh::Mesh),
+        Box::new(fib::FibInstall),
+    ]
 }
 
 /// The results of one daemon at one size.

@@ -72,14 +72,23 @@ pub struct State {
 #[derive(Debug)]
 pub struct Tally {
     prefixes: Prefixes,
+    /// How many of them the observer should end up holding: all, unless
+    /// some are never its to hold (a node's own blocks).
+    expected: usize,
     state: Mutex<State>,
     changed: Condvar,
 }
 
 impl Tally {
     pub fn new(prefixes: Prefixes) -> Self {
+        Self::expecting(prefixes, prefixes.count)
+    }
+
+    /// A tally that is full at `expected` of the prefixes.
+    pub fn expecting(prefixes: Prefixes, expected: usize) -> Self {
         Self {
             prefixes,
+            expected,
             state: Mutex::new(State {
                 present: vec![false; prefixes.count],
                 count: 0,
@@ -182,7 +191,7 @@ impl Tally {
 
     fn finish(&self, state: &mut State) {
         let now = Instant::now();
-        let total = self.prefixes.count;
+        let total = self.expected;
         let marks = &mut state.marks;
         if state.count * 100 >= total * 99 && marks.full_99.is_none() {
             marks.full_99 = Some(now);
@@ -212,7 +221,7 @@ impl Tally {
                     waited: timeout,
                     state: format!(
                         "{} of {} prefixes held, {} foreign",
-                        state.count, self.prefixes.count, state.foreign
+                        state.count, self.expected, state.foreign
                     ),
                 });
             }
