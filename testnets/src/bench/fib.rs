@@ -24,41 +24,13 @@ use crate::routes;
 pub struct FibInstall;
 
 const METRICS: &[Metric] = &[
-    Metric {
-        key: "routes_per_s",
-        label: "installed per second",
-        lower_is_better: false,
-    },
-    Metric {
-        key: "t100_ms",
-        label: "all in the kernel (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "t99_ms",
-        label: "99 % in the kernel (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "withdraw_ms",
-        label: "all removed (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "cpu_s",
-        label: "CPU (s)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "bytes_per_route",
-        label: "memory per route (B)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "peak_rss_mib",
-        label: "peak RSS (MiB)",
-        lower_is_better: true,
-    },
+    Metric::higher("routes_per_s", "installed per second"),
+    Metric::lower("t100_ms", "all in the kernel (ms)"),
+    Metric::lower("t99_ms", "99 % in the kernel (ms)"),
+    Metric::lower("withdraw_ms", "all removed (ms)"),
+    Metric::lower("cpu_s", "CPU (s)"),
+    Metric::lower("bytes_per_route", "memory per route (B)"),
+    Metric::lower("peak_rss_mib", "peak RSS (MiB)"),
 ];
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];

@@ -19,36 +19,12 @@ use crate::{Network, Topology};
 pub struct Ingest;
 
 const METRICS: &[Metric] = &[
-    Metric {
-        key: "t100_ms",
-        label: "all at the sink (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "t99_ms",
-        label: "99 % at the sink (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "withdraw_ms",
-        label: "withdraw all (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "cpu_s",
-        label: "CPU (s)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "bytes_per_route",
-        label: "memory per route (B)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "peak_rss_mib",
-        label: "peak RSS (MiB)",
-        lower_is_better: true,
-    },
+    Metric::lower("t100_ms", "all at the sink (ms)"),
+    Metric::lower("t99_ms", "99 % at the sink (ms)"),
+    Metric::lower("withdraw_ms", "withdraw all (ms)"),
+    Metric::lower("cpu_s", "CPU (s)"),
+    Metric::lower("bytes_per_route", "memory per route (B)"),
+    Metric::lower("peak_rss_mib", "peak RSS (MiB)"),
 ];
 
 /// Three hosts on one segment: feed, the daemon, sink.

@@ -23,26 +23,10 @@ pub struct Mesh;
 const AS: u32 = 64512;
 
 const METRICS: &[Metric] = &[
-    Metric {
-        key: "t100_ms",
-        label: "every kernel complete after the last start (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "from_first_ms",
-        label: "after the first start (ms)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "cpu_s",
-        label: "CPU of all daemons (s)",
-        lower_is_better: true,
-    },
-    Metric {
-        key: "rss_mib",
-        label: "RSS per node (MiB)",
-        lower_is_better: true,
-    },
+    Metric::lower("t100_ms", "every kernel complete after the last start (ms)"),
+    Metric::lower("from_first_ms", "after the first start (ms)"),
+    Metric::lower("cpu_s", "CPU of all daemons (s)"),
+    Metric::lower("rss_mib", "RSS per node (MiB)"),
 ];
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];

@@ -63,6 +63,26 @@ pub struct Metric {
     pub lower_is_better: bool,
 }
 
+impl Metric {
+    /// A figure where less is better (times, CPU, memory).
+    pub const fn lower(key: &'static str, label: &'static str) -> Self {
+        Self {
+            key,
+            label,
+            lower_is_better: true,
+        }
+    }
+
+    /// A figure where more is better (rates).
+    pub const fn higher(key: &'static str, label: &'static str) -> Self {
+        Self {
+            key,
+            label,
+            lower_is_better: false,
+        }
+    }
+}
+
 /// One measured run: each metric's value.
 pub type Sample = BTreeMap<&'static str, f64>;
 
