@@ -15,7 +15,6 @@
 //! make the thread list the routes of ours once and compare them with what
 //! it installed. There is no periodic scan.
 
-use std::collections::HashSet;
 use std::io::Read as _;
 use std::net::IpAddr;
 use std::os::fd::AsFd;
@@ -381,22 +380,8 @@ impl Worker {
         let moved = owner(&config) != owner(&self.config) || !config.enabled;
         if moved {
             if let Some(mut kernel) = self.kernel.take() {
-                let mut prefixes: HashSet<IpNet> = self
-                    .routes
-                    .iter()
-                    .filter(|(_, r)| r.held != Held::Nothing)
-                    .map(|(p, _)| *p)
-                    .collect();
-                prefixes.extend(kernel.adopted_prefixes());
-                let ops: Vec<Op> = prefixes
-                    .into_iter()
-                    .map(|prefix| Op::Delete { prefix })
-                    .collect();
-                for (op, outcome) in ops.iter().zip(kernel.apply(&ops)) {
-                    if let Outcome::Failed { error } = outcome {
-                        tracing::warn!(prefix = %op.prefix(), %error, "could not remove a route of ours");
-                    }
-                }
+                let prefixes = known_ours(&self.routes, &kernel);
+                delete_ours(&mut kernel, prefixes);
             }
             for route in self.routes.values_mut() {
                 route.held = Held::Nothing;
@@ -984,30 +969,12 @@ impl Worker {
         let Some(kernel) = self.kernel.as_mut() else {
             return;
         };
-        let mut prefixes: FastSet<IpNet> = self
-            .routes
-            .iter()
-            .filter(|(_, r)| r.held != Held::Nothing)
-            .map(|(p, _)| *p)
-            .collect();
-        prefixes.extend(kernel.adopted_prefixes());
+        let mut prefixes = known_ours(&self.routes, kernel);
         match kernel.dump_ours() {
             Ok(ours) => prefixes.extend(ours.into_keys()),
             Err(error) => tracing::warn!(%error, "cannot list our routes; removing those known"),
         }
-        let ops: Vec<Op> = prefixes
-            .into_iter()
-            .map(|prefix| Op::Delete { prefix })
-            .collect();
-        let mut removed = 0;
-        for (op, outcome) in ops.iter().zip(kernel.apply(&ops)) {
-            match outcome {
-                Outcome::Failed { error } => {
-                    tracing::warn!(prefix = %op.prefix(), %error, "could not remove a route of ours");
-                }
-                _ => removed += 1,
-            }
-        }
+        let removed = delete_ours(kernel, prefixes);
         kernel.clear_adopted();
         self.routes.clear();
         self.failed.clear();
@@ -1081,6 +1048,37 @@ fn uplink_address(configured: IpNet, addresses: &[IpNet]) -> IpNet {
         .find(|a| a.addr().is_ipv4() == configured.addr().is_ipv4() && !link_local(a))
         .copied()
         .unwrap_or(configured)
+}
+
+/// The prefixes where the kernel holds a route of ours, as far as known:
+/// those installed and those adopted at start.
+fn known_ours(routes: &FastMap<IpNet, Route>, kernel: &Kernel) -> FastSet<IpNet> {
+    let mut prefixes: FastSet<IpNet> = routes
+        .iter()
+        .filter(|(_, r)| r.held != Held::Nothing)
+        .map(|(p, _)| *p)
+        .collect();
+    prefixes.extend(kernel.adopted_prefixes());
+    prefixes
+}
+
+/// Deletes our routes at `prefixes` in one batch; failures are logged.
+/// Returns how many went.
+fn delete_ours(kernel: &mut Kernel, prefixes: FastSet<IpNet>) -> usize {
+    let ops: Vec<Op> = prefixes
+        .into_iter()
+        .map(|prefix| Op::Delete { prefix })
+        .collect();
+    let mut removed = 0;
+    for (op, outcome) in ops.iter().zip(kernel.apply(&ops)) {
+        match outcome {
+            Outcome::Failed { error } => {
+                tracing::warn!(prefix = %op.prefix(), %error, "could not remove a route of ours");
+            }
+            _ => removed += 1,
+        }
+    }
+    removed
 }
 
 #[cfg(test)]

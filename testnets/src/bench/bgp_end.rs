@@ -7,6 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -137,14 +138,17 @@ impl BgpEnd {
             encode,
         } = self;
         let mut keepalive = BytesMut::new();
+        // Dropping the sender (with the Sink) ends the keepalives at once.
+        let (stop, stopped) = mpsc::channel::<()>();
         let keepalives = match (
             Message::Keepalive.encode(&encode, &mut keepalive),
             stream.try_clone(),
         ) {
             (Ok(()), Ok(mut writer)) => Some(std::thread::spawn(move || {
-                std::thread::sleep(KEEPALIVE_EVERY);
-                while writer.write_all(&keepalive).is_ok() {
-                    std::thread::sleep(KEEPALIVE_EVERY);
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(KEEPALIVE_EVERY) {
+                    if writer.write_all(&keepalive).is_err() {
+                        return;
+                    }
                 }
             })),
             _ => None,
@@ -168,7 +172,7 @@ impl BgpEnd {
         Sink {
             stream,
             thread,
-            _keepalives: keepalives,
+            keepalives: keepalives.map(|thread| (stop, thread)),
         }
     }
 
@@ -189,13 +193,17 @@ impl BgpEnd {
 pub struct Sink {
     stream: TcpStream,
     thread: JoinHandle<Result<()>>,
-    /// Ends with the first write after the session closed.
-    _keepalives: Option<JoinHandle<()>>,
+    /// The keepalive writer and what stops it.
+    keepalives: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
 impl Sink {
     /// Closes the session and returns what the reading thread ran into.
     pub fn close(self) -> Result<()> {
+        if let Some((stop, thread)) = self.keepalives {
+            drop(stop);
+            let _ = thread.join();
+        }
         let _ = self.stream.shutdown(Shutdown::Both);
         self.thread
             .join()
