@@ -10,11 +10,12 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
 use tracing::debug;
@@ -82,15 +83,12 @@ impl Connection {
         let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
-        let (writer, mut queue) = unbounded_channel::<Bytes>();
+        let (writer, queue) = unbounded_channel::<Bytes>();
         tokio::spawn(async move {
-            while let Some(bytes) = queue.recv().await {
-                if write.write_all(&bytes).await.is_err() {
-                    return;
-                }
+            if write_queued(queue, &mut write).await.is_ok() {
+                // The queue closed: what was queued (a final NOTIFICATION) is out.
+                let _ = write.shutdown().await;
             }
-            // The queue closed: what was queued (a final NOTIFICATION) is out.
-            let _ = write.shutdown().await;
         });
         let reader = tokio::spawn(async move {
             let mut frames = FramedRead::new(read, BgpCodec::default());
@@ -143,6 +141,40 @@ impl Connection {
 
 /// Connects to `remote` from `source` (when given), within `timeout`, and
 /// reports the result as an [`Event::Connected`].
+/// Most octets one write gathers from the queue.
+const GATHER_LIMIT: usize = 256 << 10;
+
+/// Writes what the speaker queues until it drops the queue. Whatever is
+/// queued by the time a write starts goes in that one write: a reflector's
+/// flushes to hundreds of peers then cost a system call per peer, not one
+/// per flush per peer.
+async fn write_queued(
+    mut queue: UnboundedReceiver<Bytes>,
+    write: &mut OwnedWriteHalf,
+) -> io::Result<()> {
+    let mut gathered = BytesMut::new();
+    while let Some(first) = queue.recv().await {
+        let Ok(next) = queue.try_recv() else {
+            write.write_all(&first).await?;
+            continue;
+        };
+        gathered.clear();
+        gathered.extend_from_slice(&first);
+        gathered.extend_from_slice(&next);
+        while gathered.len() < GATHER_LIMIT {
+            match queue.try_recv() {
+                Ok(bytes) => gathered.extend_from_slice(&bytes),
+                Err(_) => break,
+            }
+        }
+        write.write_all(&gathered).await?;
+        if gathered.capacity() > GATHER_LIMIT * 2 {
+            gathered = BytesMut::new();
+        }
+    }
+    Ok(())
+}
+
 pub fn connect(
     peer: PeerId,
     session: SessionId,

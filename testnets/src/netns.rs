@@ -76,19 +76,40 @@ impl Netns {
     /// Runs `f` on a thread that has entered the namespace, so that sockets it
     /// opens (netlink) belong to it. The calling thread is untouched.
     pub fn enter<T: Send>(&self, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
-        let path = format!("{NETNS_DIR}/{}", self.name);
+        let path = self.path();
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let file = File::open(&path).map_err(Error::io(format!("open {path}")))?;
-                    setns(&file, CloneFlags::CLONE_NEWNET)
-                        .map_err(|e| Error::Netlink(format!("setns {path}: {e}")))?;
+                    join(&path)?;
                     f()
                 })
                 .join()
                 .unwrap_or_else(|_| Err(Error::Netlink(format!("thread in {path} panicked"))))
         })
     }
+
+    /// Starts a long-lived thread inside the namespace (a runtime whose every
+    /// socket must belong to it) and returns at once.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> std::thread::JoinHandle<Result<T>> {
+        let path = self.path();
+        std::thread::spawn(move || {
+            join(&path)?;
+            f()
+        })
+    }
+
+    fn path(&self) -> String {
+        format!("{NETNS_DIR}/{}", self.name)
+    }
+}
+
+/// Moves the calling thread into the namespace at `path`.
+fn join(path: &str) -> Result<()> {
+    let file = File::open(path).map_err(Error::io(format!("open {path}")))?;
+    setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| Error::Netlink(format!("setns {path}: {e}")))
 }
 
 impl Drop for Netns {

@@ -258,7 +258,8 @@ impl Network {
                         .map(move |(j, o)| (h, j, o))
                 })
                 .collect();
-            if on_segment.len() <= STATIC_NEIGHBOURS_ABOVE {
+            let addresses: usize = on_segment.iter().map(|(_, _, o)| o.addresses.len()).sum();
+            if addresses <= STATIC_NEIGHBOURS_ABOVE {
                 continue;
             }
             let name = iface_name(iface.name.as_deref(), i);
@@ -360,7 +361,7 @@ impl Drop for Network {
     }
 }
 
-/// Segments with more hosts than this get permanent neighbour entries.
+/// Segments with more addresses than this get permanent neighbour entries.
 const STATIC_NEIGHBOURS_ABOVE: usize = 16;
 
 /// The MAC of host `host`'s interface `iface`: locally administered (02:),

@@ -20,7 +20,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
     };
     let results = bench::run(&options, &mut |line| eprintln!("{line}")).unwrap();
     let ids: Vec<&str> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids, ["S1", "S3", "S4"]);
+    assert_eq!(ids, ["S1", "S2", "S3", "S4", "S5"]);
     for result in &results {
         assert!(!result.rows.is_empty(), "{} has no rows", result.id);
         for row in &result.rows {
@@ -53,15 +53,17 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
     let report = std::fs::read_to_string(dir.join("BENCHMARKS.md")).unwrap();
     for heading in [
         "## S1 ingest",
+        "## S2 route-reflector fan-out",
         "## S3 node-to-node mesh",
         "## S4 kernel",
+        "## S5 churn in a mesh",
         "BIRD 1.6",
         "GoBGP",
         "| 5,000 | bgpd |",
     ] {
         assert!(report.contains(heading), "{heading} missing:\n{report}");
     }
-    for chart in ["s1.svg", "s3.svg", "s4.svg"] {
+    for chart in ["s1.svg", "s2.svg", "s3.svg", "s4.svg", "s5.svg"] {
         let svg = std::fs::read_to_string(dir.join("benchmarks").join(chart)).unwrap();
         assert!(
             svg.starts_with("<svg") && svg.contains("<rect x="),

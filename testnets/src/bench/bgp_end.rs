@@ -24,7 +24,8 @@ use crate::network::Host;
 
 /// Seconds; longer than any run's deadline.
 const HOLD_TIME: u16 = 240;
-const KEEPALIVE_EVERY: Duration = Duration::from_secs(60);
+/// Often enough for any hold time a daemon negotiates down to (GoBGP: 90 s).
+pub(super) const KEEPALIVE_EVERY: Duration = Duration::from_secs(20);
 
 /// An Established session, before it is given a job.
 pub struct BgpEnd {
@@ -71,51 +72,25 @@ impl BgpEnd {
         stream
             .set_nodelay(true)
             .map_err(Error::io("set TCP_NODELAY"))?;
-        // Not 0 (which RFC 4271 §4.2 allows): GoBGP then times out every write.
-        let open = OpenMessage::new(
-            local_as,
-            HOLD_TIME,
-            router_id,
-            vec![
-                Capability::Multiprotocol(Family::Ipv4Unicast.into()),
-                Capability::RouteRefresh,
-                Capability::FourOctetAs(local_as),
-            ],
-        );
-        let mut out = BytesMut::new();
-        Message::Open(open.clone())
-            .encode(&EncodeCtx::default(), &mut out)
-            .map_err(|e| Error::Bench(format!("encode OPEN: {e}")))?;
-        stream.write_all(&out).map_err(Error::io("send OPEN"))?;
+        let open = open_message(local_as, router_id);
+        stream
+            .write_all(&encoded(
+                &Message::Open(open.clone()),
+                &EncodeCtx::default(),
+            )?)
+            .map_err(Error::io("send OPEN"))?;
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .map_err(Error::io("set read timeout"))?;
         let mut reader = MessageReader::new(stream.try_clone().map_err(Error::io("clone"))?);
-        let remote = match reader.next_message(&DecodeCtx::default())? {
-            Message::Open(remote) => remote,
-            other => return Err(Error::Bench(format!("expected OPEN, got {other:?}"))),
-        };
-        let negotiated = Negotiated::new(&open, &remote);
-        let decode = negotiated.decode_ctx(true);
-        let encode = negotiated.encode_ctx();
-        out.clear();
-        Message::Keepalive
-            .encode(&encode, &mut out)
-            .map_err(|e| Error::Bench(format!("encode KEEPALIVE: {e}")))?;
+        let remote = expect_open(reader.next_message(&DecodeCtx::default())?)?;
+        let (decode, encode) = negotiate(&open, &remote);
         stream
-            .write_all(&out)
+            .write_all(&encoded(&Message::Keepalive, &encode)?)
             .map_err(Error::io("send KEEPALIVE"))?;
-        match reader.next_message(&decode)? {
-            Message::Keepalive => {}
-            other => return Err(Error::Bench(format!("expected KEEPALIVE, got {other:?}"))),
-        }
-        // Our table is empty for now (RFC 4724 §2): no daemon waits on us.
-        out.clear();
-        Message::Update(UpdateMessage::end_of_rib(Family::Ipv4Unicast))
-            .encode(&encode, &mut out)
-            .map_err(|e| Error::Bench(format!("encode End-of-RIB: {e}")))?;
+        expect_keepalive(reader.next_message(&decode)?)?;
         stream
-            .write_all(&out)
+            .write_all(&end_of_rib(&encode)?)
             .map_err(Error::io("send End-of-RIB"))?;
         stream
             .set_read_timeout(None)
@@ -137,14 +112,10 @@ impl BgpEnd {
             decode,
             encode,
         } = self;
-        let mut keepalive = BytesMut::new();
         // Dropping the sender (with the Sink) ends the keepalives at once.
         let (stop, stopped) = mpsc::channel::<()>();
-        let keepalives = match (
-            Message::Keepalive.encode(&encode, &mut keepalive),
-            stream.try_clone(),
-        ) {
-            (Ok(()), Ok(mut writer)) => Some(std::thread::spawn(move || {
+        let keepalives = match (encoded(&Message::Keepalive, &encode), stream.try_clone()) {
+            (Ok(keepalive), Ok(mut writer)) => Some(std::thread::spawn(move || {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(KEEPALIVE_EVERY) {
                     if writer.write_all(&keepalive).is_err() {
                         return;
@@ -188,6 +159,59 @@ impl BgpEnd {
             _drain: drain,
         }
     }
+}
+
+/// The OPEN every harness session sends: IPv4 unicast, route refresh,
+/// four-octet AS numbers, and a hold time no run outlasts.
+pub(super) fn open_message(local_as: u32, router_id: Ipv4Addr) -> OpenMessage {
+    // Not 0 (which RFC 4271 §4.2 allows): GoBGP then times out every write.
+    OpenMessage::new(
+        local_as,
+        HOLD_TIME,
+        router_id,
+        vec![
+            Capability::Multiprotocol(Family::Ipv4Unicast.into()),
+            Capability::RouteRefresh,
+            Capability::FourOctetAs(local_as),
+        ],
+    )
+}
+
+pub(super) fn expect_open(message: Message) -> Result<OpenMessage> {
+    match message {
+        Message::Open(remote) => Ok(remote),
+        other => Err(Error::Bench(format!("expected OPEN, got {other:?}"))),
+    }
+}
+
+pub(super) fn expect_keepalive(message: Message) -> Result<()> {
+    match message {
+        Message::Keepalive => Ok(()),
+        other => Err(Error::Bench(format!("expected KEEPALIVE, got {other:?}"))),
+    }
+}
+
+/// How the session decodes and encodes, from the two OPENs.
+pub(super) fn negotiate(open: &OpenMessage, remote: &OpenMessage) -> (DecodeCtx, EncodeCtx) {
+    let negotiated = Negotiated::new(open, remote);
+    (negotiated.decode_ctx(true), negotiated.encode_ctx())
+}
+
+pub(super) fn encoded(message: &Message, ctx: &EncodeCtx) -> Result<BytesMut> {
+    let mut out = BytesMut::new();
+    message
+        .encode(ctx, &mut out)
+        .map_err(|e| Error::Bench(format!("encode {message:?}: {e}")))?;
+    Ok(out)
+}
+
+/// End-of-RIB for IPv4 unicast: the harness's table is empty when a
+/// session comes up (RFC 4724 §2), so no daemon waits on it.
+pub(super) fn end_of_rib(ctx: &EncodeCtx) -> Result<BytesMut> {
+    encoded(
+        &Message::Update(UpdateMessage::end_of_rib(Family::Ipv4Unicast)),
+        ctx,
+    )
 }
 
 pub struct Sink {

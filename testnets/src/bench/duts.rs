@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::network::Host;
 use crate::speakers::bgpd::Bgpd;
 use crate::speakers::bird::{Bird, BirdVersion};
@@ -124,6 +124,27 @@ impl Dut {
             Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, config)?),
         };
         Ok(Self { running })
+    }
+
+    /// Replaces the configuration and has the daemon apply it the way its
+    /// operators do: bgpd re-reads its file on SIGHUP, BIRD on `birdc
+    /// configure`. FRR is changed by [`Dut::vtysh`] instead.
+    pub fn reconfigure(&mut self, config: &str) -> Result<()> {
+        match &mut self.running {
+            Running::Bgpd(d) => d.reload(config),
+            Running::Bird(d) => d.reconfigure(config),
+            Running::Frr(_) | Running::GoBgp(_) => Err(Error::Bench(
+                "FRR and GoBGP are changed by command, not by file".into(),
+            )),
+        }
+    }
+
+    /// Runs configuration commands in FRR's vtysh.
+    pub fn vtysh(&self, commands: &[&str]) -> Result<()> {
+        match &self.running {
+            Running::Frr(d) => d.vtysh(commands).map(drop),
+            _ => Err(Error::Bench("only FRR has vtysh".into())),
+        }
     }
 
     /// Its processes, for accounting.

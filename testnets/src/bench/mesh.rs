@@ -16,11 +16,11 @@ use super::fibwatch::FibWatch;
 use super::tally::{Prefixes, Tally};
 use super::{millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
-use crate::Topology;
+use crate::{Network, Topology};
 
 pub struct Mesh;
 
-const AS: u32 = 64512;
+pub(super) const AS: u32 = 64512;
 
 const METRICS: &[Metric] = &[
     Metric::lower("t100_ms", "every kernel complete after the last start (ms)"),
@@ -31,19 +31,26 @@ const METRICS: &[Metric] = &[
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];
 
-fn address(i: usize) -> String {
+pub(super) fn address(i: usize) -> String {
     format!("10.0.1.{}", 10 + i)
 }
+
+const BLOCK_BASE: Ipv4Addr = Ipv4Addr::new(10, 244, 0, 0);
 
 /// Node i's two blocks are /26 number 2(i-1) and 2(i-1)+1 from
 /// 10.244.0.0: every node's blocks together are one run of prefixes.
 fn blocks(nodes: usize) -> Prefixes {
-    Prefixes::new(Ipv4Addr::new(10, 244, 0, 0), 26, 2 * nodes)
+    Prefixes::new(BLOCK_BASE, 26, 2 * nodes)
 }
 
-fn own_blocks(i: usize, nodes: usize) -> [String; 2] {
+/// The `spare` prefixes after every node's blocks, for churn.
+pub(super) fn spare_blocks(nodes: usize, spare: usize) -> Prefixes {
+    Prefixes::new(blocks(nodes).nth(2 * nodes).addr(), 26, spare)
+}
+
+pub(super) fn own_blocks(i: usize, nodes: usize) -> Vec<String> {
     let all = blocks(nodes);
-    [
+    vec![
         all.nth(2 * (i - 1)).to_string(),
         all.nth(2 * (i - 1) + 1).to_string(),
     ]
@@ -86,55 +93,11 @@ impl Scenario for Mesh {
     }
 
     fn run_once(&self, daemon: Daemon, nodes: usize, options: &Options) -> Result<Sample> {
-        if nodes > 200 {
-            return Err(Error::Bench(format!("{nodes} nodes do not fit one /24")));
-        }
-        let mut topology = Topology::new("bench-s3");
-        topology.segment("lan");
-        for i in 1..=nodes {
-            topology
-                .node(&format!("n{i}"))
-                .iface("lan", &[&format!("{}/24", address(i))]);
-        }
-        let net = topology.build()?;
-        let mut tallies = Vec::new();
-        let mut watches = Vec::new();
-        for i in 1..=nodes {
-            let tally = Arc::new(Tally::expecting(blocks(nodes), 2 * (nodes - 1)));
-            watches.push(FibWatch::start(net.host(&format!("n{i}")), tally.clone())?);
-            tallies.push(tally);
-        }
-
-        let first = Instant::now();
-        let mut daemons = Vec::new();
-        for i in 1..=nodes {
-            let config = config(daemon, i, nodes);
-            daemons.push(Dut::launch(
-                daemon,
-                net.host(&format!("n{i}")),
-                &config,
-                &options.bgpd,
-            )?);
-        }
-        let last = Instant::now();
-        let deadline = Duration::from_secs(60 + nodes as u64);
-        let mut complete = last;
-        for (i, tally) in tallies.iter().enumerate() {
-            tally.wait(
-                &format!("every other block in n{}'s kernel", i + 1),
-                deadline,
-                |s| s.marks.full.is_some(),
-            )?;
-            if let Some(full) = tally.marks().full {
-                complete = complete.max(full);
-            }
-        }
-        let pids: Vec<u32> = daemons.iter_mut().flat_map(Dut::pids).collect();
-        let spent = usage::sample(&pids);
-        for watch in watches {
-            watch.stop()?;
-        }
-        drop(daemons);
+        let mut mesh = MeshNet::start("bench-s3", daemon, nodes, 0, options)?;
+        let complete = mesh.wait_complete()?;
+        let spent = usage::sample(&mesh.pids());
+        let (first, last) = (mesh.first, mesh.last);
+        mesh.stop()?;
         Ok(Sample::from([
             ("t100_ms", millis(complete.saturating_duration_since(last))),
             ("from_first_ms", millis(complete - first)),
@@ -144,14 +107,124 @@ impl Scenario for Mesh {
     }
 }
 
-/// Node `i`'s configuration for `daemon`.
-fn config(daemon: Daemon, i: usize, nodes: usize) -> String {
+/// A mesh of running daemons with a watcher on every node's kernel.
+pub(super) struct MeshNet {
+    pub net: Network,
+    pub daemon: Daemon,
+    pub nodes: usize,
+    /// Node i's daemon at i - 1.
+    pub duts: Vec<Dut>,
+    /// Node i's kernel at i - 1: the others' blocks, and `spare` more
+    /// prefixes after them that churn may add.
+    pub tallies: Vec<Arc<Tally>>,
+    spare: usize,
+    watches: Vec<FibWatch>,
+    /// When the first daemon was started, and when the last was up.
+    pub first: Instant,
+    pub last: Instant,
+}
+
+impl MeshNet {
+    /// Builds the network, starts every watcher, then every daemon.
+    pub fn start(
+        name: &str,
+        daemon: Daemon,
+        nodes: usize,
+        spare: usize,
+        options: &Options,
+    ) -> Result<Self> {
+        if nodes > 200 {
+            return Err(Error::Bench(format!("{nodes} nodes do not fit one /24")));
+        }
+        let mut topology = Topology::new(name);
+        topology.segment("lan");
+        for i in 1..=nodes {
+            topology
+                .node(&format!("n{i}"))
+                .iface("lan", &[&format!("{}/24", address(i))]);
+        }
+        let net = topology.build()?;
+        let mut tallies = Vec::new();
+        let mut watches = Vec::new();
+        let watched = Prefixes::new(BLOCK_BASE, 26, 2 * nodes + spare);
+        for i in 1..=nodes {
+            let tally = Arc::new(Tally::expecting(watched, 2 * (nodes - 1)).with_stamps());
+            watches.push(FibWatch::start(net.host(&format!("n{i}")), tally.clone())?);
+            tallies.push(tally);
+        }
+        let first = Instant::now();
+        let mut duts = Vec::new();
+        for i in 1..=nodes {
+            let config = config(daemon, i, nodes, &own_blocks(i, nodes));
+            duts.push(Dut::launch(
+                daemon,
+                net.host(&format!("n{i}")),
+                &config,
+                &options.bgpd,
+            )?);
+        }
+        Ok(Self {
+            net,
+            daemon,
+            nodes,
+            duts,
+            tallies,
+            spare,
+            watches,
+            first,
+            last: Instant::now(),
+        })
+    }
+
+    /// Waits until every node's kernel holds every other node's blocks;
+    /// returns when the last did.
+    pub fn wait_complete(&self) -> Result<Instant> {
+        let deadline = Duration::from_secs(60 + self.nodes as u64);
+        let mut complete = self.last;
+        for (i, tally) in self.tallies.iter().enumerate() {
+            tally.wait(
+                &format!("every other block in n{}'s kernel", i + 1),
+                deadline,
+                |s| s.marks.full.is_some(),
+            )?;
+            if let Some(full) = tally.marks().full {
+                complete = complete.max(full);
+            }
+        }
+        Ok(complete)
+    }
+
+    /// How many prefixes after the blocks the watchers also tally.
+    pub fn spare(&self) -> usize {
+        self.spare
+    }
+
+    /// Every daemon's processes, for accounting.
+    pub fn pids(&mut self) -> Vec<u32> {
+        self.duts.iter_mut().flat_map(Dut::pids).collect()
+    }
+
+    /// Stops the watchers (reporting what they ran into), then the daemons.
+    pub fn stop(self) -> Result<()> {
+        for watch in self.watches {
+            watch.stop()?;
+        }
+        drop(self.duts);
+        Ok(())
+    }
+}
+
+/// Node `i`'s configuration for `daemon`, originating `blocks`.
+pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) -> String {
     let me = address(i);
-    let [a, b] = own_blocks(i, nodes);
     // Each pair connects one way: toward a higher address we are passive.
     let peers: Vec<(String, bool)> = (1..=nodes)
         .filter(|j| *j != i)
         .map(|j| (address(j), j > i))
+        .collect();
+    let statics: String = blocks
+        .iter()
+        .map(|b| format!("route {b} blackhole; "))
         .collect();
     let mut c = String::new();
     match daemon {
@@ -160,7 +233,7 @@ fn config(daemon: Daemon, i: usize, nodes: usize) -> String {
                 "node_name = \"n{i}\"\nrouter_id = \"{me}\"\nlocal_as = {AS}\naddresses = [\"{me}/24\"]\n\n\
                  [export]\nprefixes = [\"10.244.0.0/16\"]\n"
             ));
-            for block in [&a, &b] {
+            for block in blocks {
                 c.push_str(&format!(
                     "\n[[originate]]\nprefix = \"{block}\"\nkind = \"block\"\n"
                 ));
@@ -176,7 +249,7 @@ fn config(daemon: Daemon, i: usize, nodes: usize) -> String {
             c.push_str(&format!(
                 "router id {me};\nprotocol device {{ scan time 60; }}\n\
                  protocol kernel {{ scan time 60; ipv4 {{ import none; export where source = RTS_BGP; }}; }}\n\
-                 protocol static {{ ipv4; route {a} blackhole; route {b} blackhole; }}\n\
+                 protocol static {{ ipv4; {statics} }}\n\
                  template bgp mesh {{ local {me} as {AS}; direct; connect delay time 1; connect retry time 1; \
                  hold time 9; keepalive time 3; ipv4 {{ import all; export where source = RTS_STATIC; gateway direct; }}; }}\n"
             ));
@@ -191,7 +264,7 @@ fn config(daemon: Daemon, i: usize, nodes: usize) -> String {
             c.push_str(&format!(
                 "router id {me};\nprotocol device {{ scan time 60; }}\n\
                  protocol kernel {{ scan time 60; import none; export where source = RTS_BGP; }}\n\
-                 protocol static {{ route {a} blackhole; route {b} blackhole; }}\n\
+                 protocol static {{ {statics} }}\n\
                  template bgp mesh {{ local as {AS}; source address {me}; direct; gateway direct; \
                  connect delay time 1; connect retry time 1; hold time 9; keepalive time 3; \
                  import all; export where source = RTS_STATIC; }}\n"
@@ -216,9 +289,11 @@ fn config(daemon: Daemon, i: usize, nodes: usize) -> String {
                     c.push_str(&format!(" neighbor {peer} passive\n"));
                 }
             }
-            c.push_str(&format!(
-                " address-family ipv4 unicast\n  network {a}\n  network {b}\n exit-address-family\n"
-            ));
+            c.push_str(" address-family ipv4 unicast\n");
+            for block in blocks {
+                c.push_str(&format!("  network {block}\n"));
+            }
+            c.push_str(" exit-address-family\n");
         }
         Daemon::GoBgp => {}
     }
@@ -240,8 +315,8 @@ mod tests {
 
     #[test]
     fn each_pair_connects_one_way() {
-        let low = config(Daemon::Bgpd, 1, 3);
-        let high = config(Daemon::Bgpd, 3, 3);
+        let low = config(Daemon::Bgpd, 1, 3, &own_blocks(1, 3));
+        let high = config(Daemon::Bgpd, 3, 3, &own_blocks(3, 3));
         assert!(low.contains(
             "address = \"10.0.1.13\"\nremote_as = 64512\nkind = \"mesh\"\npassive = true"
         ));

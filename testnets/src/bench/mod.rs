@@ -9,12 +9,15 @@
 //! prefix it receives, a watcher tallies the kernel's route events.
 
 mod bgp_end;
+mod churn;
 pub mod duts;
 mod fib;
 mod fibwatch;
+mod fleet;
 mod ingest;
 mod mesh;
 mod phases;
+mod reflector;
 pub mod report;
 pub mod stats;
 mod tally;
@@ -102,8 +105,10 @@ trait Scenario {
 fn scenarios() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(ingest::Ingest),
+        Box::new(reflector::Reflector),
         Box::new(mesh::Mesh),
         Box::new(fib::FibInstall),
+        Box::new(churn::Churn),
     ]
 }
 

@@ -29,6 +29,18 @@ impl Summary {
     }
 }
 
+/// The `p`th percentile of `values` by the nearest rank (0 for none): the
+/// smallest value at least `p` % of them do not exceed.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
 /// A deterministic shuffle (so a run can be repeated) of `items` for round
 /// `round`: the daemons' order changes from round to round, so none always
 /// runs first on a cold or warm machine.
@@ -50,6 +62,16 @@ pub fn shuffled<T: Clone>(items: &[T], round: u64) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_by_the_nearest_rank() {
+        let values: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&values, 50.0), 50.0);
+        assert_eq!(percentile(&values, 99.0), 99.0);
+        assert_eq!(percentile(&values, 100.0), 100.0);
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert_eq!(percentile(&[], 50.0), 0.0);
+    }
 
     #[test]
     fn median_of_odd_and_even_counts() {

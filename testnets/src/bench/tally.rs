@@ -4,6 +4,7 @@
 //! Prefixes map to indices by arithmetic, so tallying allocates nothing.
 
 use std::net::Ipv4Addr;
+use std::ops::Range;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -49,6 +50,13 @@ impl Prefixes {
     }
 }
 
+impl State {
+    /// Whether prefix `i` is held now.
+    pub fn holds(&self, i: usize) -> bool {
+        self.present.get(i).copied().unwrap_or(false)
+    }
+}
+
 /// When the count first crossed each mark since the last reset.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Marks {
@@ -61,6 +69,8 @@ pub struct Marks {
 #[derive(Debug)]
 pub struct State {
     present: Vec<bool>,
+    /// When each prefix last came or went, when the tally keeps that.
+    stamps: Option<Vec<Option<Instant>>>,
     pub count: usize,
     /// Prefixes seen that are not the workload's (a leak, or another route).
     pub foreign: usize,
@@ -75,6 +85,9 @@ pub struct Tally {
     /// How many of them the observer should end up holding: all, unless
     /// some are never its to hold (a node's own blocks).
     expected: usize,
+    /// Indices not counted either way: what the observer itself announces
+    /// (a reflector may send a client's own routes back, RFC 4456 §8).
+    ignored: Range<usize>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -89,8 +102,10 @@ impl Tally {
         Self {
             prefixes,
             expected,
+            ignored: 0..0,
             state: Mutex::new(State {
                 present: vec![false; prefixes.count],
+                stamps: None,
                 count: 0,
                 foreign: 0,
                 marks: Marks::default(),
@@ -99,6 +114,25 @@ impl Tally {
             }),
             changed: Condvar::new(),
         }
+    }
+
+    /// A tally of every prefix but those at `own`, which are neither
+    /// counted nor foreign.
+    pub fn all_but(prefixes: Prefixes, own: Range<usize>) -> Self {
+        let mut tally = Self::expecting(prefixes, prefixes.count - own.len());
+        tally.ignored = own;
+        tally
+    }
+
+    /// Also keeps when each prefix last came or went ([`Tally::stamp`]).
+    pub fn with_stamps(self) -> Self {
+        self.lock().stamps = Some(vec![None; self.prefixes.count]);
+        self
+    }
+
+    /// When prefix `i` last came or went, if the tally keeps stamps.
+    pub fn stamp(&self, i: usize) -> Option<Instant> {
+        self.lock().stamps.as_ref()?.get(i).copied().flatten()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -179,8 +213,14 @@ impl Tally {
             state.foreign += usize::from(present);
             return;
         };
+        if self.ignored.contains(&i) {
+            return;
+        }
         if state.present[i] != present {
             state.present[i] = present;
+            if let Some(stamps) = &mut state.stamps {
+                stamps[i] = Some(Instant::now());
+            }
             if present {
                 state.count += 1;
             } else {
@@ -268,5 +308,31 @@ mod tests {
         tally.apply_routes([(p.nth(99), false)]);
         assert!(tally.marks().empty.is_some());
         assert!(tally.marks().full.is_none(), "reset forgot the fill");
+    }
+
+    #[test]
+    fn an_observers_own_prefixes_are_not_counted() {
+        let p = Prefixes::new(Ipv4Addr::new(10, 244, 0, 0), 26, 6);
+        let tally = Tally::all_but(p, 2..4);
+        tally.apply_routes((0..4).map(|i| (p.nth(i), true)));
+        assert_eq!(tally.count(), 2, "2 and 3 are its own");
+        assert_eq!(tally.lock().foreign, 0);
+        tally.apply_routes((4..6).map(|i| (p.nth(i), true)));
+        assert!(tally.marks().full.is_some(), "full at 4 of 6");
+    }
+
+    #[test]
+    fn stamps_say_when_each_prefix_came_and_went() {
+        let p = Prefixes::new(Ipv4Addr::new(10, 244, 0, 0), 26, 3);
+        let tally = Tally::new(p).with_stamps();
+        assert_eq!(tally.stamp(1), None);
+        tally.apply_routes([(p.nth(1), true)]);
+        let came = tally.stamp(1).unwrap();
+        assert!(tally.lock().holds(1) && !tally.lock().holds(0));
+        tally.apply_routes([(p.nth(1), true)]);
+        assert_eq!(tally.stamp(1), Some(came), "no change, no new stamp");
+        tally.apply_routes([(p.nth(1), false)]);
+        assert!(tally.stamp(1).unwrap() >= came && !tally.lock().holds(1));
+        assert_eq!(Tally::new(p).stamp(0), None, "kept only when asked for");
     }
 }

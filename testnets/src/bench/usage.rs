@@ -24,6 +24,21 @@ pub fn sample(pids: &[u32]) -> Usage {
     usage
 }
 
+/// The CPU time of one thread of this process (`tid` as
+/// [`current_thread`] gave it); zero once it is gone.
+pub fn thread_cpu(tid: u32) -> Duration {
+    let path = format!("/proc/{}/task/{tid}/schedstat", std::process::id());
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(Duration::ZERO, Duration::from_nanos)
+}
+
+/// The calling thread's id, for [`thread_cpu`].
+pub fn current_thread() -> u32 {
+    nix::unistd::gettid().as_raw() as u32
+}
+
 fn cpu(pid: u32) -> Duration {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Duration::ZERO;
@@ -64,5 +79,7 @@ mod tests {
         assert!(after.cpu > before.cpu);
         assert!(after.rss_kib > 0 && after.peak_rss_kib >= after.rss_kib);
         assert_eq!(sample(&[u32::MAX]), Usage::default(), "no such process");
+        assert!(thread_cpu(current_thread()) > Duration::ZERO);
+        assert_eq!(thread_cpu(u32::MAX), Duration::ZERO, "no such thread");
     }
 }

@@ -9,7 +9,7 @@ use ipnet::IpNet;
 
 use super::{leading_prefixes, write_file, Session, SessionState, Speaker, START_TIMEOUT};
 use crate::cmd;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::network::Host;
 use crate::process::Process;
 use crate::wait::Poll;
@@ -81,6 +81,22 @@ impl Bird {
     /// this works from outside the namespace.
     pub fn cmd(&self, command: &str) -> Result<String> {
         birdc(self.version, &self.socket, command)
+    }
+
+    /// Replaces the configuration file and has BIRD re-read it (`birdc
+    /// configure`, as Calico's confd does).
+    pub fn reconfigure(&self, config: &str) -> Result<()> {
+        let dir = self.socket.parent().unwrap_or(std::path::Path::new("."));
+        write_file(dir, "bird.conf", config)?;
+        let out = self.cmd("configure")?;
+        if out.contains("Reconfigured") || out.contains("Reconfiguration in progress") {
+            Ok(())
+        } else {
+            Err(Error::Command {
+                command: format!("birdc configure ({})", self.name),
+                detail: out,
+            })
+        }
     }
 
     pub fn process(&mut self) -> &mut Process {
