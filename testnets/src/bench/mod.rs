@@ -10,7 +10,9 @@
 
 mod bgp_end;
 mod churn;
+mod confd;
 pub mod duts;
+mod etcd_fib;
 mod fib;
 mod fibwatch;
 mod fleet;
@@ -109,6 +111,7 @@ fn scenarios() -> Vec<Box<dyn Scenario>> {
         Box::new(mesh::Mesh),
         Box::new(fib::FibInstall),
         Box::new(churn::Churn),
+        Box::new(etcd_fib::EtcdToFib),
     ]
 }
 

@@ -42,15 +42,17 @@ fn markdown(results: &[ScenarioResult], command: &str, quick: bool) -> String {
     }
     out.push_str("\n## Method\n\n");
     out.push_str(
-        "Each run starts a fresh network of namespaces and a fresh daemon. The harness (Rust, in \
-         the `testnets` process) opens the BGP sessions itself (the daemons' are passive), writes \
-         pre-encoded UPDATEs, and timestamps every prefix at a sink or every kernel route event; \
-         the daemon is never polled while timing. Hold time 0 on the harness's sessions, so no \
-         keepalives. One warm-up and five measured runs per daemon and size, the daemons' order \
-         shuffled each round; figures are medians with min–max. CPU is the daemon's own \
-         (schedstat of every thread; FRR counts bgpd and zebra), memory its resident set. \
-         **Ratio** is the peer's median over bgpd's for times, CPU and memory, bgpd's over the \
-         peer's for rates: above 1 means bgpd does better.\n\n",
+        "Each run starts a fresh network of namespaces and fresh daemons. The harness (Rust, in \
+         the `testnets` process) opens its BGP sessions itself where it is a peer (feeder, sink, \
+         the fleet of S2; the daemon's sessions passive), writes pre-encoded UPDATEs, and \
+         timestamps every prefix at a sink or every kernel route event (netlink watchers in \
+         every namespace); the daemon is never polled while timing. The harness's sessions \
+         offer a hold time of 240 s and send keepalives every 20 s. One warm-up and five \
+         measured runs per daemon and size, the daemons' order shuffled each round; figures \
+         are medians with min–max. CPU is the daemon's own (schedstat of every thread; FRR \
+         counts bgpd and zebra), memory its resident set. **Ratio** is the peer's median over \
+         bgpd's for times, CPU and memory, bgpd's over the peer's for rates: above 1 means bgpd \
+         does better. The table of ratios under each scenario gives it for every figure.\n\n",
     );
     for result in results {
         scenario_section(&mut out, result);
@@ -99,6 +101,7 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
             let _ = writeln!(out, " {ratio} |");
         }
     }
+    ratios_table(out, result);
     let failures: Vec<String> = result
         .rows
         .iter()
@@ -115,6 +118,42 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
         }
     }
     out.push('\n');
+}
+
+/// Every peer's ratio to bgpd for every figure, a row per size and peer.
+fn ratios_table(out: &mut String, result: &ScenarioResult) {
+    out.push_str("\nRatios, peer / bgpd (above 1: bgpd does better):\n\n| size | daemon |");
+    for metric in result.metrics {
+        let _ = write!(out, " {} |", metric.label);
+    }
+    out.push_str("\n|---|---|");
+    for _ in result.metrics {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for size in result.sizes() {
+        let Some(bgpd) = result.row(size, Daemon::Bgpd) else {
+            continue;
+        };
+        for row in result
+            .rows
+            .iter()
+            .filter(|r| r.size == size && r.daemon != Daemon::Bgpd)
+        {
+            let _ = write!(out, "| {} | {} |", group(size), row.daemon);
+            for metric in result.metrics {
+                let cell = match (
+                    bgpd.summaries.get(metric.key),
+                    row.summaries.get(metric.key),
+                ) {
+                    (Some(ours), Some(theirs)) => format!("{:.2}", ratio(metric, ours, theirs)),
+                    _ => "–".to_owned(),
+                };
+                let _ = write!(out, " {cell} |");
+            }
+            out.push('\n');
+        }
+    }
 }
 
 /// Above 1 when bgpd does better.
@@ -309,6 +348,7 @@ fn chart(result: &ScenarioResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bench::Row;
 
     #[test]
     fn numbers_read_well() {
@@ -338,5 +378,40 @@ mod tests {
         };
         assert_eq!(ratio(&time, &s(10.0), &s(30.0)), 3.0);
         assert_eq!(ratio(&rate, &s(300.0), &s(100.0)), 3.0);
+    }
+
+    #[test]
+    fn every_figure_of_every_peer_gets_a_ratio() {
+        const METRICS: &[Metric] = &[Metric::lower("t", "time"), Metric::higher("r", "rate")];
+        let row = |daemon, t: f64, r: Option<f64>| Row {
+            size: 10,
+            daemon,
+            summaries: [("t", t)]
+                .into_iter()
+                .chain(r.map(|r| ("r", r)))
+                .map(|(k, v)| (k, Summary::of(&[v]).unwrap()))
+                .collect(),
+            failures: Vec::new(),
+        };
+        let result = ScenarioResult {
+            id: "S9",
+            title: "test",
+            method: "",
+            metrics: METRICS,
+            rows: vec![
+                row(Daemon::Bgpd, 10.0, Some(300.0)),
+                row(Daemon::Bird2, 25.0, Some(100.0)),
+                row(Daemon::Frr, 40.0, None),
+            ],
+        };
+        let mut out = String::new();
+        ratios_table(&mut out, &result);
+        assert!(out.contains("| size | daemon | time | rate |"), "{out}");
+        assert!(out.contains("| 10 | BIRD 2 | 2.50 | 3.00 |"), "{out}");
+        assert!(out.contains("| 10 | FRR | 4.00 | – |"), "{out}");
+        assert!(
+            !out.contains("| 10 | bgpd |"),
+            "bgpd is the reference:\n{out}"
+        );
     }
 }
