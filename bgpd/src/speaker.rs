@@ -57,6 +57,11 @@ const BATCH: usize = 1024;
 /// Prefixes the dirty set keeps room for between flushes.
 const DIRTY_ROOM: usize = 4096;
 
+/// A flush comes once this many prefixes changed, even with more events
+/// queued: a full table then streams out while the rest of it comes in,
+/// and the dirty set stays small enough to live in the cache.
+const FLUSH_AT: usize = 8192;
+
 pub struct Speaker {
     config: SpeakerConfig,
     policy: SpeakerPolicy,
@@ -190,6 +195,9 @@ impl Speaker {
             }
             // Take what else is queued before flushing, so bursts coalesce.
             for _ in 0..BATCH {
+                if self.dirty.len() >= FLUSH_AT {
+                    break;
+                }
                 match receiver.try_recv() {
                     Ok(Event::Shutdown) => {
                         self.stop_all();

@@ -79,6 +79,10 @@ struct Cli {
     log_level: String,
 }
 
+/// jemalloc, with the settings of `.cargo/config.toml` built in.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()

@@ -117,7 +117,7 @@ impl Scenario for Churn {
             ),
             ("leave_ms", millis(leave)),
             ("join_ms", millis(join)),
-            ("cpu_s", after.cpu.saturating_sub(before.cpu).as_secs_f64()),
+            ("cpu_s", after.cpu_since(&before)),
         ]))
     }
 }

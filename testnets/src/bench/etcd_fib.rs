@@ -160,7 +160,7 @@ impl Scenario for EtcdToFib {
                 }
             }
             let after = usage::sample(&pids);
-            Ok((latencies, after.cpu.saturating_sub(before.cpu)))
+            Ok((latencies, after.cpu_since(&before)))
         });
         cluster.stop()?;
         for watch in watches {
@@ -171,7 +171,7 @@ impl Scenario for EtcdToFib {
             ("p99_ms", percentile(&latencies, 99.0)),
             ("p50_ms", percentile(&latencies, 50.0)),
             ("max_ms", latencies.iter().copied().fold(0.0, f64::max)),
-            ("cpu_s", cpu.as_secs_f64()),
+            ("cpu_s", cpu),
         ]))
     }
 }

@@ -9,6 +9,9 @@ use super::tally::Tally;
 use super::usage::{self, Usage};
 use crate::error::{Error, Result};
 
+/// How long the daemon is left alone before its steady memory is read.
+const SETTLE: Duration = Duration::from_millis(500);
+
 /// What the phases measured.
 #[derive(Clone, Copy, Debug)]
 pub struct Timed {
@@ -20,6 +23,9 @@ pub struct Timed {
     /// The daemon before feeding and once the observer was full.
     pub before: Usage,
     pub after: Usage,
+    /// The daemon once it had been quiet for a while after that: its
+    /// steady memory (benchmarks.md §5 S1), without the buffers of the fill.
+    pub steady: Usage,
 }
 
 /// Feeds `announce` until `tally` is full; runs `when_full` (untimed
@@ -42,6 +48,8 @@ pub fn fill_and_empty(
     })?;
     let filled = tally.marks();
     let after = usage::sample(pids);
+    std::thread::sleep(SETTLE);
+    let steady = usage::sample(pids);
     when_full()?;
 
     tally.reset_marks();
@@ -60,5 +68,6 @@ pub fn fill_and_empty(
         empty: empty - w0,
         before,
         after,
+        steady,
     })
 }

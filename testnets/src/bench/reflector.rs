@@ -157,7 +157,7 @@ impl Scenario for Reflector {
             ("t100_ms", done.iter().copied().fold(0.0, f64::max)),
             ("p50_ms", percentile(&done, 50.0)),
             ("p99_ms", percentile(&done, 99.0)),
-            ("cpu_s", after.cpu.saturating_sub(idle.cpu).as_secs_f64()),
+            ("cpu_s", after.cpu_since(&idle)),
             ("established_ms", millis(established - connecting)),
             ("session_kib", grown_kib as f64 / clients as f64),
             ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),

@@ -11,6 +11,14 @@ pub struct Usage {
     pub peak_rss_kib: u64,
 }
 
+impl Usage {
+    /// CPU seconds from `earlier` to this sample (0 if threads that ran in
+    /// between have gone, taking their time with them).
+    pub fn cpu_since(&self, earlier: &Usage) -> f64 {
+        self.cpu.saturating_sub(earlier.cpu).as_secs_f64()
+    }
+}
+
 /// Samples the processes `pids` (one daemon, perhaps several processes:
 /// FRR's bgpd and zebra). A process that is gone counts as nothing.
 pub fn sample(pids: &[u32]) -> Usage {
