@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use super::duts::{Daemon, Dut};
 use super::mesh::{self, MeshNet};
 use super::stats::percentile;
+use super::tally::settled;
 use super::{millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
 
@@ -31,8 +32,6 @@ const METRICS: &[Metric] = &[
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];
 
-/// How long one change may take to reach every kernel.
-const CHANGE_DEADLINE: Duration = Duration::from_secs(30);
 /// Between changes: the daemons are idle again, not mid-flush.
 const PAUSE: Duration = Duration::from_millis(20);
 
@@ -99,14 +98,14 @@ impl Scenario for Churn {
             .ok_or_else(|| Error::Bench("no daemons".into()))?;
         let left = Instant::now();
         drop(dut);
-        let leave = settled(&mesh, leaving, &blocks, false, left)?;
+        let leave = settled(&mesh.tallies, leaving, &blocks, false, left)?;
 
         let host = mesh.net.host(&format!("n{leaving}"));
         let config = mesh::config(daemon, leaving, nodes, &mesh::own_blocks(leaving, nodes));
         let joined = Instant::now();
         mesh.duts
             .push(Dut::launch(daemon, host, &config, &options.bgpd)?);
-        let join = settled(&mesh, leaving, &blocks, true, joined)?;
+        let join = settled(&mesh.tallies, leaving, &blocks, true, joined)?;
         mesh.stop()?;
         Ok(Sample::from([
             ("block_p99_ms", percentile(&latencies, 99.0)),
@@ -151,34 +150,5 @@ fn block_change(mesh: &mut MeshNet, node: usize, spare: usize, gained: bool) -> 
         }
         _ => dut.reconfigure(&mesh::config(daemon, node, nodes, &blocks))?,
     }
-    settled(mesh, node, &[2 * nodes + spare], gained, t0)
-}
-
-/// Waits until every kernel but node `origin`'s holds (or lacks) the
-/// prefixes at `indices`; returns the time from `t0` to the last change.
-fn settled(
-    mesh: &MeshNet,
-    origin: usize,
-    indices: &[usize],
-    present: bool,
-    t0: Instant,
-) -> Result<Duration> {
-    let mut last = t0;
-    for (i, tally) in mesh.tallies.iter().enumerate() {
-        if i + 1 == origin {
-            continue;
-        }
-        for &index in indices {
-            let what = if present { "gain" } else { "lose" };
-            tally.wait(
-                &format!("n{}'s kernel to {what} prefix {index} of n{origin}", i + 1),
-                CHANGE_DEADLINE,
-                |s| s.holds(index) == present,
-            )?;
-            if let Some(stamp) = tally.stamp(index) {
-                last = last.max(stamp);
-            }
-        }
-    }
-    Ok(last - t0)
+    settled(&mesh.tallies, node, &[2 * nodes + spare], gained, t0)
 }

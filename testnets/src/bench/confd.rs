@@ -15,6 +15,7 @@ use confgen::secrets::NoSecrets;
 use confgen::watch::{follow, EtcdConfig, Synced};
 use tokio::sync::watch;
 
+use super::joined;
 use crate::cmd;
 use crate::error::{Error, Result};
 use crate::network::Host;
@@ -67,11 +68,7 @@ impl Confd {
     /// Stops every loop; returns what one ran into, if any did.
     pub fn stop(mut self) -> Result<()> {
         let _ = self.stop.send(true);
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::Bench("confd's thread panicked".into())),
-            None => Ok(()),
-        }
+        joined(self.thread.take(), "confd's thread")
     }
 }
 

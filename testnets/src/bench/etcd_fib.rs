@@ -17,7 +17,7 @@ use super::duts::Daemon;
 use super::fibwatch::FibWatch;
 use super::mesh::address;
 use super::stats::percentile;
-use super::tally::{Prefixes, Tally};
+use super::tally::{settled, Prefixes, Tally};
 use super::{millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
 use crate::network::Host;
@@ -38,7 +38,6 @@ const METRICS: &[Metric] = &[
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird16];
 const RESOURCES: &str = "/calico/resources/v3/projectcalico.org";
 const ETCD_HOST: &str = "10.0.1.200";
-const CHANGE_DEADLINE: Duration = Duration::from_secs(30);
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Node i's block is /26 number i-1; changes use the ones after.
@@ -155,7 +154,7 @@ impl Scenario for EtcdToFib {
                             .map(drop)
                     };
                     written.map_err(|e| Error::Bench(format!("write {key}: {e}")))?;
-                    latencies.push(millis(settled(&tallies, node, index, gained, t0)?));
+                    latencies.push(millis(settled(&tallies, node, &[index], gained, t0)?));
                     std::thread::sleep(PAUSE);
                 }
             }
@@ -194,33 +193,6 @@ fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-/// Waits until every kernel but node `origin`'s holds (or lacks) prefix
-/// `index`; returns the time from `t0` to the last change.
-fn settled(
-    tallies: &[Arc<Tally>],
-    origin: usize,
-    index: usize,
-    present: bool,
-    t0: Instant,
-) -> Result<Duration> {
-    let mut last = t0;
-    for (i, tally) in tallies.iter().enumerate() {
-        if i + 1 == origin {
-            continue;
-        }
-        let what = if present { "gain" } else { "lose" };
-        tally.wait(
-            &format!("n{}'s kernel to {what} prefix {index} of n{origin}", i + 1),
-            CHANGE_DEADLINE,
-            |s| s.holds(index) == present,
-        )?;
-        if let Some(stamp) = tally.stamp(index) {
-            last = last.max(stamp);
-        }
-    }
-    Ok(last.saturating_duration_since(t0))
 }
 
 /// Every node's daemon, and for BIRD the loop that configures it.

@@ -27,7 +27,7 @@ use super::bgp_end::{
     encoded, end_of_rib, expect_keepalive, expect_open, negotiate, open_message, KEEPALIVE_EVERY,
 };
 use super::tally::Tally;
-use super::usage;
+use super::{joined, usage};
 use crate::error::{Error, Result};
 use crate::network::Host;
 
@@ -128,11 +128,7 @@ impl Fleet {
     /// Closes every session; returns the first error a client ran into.
     pub fn close(mut self) -> Result<()> {
         self.phase.send_replace(Phase::Stop);
-        match self.thread.take().map(JoinHandle::join) {
-            Some(Ok(result)) => result,
-            Some(Err(_)) => Err(Error::Bench("the fleet's thread panicked".into())),
-            None => Ok(()),
-        }
+        joined(self.thread.take(), "the fleet's thread")
     }
 }
 

@@ -257,6 +257,15 @@ fn deadline(size: usize) -> Duration {
     Duration::from_secs(30 + (size as u64 / 5_000))
 }
 
+/// What a harness thread (`what`) ended with, once it has been told to stop.
+fn joined(thread: Option<std::thread::JoinHandle<Result<()>>>, what: &str) -> Result<()> {
+    match thread.map(std::thread::JoinHandle::join) {
+        Some(Ok(result)) => result,
+        Some(Err(_)) => Err(Error::Bench(format!("{what} panicked"))),
+        None => Ok(()),
+    }
+}
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

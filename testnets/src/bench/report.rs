@@ -70,16 +70,8 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
         result.id.to_lowercase()
     );
     let primary = &result.metrics[0];
-    out.push_str("| size | daemon |");
-    for metric in result.metrics {
-        let _ = write!(out, " {} |", metric.label);
-    }
-    let _ = writeln!(out, " ratio ({}) |", primary.label);
-    out.push_str("|---|---|");
-    for _ in result.metrics {
-        out.push_str("---|");
-    }
-    out.push_str("---|\n");
+    let ratio_column = format!("ratio ({})", primary.label);
+    table_header(out, result.metrics, Some(&ratio_column));
     for size in result.sizes() {
         let bgpd = result
             .row(size, Daemon::Bgpd)
@@ -120,17 +112,24 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
     out.push('\n');
 }
 
-/// Every peer's ratio to bgpd for every figure, a row per size and peer.
-fn ratios_table(out: &mut String, result: &ScenarioResult) {
-    out.push_str("\nRatios, peer / bgpd (above 1: bgpd does better):\n\n| size | daemon |");
-    for metric in result.metrics {
-        let _ = write!(out, " {} |", metric.label);
+/// A table's header: size, daemon, a column per figure, and `last`.
+fn table_header(out: &mut String, metrics: &[Metric], last: Option<&str>) {
+    out.push_str("| size | daemon |");
+    let labels = metrics.iter().map(|m| m.label).chain(last);
+    for label in labels.clone() {
+        let _ = write!(out, " {label} |");
     }
     out.push_str("\n|---|---|");
-    for _ in result.metrics {
+    for _ in labels {
         out.push_str("---|");
     }
     out.push('\n');
+}
+
+/// Every peer's ratio to bgpd for every figure, a row per size and peer.
+fn ratios_table(out: &mut String, result: &ScenarioResult) {
+    out.push_str("\nRatios, peer / bgpd (above 1: bgpd does better):\n\n");
+    table_header(out, result.metrics, None);
     for size in result.sizes() {
         let Some(bgpd) = result.row(size, Daemon::Bgpd) else {
             continue;

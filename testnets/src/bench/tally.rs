@@ -5,7 +5,7 @@
 
 use std::net::Ipv4Addr;
 use std::ops::Range;
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use bgpd::packet::UpdateMessage;
@@ -273,6 +273,39 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// How long one change may take to reach every observer.
+const CHANGE_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Waits until every kernel of a cluster (node i's tally at i - 1) but
+/// node `origin`'s holds, or lacks, the prefixes at `indices`; returns the
+/// time from `t0` to the last of those changes. The tallies keep stamps.
+pub fn settled(
+    kernels: &[Arc<Tally>],
+    origin: usize,
+    indices: &[usize],
+    present: bool,
+    t0: Instant,
+) -> Result<Duration> {
+    let what = if present { "gain" } else { "lose" };
+    let mut last = t0;
+    for (i, tally) in kernels.iter().enumerate() {
+        if i + 1 == origin {
+            continue;
+        }
+        for &index in indices {
+            tally.wait(
+                &format!("n{}'s kernel to {what} prefix {index} of n{origin}", i + 1),
+                CHANGE_DEADLINE,
+                |s| s.holds(index) == present,
+            )?;
+            if let Some(stamp) = tally.stamp(index) {
+                last = last.max(stamp);
+            }
+        }
+    }
+    Ok(last.saturating_duration_since(t0))
 }
 
 #[cfg(test)]
