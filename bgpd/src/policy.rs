@@ -71,6 +71,28 @@ pub fn accept_import(attrs: &RouteAttrs, source: &SourceInfo, policy: &SpeakerPo
     !(attrs.next_hop.is_unspecified() || policy.own_addresses.contains(&attrs.next_hop))
 }
 
+/// What a path is learned with. RFC 8326 §4: a path carrying
+/// GRACEFUL_SHUTDOWN is about to go away, so it gets the lowest LOCAL_PREF
+/// and any other path wins; iBGP peers are sent that LOCAL_PREF and prefer
+/// the other paths too. RFC 4271 §5.1.5: a LOCAL_PREF from an eBGP peer is
+/// not this AS's and is ignored.
+pub fn import_attrs(mut attrs: RouteAttrs, source: &SourceInfo) -> RouteAttrs {
+    if source.ebgp {
+        attrs.attrs.local_pref = None;
+    }
+    if attrs
+        .attrs
+        .communities
+        .contains(&Community::GRACEFUL_SHUTDOWN)
+    {
+        attrs.attrs.local_pref = Some(GRACEFUL_SHUTDOWN_LOCAL_PREF);
+    }
+    attrs
+}
+
+/// RFC 8326 §4: "a LOCAL_PREF value of 0".
+pub const GRACEFUL_SHUTDOWN_LOCAL_PREF: u32 = 0;
+
 /// Calico's export filter: anything inside an own block but the block itself
 /// no; otherwise only inside the export ranges, own blocks included, so that
 /// a block of a pool with `disableBGPExport` stays home as Calico's BIRD

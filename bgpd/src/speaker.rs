@@ -26,7 +26,7 @@ use crate::packet::{
     cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
     UpdateMessage,
 };
-use crate::policy::{accept_import, ExportClass, SpeakerPolicy};
+use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
 use crate::session::{self, Connection, Event, SessionEvent, SessionId};
 use crate::status::{PathStatus, PeerStatus, Query, RouteStatus, SessionStatus, SpeakerStatus};
@@ -830,7 +830,8 @@ impl Speaker {
                 next_hop,
                 link_local,
             })
-            .filter(|attrs| accept_import(attrs, &info, &self.policy));
+            .filter(|attrs| accept_import(attrs, &info, &self.policy))
+            .map(|attrs| import_attrs(attrs, &info));
         let Some(attrs) = attrs else {
             for nlri in prefixes {
                 if self

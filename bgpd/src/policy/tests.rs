@@ -274,3 +274,28 @@ fn import_loop_checks() {
         &p
     ));
 }
+
+#[test]
+fn graceful_shutdown_paths_get_the_lowest_preference_and_ebgp_local_pref_is_ignored() {
+    let learned = |ebgp: bool, edit: fn(&mut PathAttributes)| {
+        let attrs = (*path(Source::Peer(1), edit).attrs).clone();
+        import_attrs(attrs, &source(ebgp, false)).attrs.local_pref
+    };
+    let shutting_down = |a: &mut PathAttributes| {
+        a.communities = vec![Community((65001 << 16) | 7), Community::GRACEFUL_SHUTDOWN];
+        a.local_pref = Some(200);
+    };
+    // RFC 8326 §4, from either kind of peer.
+    assert_eq!(learned(true, shutting_down), Some(0));
+    assert_eq!(learned(false, shutting_down), Some(0));
+    // RFC 4271 §5.1.5: an eBGP peer's LOCAL_PREF is not ours; an iBGP one's is.
+    let preferred = |a: &mut PathAttributes| a.local_pref = Some(200);
+    assert_eq!(learned(true, preferred), None);
+    assert_eq!(learned(false, preferred), Some(200));
+    let plain = |a: &mut PathAttributes| a.communities = vec![Community::NO_EXPORT];
+    assert_eq!(
+        learned(false, plain),
+        None,
+        "other communities change nothing"
+    );
+}

@@ -10,6 +10,7 @@ mod api;
 mod bench;
 mod calico_mixed;
 mod cluster;
+mod communities;
 mod ebgp;
 mod etcd;
 mod ipv6;
