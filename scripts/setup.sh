@@ -37,6 +37,7 @@ PACKAGES=(
   procps              # ps, pgrep, pkill
   openssl             # test certificates for etcd over TLS
   python3             # helper scripts
+  make                # builds jemalloc, bgpd's allocator (tikv-jemalloc-sys)
 )
 
 die() { echo "setup.sh: error: $*" >&2; exit 1; }

@@ -82,6 +82,13 @@ pub enum Input {
     Message(Message),
     /// Events 21 BGPHeaderErr, 22 BGPOpenMsgErr, 28 UpdateMsgErr: what to send.
     DecodeError(Notification),
+    /// The peer sent more paths than its limit allows: send this Cease
+    /// (RFC 4486 §4), then rest in Idle for `restart` seconds, refusing the
+    /// peer meanwhile (RFC 4271 §8.1.1 IdleHoldTime).
+    PrefixLimitExceeded {
+        notification: Notification,
+        restart: u16,
+    },
 }
 
 /// Why a session ended, in the words BIRD shows after the state
@@ -216,6 +223,21 @@ impl Fsm {
         let from = self.state;
         match (self.state, input) {
             (_, Input::Stop { subcode }) => self.stop(subcode, &mut out),
+            (
+                State::Established,
+                Input::PrefixLimitExceeded {
+                    notification,
+                    restart,
+                },
+            ) => {
+                out.push(Output::Send(Message::Notification(notification.clone())));
+                self.down(DownReason::Sent(notification), &mut out);
+                // A Cease is no error to `down`, which starts again at once.
+                self.state = State::Idle;
+                out.push(Output::Cancel(Timer::ConnectRetry));
+                out.push(Output::Arm(Timer::IdleHold, restart.max(1)));
+            }
+            (_, Input::PrefixLimitExceeded { .. }) => {}
 
             (State::Idle, Input::Start | Input::IdleHoldTimerExpires) => {
                 // Start in Active, listening; connect when the retry timer

@@ -133,6 +133,8 @@ pub struct Neighbor {
     /// Families whose End-of-RIB arrived since the session came up.
     pub end_of_rib: crate::packet::FamilySet,
     pub stats: PeerStats,
+    /// Over its `max_prefixes` with the warn action, already warned.
+    pub over_limit: bool,
 }
 
 impl Neighbor {
@@ -154,6 +156,7 @@ impl Neighbor {
             last_error: None,
             end_of_rib: crate::packet::FamilySet::EMPTY,
             stats: PeerStats::default(),
+            over_limit: false,
         }
     }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use ipnet::IpNet;
-use proto::config::{OriginKind, PeerConfig, SpeakerConfig};
+use proto::config::{LimitAction, OriginKind, PeerConfig, SpeakerConfig};
 use routesync::{FibEntry, FibUpdate};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -23,8 +23,8 @@ use crate::fasthash::FastSet;
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
 use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
 use crate::packet::{
-    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
-    UpdateMessage,
+    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Notification, Origin,
+    PathAttributes, UpdateMessage,
 };
 use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
@@ -783,12 +783,53 @@ impl Speaker {
             neighbor.stats.prefixes_received += v4_received + mp_received;
             neighbor.stats.prefixes_accepted += v4_accepted + mp_accepted;
         }
+        self.check_prefix_limit(peer);
         if let Some(family) = update.end_of_rib_family() {
             debug!(peer = %name, %family, "End-of-RIB");
             if let Some(neighbor) = self.neighbors.get_mut(&peer) {
                 neighbor.end_of_rib = neighbor.end_of_rib.with(family);
             }
             self.check_converged();
+        }
+    }
+
+    /// A peer over its `max_prefixes` (BIRD's `receive limit`) is warned
+    /// about once per crossing, or ceased with "Maximum Number of Prefixes
+    /// Reached" (RFC 4486 §4) and started again after its restart time. Its
+    /// paths go with the session, before any of them is sent on.
+    fn check_prefix_limit(&mut self, peer: PeerId) {
+        let paths = self.rib.peer_path_count(peer);
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(limit) = neighbor.config.max_prefixes.clone() else {
+            return;
+        };
+        if paths <= limit.limit as usize {
+            neighbor.over_limit = false;
+            return;
+        }
+        match limit.action {
+            LimitAction::Warn if neighbor.over_limit => {}
+            LimitAction::Warn => {
+                warn!(peer = %neighbor.name, paths, limit = limit.limit, "more paths than max_prefixes");
+                neighbor.over_limit = true;
+            }
+            LimitAction::Restart => {
+                warn!(
+                    peer = %neighbor.name,
+                    paths,
+                    limit = limit.limit,
+                    restart = limit.restart_time,
+                    "more paths than max_prefixes: closing the session"
+                );
+                let session = neighbor.primary.session;
+                let input = Input::PrefixLimitExceeded {
+                    notification: Notification::cease(cease_subcode::MAXIMUM_PREFIXES_REACHED),
+                    restart: limit.restart_time,
+                };
+                self.step(peer, session, input);
+            }
         }
     }
 

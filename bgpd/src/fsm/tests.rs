@@ -347,3 +347,37 @@ fn stop_sends_cease_only_when_connected() {
     // Timers of a stopped FSM do nothing.
     assert!(fsm.process(Input::ConnectRetryTimerExpires).is_empty());
 }
+
+#[test]
+fn a_prefix_limit_ceases_and_rests_for_the_restart_time() {
+    let mut fsm = established(false);
+    let notification = Notification::cease(cease_subcode::MAXIMUM_PREFIXES_REACHED);
+    let out = fsm.process(Input::PrefixLimitExceeded {
+        notification: notification.clone(),
+        restart: 7,
+    });
+    assert_eq!(
+        sent(&out),
+        [&Message::Notification(notification.clone())],
+        "RFC 4486 §4"
+    );
+    assert!(out.contains(&Output::Disconnect));
+    assert!(out.contains(&Output::Down(DownReason::Sent(notification.clone()))));
+    // Unlike another Cease: Idle, refusing the peer, until the restart time.
+    assert_eq!(fsm.state(), State::Idle);
+    assert_eq!(armed(&out, Timer::IdleHold), Some(7));
+    assert!(out.contains(&Output::Cancel(Timer::ConnectRetry)));
+    assert!(
+        fsm.process(Input::TcpConnected).is_empty(),
+        "idle ignores connections"
+    );
+    fsm.process(Input::IdleHoldTimerExpires);
+    assert_eq!(fsm.state(), State::Active);
+    // Only an Established session can be over its limit.
+    let mut idle = Fsm::new(config(false));
+    let out = idle.process(Input::PrefixLimitExceeded {
+        notification,
+        restart: 7,
+    });
+    assert!(out.is_empty() && idle.state() == State::Idle);
+}

@@ -18,6 +18,7 @@ mod kernel_toggle;
 mod malformed;
 mod mesh;
 mod operators;
+mod prefix_limit;
 mod reconfigure;
 mod reflection;
 mod support;

@@ -164,7 +164,37 @@ pub struct PeerConfig {
     /// Present this AS to the peer instead of the speaker's.
     #[serde(default)]
     pub local_as: Option<Asn>,
+    /// The most paths the peer may send, all families together.
+    #[serde(default)]
+    pub max_prefixes: Option<PrefixLimit>,
 }
+
+/// A peer's limit on the paths it sends (BIRD's `receive limit`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixLimit {
+    pub limit: u32,
+    #[serde(default)]
+    pub action: LimitAction,
+    /// With `restart`: seconds in Idle before the session may start again.
+    #[serde(default = "default_limit_restart_time")]
+    pub restart_time: u16,
+}
+
+/// What crossing a [`PrefixLimit`] does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LimitAction {
+    /// Log it, once per crossing; keep the session and every path.
+    Warn,
+    /// Close the session with a Cease, "Maximum Number of Prefixes Reached"
+    /// (RFC 4486 §4), and start it again after the restart time.
+    #[default]
+    Restart,
+}
+
+/// Seconds a session ceased for its prefix limit rests before starting again.
+pub const DEFAULT_LIMIT_RESTART_TIME: u16 = 60;
 
 /// A prefix this speaker announces.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -270,6 +300,9 @@ fn default_connect_delay() -> u16 {
 fn default_restart_time() -> u16 {
     DEFAULT_RESTART_TIME
 }
+fn default_limit_restart_time() -> u16 {
+    DEFAULT_LIMIT_RESTART_TIME
+}
 fn default_true() -> bool {
     true
 }
@@ -328,6 +361,7 @@ impl PeerConfig {
             next_hop: NextHopMode::Auto,
             source_address: None,
             local_as: None,
+            max_prefixes: None,
         }
     }
 

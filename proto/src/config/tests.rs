@@ -105,6 +105,14 @@ fn errors_name_the_field() {
         ),
         (with_peer("ttl_security = 0"), "peer[0].ttl_security"),
         (
+            with_peer("max_prefixes = { limit = 0 }"),
+            "peer[0].max_prefixes.limit",
+        ),
+        (
+            with_peer("max_prefixes = { limit = 5, restart_time = 0 }"),
+            "peer[0].max_prefixes.restart_time",
+        ),
+        (
             with_peer("source_address = \"fd00::1\""),
             "peer[0].source_address",
         ),
@@ -146,4 +154,25 @@ fn errors_name_the_field() {
 fn own_address_is_not_a_peer() {
     let text = format!("addresses = [\"10.0.1.12/24\"]\n{}", with_peer(""));
     assert_eq!(error(&text).field, "peer[0].address");
+}
+
+#[test]
+fn a_prefix_limit_restarts_by_default() {
+    let config = SpeakerConfig::from_toml(&with_peer("max_prefixes = { limit = 1000 }")).unwrap();
+    let limit = config.peers[0].max_prefixes.clone().unwrap();
+    assert_eq!(limit.limit, 1000);
+    assert_eq!(limit.action, LimitAction::Restart);
+    assert_eq!(limit.restart_time, DEFAULT_LIMIT_RESTART_TIME);
+    let warn = SpeakerConfig::from_toml(&with_peer(
+        "[peer.max_prefixes]\nlimit = 10\naction = \"warn\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        warn.peers[0].max_prefixes.as_ref().map(|l| l.action),
+        Some(LimitAction::Warn)
+    );
+    assert!(SpeakerConfig::from_toml(&with_peer(
+        "max_prefixes = { limit = 5, action = \"drop\" }"
+    ))
+    .is_err());
 }

@@ -136,6 +136,14 @@ fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
     if peer.connect_retry_time == 0 {
         return Err(("connect_retry_time", "must be at least 1 s".into()));
     }
+    if let Some(limit) = &peer.max_prefixes {
+        if limit.limit == 0 {
+            return Err(("max_prefixes.limit", "must be at least 1".into()));
+        }
+        if limit.restart_time == 0 {
+            return Err(("max_prefixes.restart_time", "must be at least 1 s".into()));
+        }
+    }
     if peer.restart_time > 4095 {
         return Err((
             "restart_time",
