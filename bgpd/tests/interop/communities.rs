@@ -7,7 +7,7 @@ use testnets::require_privileges;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::KernelRoute;
 
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, start_n0, CONVERGE};
 
 const PREFIX: &str = "10.244.50.0/26";
 
@@ -62,15 +62,7 @@ fn a_path_tagged_graceful_shutdown_loses_to_any_other() {
     require_privileges!();
     let net = lan("gshut", 3);
     let n0 = net.host("n0");
-    let _bgpd = start_bgpd(
-        n0,
-        &node_config(
-            "n0",
-            "10.0.1.10",
-            "10.244.0.0/26",
-            &[("10.0.1.11", 65001, ""), ("10.0.1.12", 65002, "")],
-        ),
-    );
+    let _bgpd = start_n0(&net, &[("10.0.1.11", 65001, ""), ("10.0.1.12", 65002, "")]);
     let nearer = Bird::start(net.host("n1"), BirdVersion::V2, &near(false)).unwrap();
     let _farther = Bird::start(net.host("n2"), BirdVersion::V2, &far()).unwrap();
     n0.wait_for_routes("the shorter AS path", CONVERGE, |t| {

@@ -9,7 +9,7 @@ use testnets::require_privileges;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::{wait_for, KernelRoute, Poll};
 
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, start_n0, CONVERGE};
 
 /// BIRD on n`host` in AS `asn`, announcing `count` /26 blocks from `base`.
 fn bird(host: u8, asn: u32, base: u8, count: u8) -> String {
@@ -56,25 +56,20 @@ fn a_peer_over_its_limit_is_ceased_or_warned_about() {
     require_privileges!();
     let net = lan("limit", 3);
     let n0 = net.host("n0");
-    let _bgpd = start_bgpd(
-        n0,
-        &node_config(
-            "n0",
-            "10.0.1.10",
-            "10.244.0.0/26",
-            &[
-                (
-                    "10.0.1.11",
-                    65001,
-                    "max_prefixes = { limit = 5, restart_time = 2 }",
-                ),
-                (
-                    "10.0.1.12",
-                    65002,
-                    "max_prefixes = { limit = 5, action = \"warn\" }",
-                ),
-            ],
-        ),
+    let _bgpd = start_n0(
+        &net,
+        &[
+            (
+                "10.0.1.11",
+                65001,
+                "max_prefixes = { limit = 5, restart_time = 2 }",
+            ),
+            (
+                "10.0.1.12",
+                65002,
+                "max_prefixes = { limit = 5, action = \"warn\" }",
+            ),
+        ],
     );
     let ceased = Bird::start(net.host("n1"), BirdVersion::V2, &bird(1, 65001, 60, 6)).unwrap();
     let _warned = Bird::start(net.host("n2"), BirdVersion::V2, &bird(2, 65002, 70, 6)).unwrap();

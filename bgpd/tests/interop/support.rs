@@ -47,6 +47,15 @@ pub fn start_operator_node(net: &Network, args: &[&str]) -> Bgpd {
     Bgpd::start_with_args(net.host("n0"), binary(), &config, 179, args).unwrap()
 }
 
+/// bgpd on n0 (10.0.1.10, block 10.244.0.0/26) with `peers` (address,
+/// remote AS, extra TOML lines).
+pub fn start_n0(net: &Network, peers: &[(&str, u32, &str)]) -> Bgpd {
+    start_bgpd(
+        net.host("n0"),
+        &node_config("n0", "10.0.1.10", "10.244.0.0/26", peers),
+    )
+}
+
 /// Nodes n0, n1, ... on one segment, node n<i> at 10.0.1.1<i>/24.
 pub fn lan(name: &str, count: usize) -> Network {
     let mut topology = Topology::new(name);
