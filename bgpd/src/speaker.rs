@@ -798,13 +798,13 @@ impl Speaker {
     /// Reached" (RFC 4486 §4) and started again after its restart time. Its
     /// paths go with the session, before any of them is sent on.
     fn check_prefix_limit(&mut self, peer: PeerId) {
-        let paths = self.rib.peer_path_count(peer);
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
         };
-        let Some(limit) = neighbor.config.max_prefixes.clone() else {
+        let Some(limit) = neighbor.config.max_prefixes else {
             return;
         };
+        let paths = self.rib.peer_path_count(peer);
         if paths <= limit.limit as usize {
             neighbor.over_limit = false;
             return;

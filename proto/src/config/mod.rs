@@ -170,7 +170,7 @@ pub struct PeerConfig {
 }
 
 /// A peer's limit on the paths it sends (BIRD's `receive limit`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrefixLimit {
     pub limit: u32,

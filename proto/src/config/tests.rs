@@ -159,7 +159,7 @@ fn own_address_is_not_a_peer() {
 #[test]
 fn a_prefix_limit_restarts_by_default() {
     let config = SpeakerConfig::from_toml(&with_peer("max_prefixes = { limit = 1000 }")).unwrap();
-    let limit = config.peers[0].max_prefixes.clone().unwrap();
+    let limit = config.peers[0].max_prefixes.unwrap();
     assert_eq!(limit.limit, 1000);
     assert_eq!(limit.action, LimitAction::Restart);
     assert_eq!(limit.restart_time, DEFAULT_LIMIT_RESTART_TIME);
