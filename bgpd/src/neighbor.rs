@@ -5,11 +5,14 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
-use proto::config::{PeerConfig, SpeakerConfig};
+use proto::config::{LimitAction, PeerConfig, SpeakerConfig};
 use tokio_util::time::delay_queue::{DelayQueue, Key};
+use tracing::warn;
 
-use crate::fsm::{Fsm, FsmConfig, State, Timer};
-use crate::packet::{Capability, EncodeCtx, Family, Message, Negotiated};
+use crate::fsm::{Fsm, FsmConfig, Input, State, Timer};
+use crate::packet::{
+    cease_subcode, Capability, EncodeCtx, Family, Message, Negotiated, Notification,
+};
 use crate::policy::ExportClass;
 use crate::rib::PeerId;
 use crate::session::{Connection, SessionId};
@@ -162,6 +165,40 @@ impl Neighbor {
 
     pub fn state(&self) -> State {
         self.primary.fsm.state()
+    }
+
+    /// What holding `paths` paths means under the peer's `max_prefixes`
+    /// (BIRD's `receive limit`): over it, `warn` logs once per crossing;
+    /// `restart` gives the FSM its Cease, "Maximum Number of Prefixes
+    /// Reached" (RFC 4486 §4). The peer's paths go with the session, in the
+    /// same batch, so none of them is sent on or installed.
+    pub fn over_prefix_limit(&mut self, paths: usize) -> Option<Input> {
+        let limit = self.config.max_prefixes?;
+        if paths <= limit.limit as usize {
+            self.over_limit = false;
+            return None;
+        }
+        match limit.action {
+            LimitAction::Warn if self.over_limit => None,
+            LimitAction::Warn => {
+                warn!(peer = %self.name, paths, limit = limit.limit, "more paths than max_prefixes");
+                self.over_limit = true;
+                None
+            }
+            LimitAction::Restart => {
+                warn!(
+                    peer = %self.name,
+                    paths,
+                    limit = limit.limit,
+                    restart = limit.restart_time,
+                    "more paths than max_prefixes: closing the session"
+                );
+                Some(Input::PrefixLimitExceeded {
+                    notification: Notification::cease(cease_subcode::MAXIMUM_PREFIXES_REACHED),
+                    restart: limit.restart_time,
+                })
+            }
+        }
     }
 
     pub fn slot_mut(&mut self, session: SessionId) -> Option<&mut Slot> {

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use ipnet::IpNet;
-use proto::config::{LimitAction, OriginKind, PeerConfig, SpeakerConfig};
+use proto::config::{OriginKind, PeerConfig, SpeakerConfig};
 use routesync::{FibEntry, FibUpdate};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
@@ -23,8 +23,8 @@ use crate::fasthash::FastSet;
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
 use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
 use crate::packet::{
-    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Notification, Origin,
-    PathAttributes, UpdateMessage,
+    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
+    UpdateMessage,
 };
 use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
@@ -793,43 +793,18 @@ impl Speaker {
         }
     }
 
-    /// A peer over its `max_prefixes` (BIRD's `receive limit`) is warned
-    /// about once per crossing, or ceased with "Maximum Number of Prefixes
-    /// Reached" (RFC 4486 §4) and started again after its restart time. Its
-    /// paths go with the session, before any of them is sent on.
+    /// Holds the peer to its `max_prefixes`; see [`Neighbor::over_prefix_limit`].
     fn check_prefix_limit(&mut self, peer: PeerId) {
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
         };
-        let Some(limit) = neighbor.config.max_prefixes else {
-            return;
-        };
-        let paths = self.rib.peer_path_count(peer);
-        if paths <= limit.limit as usize {
-            neighbor.over_limit = false;
+        if neighbor.config.max_prefixes.is_none() {
             return;
         }
-        match limit.action {
-            LimitAction::Warn if neighbor.over_limit => {}
-            LimitAction::Warn => {
-                warn!(peer = %neighbor.name, paths, limit = limit.limit, "more paths than max_prefixes");
-                neighbor.over_limit = true;
-            }
-            LimitAction::Restart => {
-                warn!(
-                    peer = %neighbor.name,
-                    paths,
-                    limit = limit.limit,
-                    restart = limit.restart_time,
-                    "more paths than max_prefixes: closing the session"
-                );
-                let session = neighbor.primary.session;
-                let input = Input::PrefixLimitExceeded {
-                    notification: Notification::cease(cease_subcode::MAXIMUM_PREFIXES_REACHED),
-                    restart: limit.restart_time,
-                };
-                self.step(peer, session, input);
-            }
+        let paths = self.rib.peer_path_count(peer);
+        if let Some(input) = neighbor.over_prefix_limit(paths) {
+            let session = neighbor.primary.session;
+            self.step(peer, session, input);
         }
     }
 

@@ -16,7 +16,7 @@ use super::duts::{Daemon, Dut};
 use super::mesh::{self, MeshNet};
 use super::stats::percentile;
 use super::tally::settled;
-use super::{millis, usage, Metric, Options, Sample, Scenario};
+use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
 
 pub struct Churn;
@@ -73,7 +73,7 @@ impl Scenario for Churn {
     }
 
     fn run_once(&self, daemon: Daemon, nodes: usize, options: &Options) -> Result<Sample> {
-        let changes = if options.quick { 4 } else { 20 };
+        let changes = changes(options);
         let mut mesh = MeshNet::start("bench-s5", daemon, nodes, changes, options)?;
         mesh.wait_complete()?;
         let pids = mesh.pids();
@@ -110,10 +110,7 @@ impl Scenario for Churn {
         Ok(Sample::from([
             ("block_p99_ms", percentile(&latencies, 99.0)),
             ("block_p50_ms", percentile(&latencies, 50.0)),
-            (
-                "block_max_ms",
-                latencies.iter().copied().fold(0.0, f64::max),
-            ),
+            ("block_max_ms", percentile(&latencies, 100.0)),
             ("leave_ms", millis(leave)),
             ("join_ms", millis(join)),
             ("cpu_s", after.cpu_since(&before)),

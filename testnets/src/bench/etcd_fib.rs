@@ -18,7 +18,7 @@ use super::fibwatch::FibWatch;
 use super::mesh::address;
 use super::stats::percentile;
 use super::tally::{settled, Prefixes, Tally};
-use super::{millis, usage, Metric, Options, Sample, Scenario};
+use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
 use crate::network::Host;
 use crate::speakers::bgpd::Bgpd;
@@ -90,7 +90,7 @@ impl Scenario for EtcdToFib {
     }
 
     fn run_once(&self, daemon: Daemon, nodes: usize, options: &Options) -> Result<Sample> {
-        let changes = if options.quick { 4 } else { 20 };
+        let changes = changes(options);
         let mut topology = Topology::new("bench-s6");
         topology.segment("lan");
         topology
@@ -169,7 +169,7 @@ impl Scenario for EtcdToFib {
         Ok(Sample::from([
             ("p99_ms", percentile(&latencies, 99.0)),
             ("p50_ms", percentile(&latencies, 50.0)),
-            ("max_ms", latencies.iter().copied().fold(0.0, f64::max)),
+            ("max_ms", percentile(&latencies, 100.0)),
             ("cpu_s", cpu),
         ]))
     }

@@ -96,8 +96,10 @@ impl Fleet {
 
     /// Waits until every session is Established; returns when the last was.
     pub fn established(&self, timeout: Duration) -> Result<Instant> {
+        let deadline = Instant::now() + timeout;
         for n in 0..self.clients {
-            match self.up.recv_timeout(timeout) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.up.recv_timeout(left) {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {

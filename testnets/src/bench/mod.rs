@@ -266,6 +266,16 @@ fn joined(thread: Option<std::thread::JoinHandle<Result<()>>>, what: &str) -> Re
     }
 }
 
+/// How many changes a churn scenario (S5, S6) times, one at a time; each
+/// is made and then undone.
+fn changes(options: &Options) -> usize {
+    if options.quick {
+        4
+    } else {
+        20
+    }
+}
+
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
