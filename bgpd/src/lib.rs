@@ -1,8 +1,8 @@
-//! podroute's BGP speaker.
-//!
-//! Today this crate holds the BGP-4 wire codec ([`packet`]). The session state
-//! machine, RIBs, mesh and route-reflection rules, config apply and the API
-//! servers follow (see `docs/ARCHITECTURE.md`).
+//! podroute's BGP speaker: the wire codec ([`packet`]), the session state
+//! machine ([`fsm`]), the RIB ([`rib`]), import and export rules ([`policy`],
+//! [`export`]), the speaker actor that owns them ([`speaker`]), the kernel
+//! side ([`fib`]), the etcd datastore ([`datastore`]) and the operator
+//! interfaces ([`api`]). See `docs/ARCHITECTURE.md`.
 
 pub mod api;
 pub mod datastore;

@@ -1,0 +1,220 @@
+//! Configuration: peers added, removed and changed, the router identity,
+//! the listening socket and the originated routes.
+
+use super::*;
+
+impl Speaker {
+    pub(super) fn new_session(&mut self) -> SessionId {
+        let id = self.next_session;
+        self.next_session += 1;
+        id
+    }
+
+    pub(super) fn add_peer(&mut self, config: PeerConfig) {
+        let id = self.next_peer;
+        self.next_peer += 1;
+        let session = self.new_session();
+        let neighbor = Neighbor::new(id, config, &self.config, session);
+        info!(peer = %neighbor.name, address = %neighbor.config.address, "peer added");
+        self.neighbors.insert(id, neighbor);
+        self.step(id, session, Input::Start);
+    }
+
+    pub(super) fn remove_peer(&mut self, id: PeerId, subcode: u8) {
+        let Some(neighbor) = self.neighbors.get(&id) else {
+            return;
+        };
+        let session = neighbor.primary.session;
+        self.step(id, session, Input::Stop { subcode });
+        if let Some(mut neighbor) = self.neighbors.remove(&id) {
+            if let Some(up) = neighbor.up.take() {
+                self.groups.leave(id, &up.class);
+            }
+            if let Some(slot) = neighbor.collision.take() {
+                slot.dispose(&mut self.timers);
+            }
+            neighbor.primary.dispose(&mut self.timers);
+        }
+        let gone = self.rib.forget_peer(id);
+        self.dirty.extend(gone);
+    }
+
+    /// Applies a new configuration: peers added, removed or changed are the
+    /// only sessions touched (Calico's confd reloads flap them all; this does
+    /// not). A change of identity (router id, AS, cluster, addresses, listen)
+    /// restarts every session.
+    pub(super) fn reconfigure(&mut self, config: SpeakerConfig) {
+        if config.kernel != self.config.kernel || config.addresses != self.config.addresses {
+            let was_enabled = self.config.kernel.enabled;
+            if was_enabled && !config.kernel.enabled {
+                // routesync removes our kernel routes; then it forgets them,
+                // holding nothing while off.
+                self.fib.reconfigure(&config);
+                let every: Vec<FibUpdate> = self
+                    .rib
+                    .prefixes()
+                    .map(|prefix| FibUpdate {
+                        prefix,
+                        entry: FibEntry::Remove,
+                    })
+                    .collect();
+                self.fib.apply(every);
+            } else {
+                self.fib.reconfigure(&config);
+            }
+            if !was_enabled && config.kernel.enabled {
+                self.config.kernel = config.kernel.clone();
+                let every: Vec<IpNet> = self.rib.prefixes().collect();
+                self.program_fib(every);
+            }
+        }
+        let identity = |c: &SpeakerConfig| {
+            (
+                c.router_id,
+                c.local_as,
+                c.cluster_id,
+                c.addresses.clone(),
+                c.listen.clone(),
+            )
+        };
+        if identity(&config) != identity(&self.config) {
+            info!("router identity changed: restarting every session");
+            let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
+            for id in ids {
+                self.remove_peer(id, cease_subcode::OTHER_CONFIGURATION_CHANGE);
+            }
+            let old_origin = std::mem::take(&mut self.config.originate);
+            self.originate(&old_origin, &[]);
+            if config.listen != self.config.listen {
+                self.rebind(&config);
+            }
+            self.config = config.clone();
+            self.policy = policy_of(&config);
+            self.rib.set_local(self.local_info());
+            self.originate(&[], &config.originate);
+            for peer in config.peers {
+                self.add_peer(peer);
+            }
+            return;
+        }
+        // Peers, by address and port.
+        let key = |p: &PeerConfig| (p.address, p.port);
+        let removed: Vec<PeerId> = self
+            .neighbors
+            .values()
+            .filter(|n| !config.peers.iter().any(|p| key(p) == key(&n.config)))
+            .map(|n| n.id)
+            .collect();
+        for id in removed {
+            self.remove_peer(id, STOP_DECONFIGURED);
+        }
+        for peer in &config.peers {
+            let existing = self
+                .neighbors
+                .values()
+                .find(|n| key(&n.config) == key(peer))
+                .map(|n| (n.id, n.config == *peer));
+            match existing {
+                Some((_, true)) => {}
+                Some((id, false)) => {
+                    self.remove_peer(id, cease_subcode::OTHER_CONFIGURATION_CHANGE);
+                    self.add_peer(peer.clone());
+                }
+                None => self.add_peer(peer.clone()),
+            }
+        }
+        let old_origin = std::mem::replace(&mut self.config.originate, config.originate.clone());
+        self.originate(&old_origin, &config.originate);
+        let policy = policy_of(&config);
+        if policy != self.policy {
+            // The export rule changed: every prefix is exported anew.
+            self.policy = policy;
+            self.dirty.extend(self.rib.prefixes());
+        }
+        self.config = config;
+    }
+
+    pub(super) fn rebind(&mut self, config: &SpeakerConfig) {
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+        let events = self.events.clone();
+        let (address, port) = (config.listen.address, config.listen.port);
+        // Binding is quick; the accept loop starts when it is done.
+        let handle = tokio::spawn(async move {
+            match session::listen(address, port).await {
+                Ok(listener) => {
+                    let _ = session::accept_loop(listener, events).await;
+                }
+                Err(e) => warn!(error = %e, port, "cannot listen for BGP"),
+            }
+        });
+        self.listener = Some(handle);
+    }
+
+    /// Replaces the originated routes `old` by `new`.
+    pub(super) fn originate(
+        &mut self,
+        old: &[proto::config::Originate],
+        new: &[proto::config::Originate],
+    ) {
+        for origin in old.iter().filter(|o| !new.contains(o)) {
+            if self.rib.remove(origin.prefix, Source::Local, 0) {
+                self.dirty.insert(origin.prefix);
+            }
+        }
+        for origin in new.iter().filter(|o| !old.contains(o)) {
+            let Some(next_hop) = self.config.address_for(origin.prefix.addr().is_ipv4()) else {
+                warn!(prefix = %origin.prefix, "not announced: this node has no address of its family");
+                continue;
+            };
+            let communities = origin
+                .communities
+                .iter()
+                .filter_map(|c| proto::config::parse_community(c).map(Community))
+                .collect();
+            let attrs = RouteAttrs {
+                attrs: PathAttributes {
+                    origin: Some(Origin::Igp),
+                    as_path: Some(AsPath::default()),
+                    local_pref: Some(proto::config::DEFAULT_LOCAL_PREF),
+                    communities,
+                    ..PathAttributes::default()
+                },
+                next_hop,
+                link_local: None,
+            };
+            let attrs = self.rib.intern(attrs);
+            self.rib.insert(origin.prefix, Source::Local, 0, attrs);
+            self.dirty.insert(origin.prefix);
+        }
+    }
+
+    pub(super) fn local_info(&self) -> SourceInfo {
+        SourceInfo {
+            ebgp: false,
+            router_id: self.config.router_id,
+            address: IpAddr::V4(self.config.router_id),
+            rr_client: false,
+        }
+    }
+
+    pub(super) fn stop_all(&mut self) {
+        let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
+        for id in ids {
+            self.remove_peer(id, STOP_ADMIN);
+        }
+        if let Some(listener) = self.listener.take() {
+            listener.abort();
+        }
+    }
+
+    /// The neighbors, for status.
+    pub fn peers(&self) -> impl Iterator<Item = &Neighbor> {
+        self.neighbors.values()
+    }
+
+    pub fn rib(&self) -> &LocRib {
+        &self.rib
+    }
+}

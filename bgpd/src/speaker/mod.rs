@@ -1,0 +1,312 @@
+//! The speaker actor: the single owner of neighbors, the RIB and the update
+//! groups, fed by one channel of events (connections, messages, config) and
+//! its timer queue. Events are handled in order, then every prefix they
+//! touched is re-exported and handed to the kernel side in one flush, so
+//! bursts coalesce.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use futures::StreamExt;
+use ipnet::IpNet;
+use proto::config::{OriginKind, PeerConfig, SpeakerConfig};
+use routesync::{FibEntry, FibUpdate};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use tokio::task::JoinHandle;
+use tokio_util::time::DelayQueue;
+use tracing::{debug, info, warn};
+
+use crate::export::UpdateGroups;
+use crate::fasthash::FastSet;
+use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
+use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
+use crate::packet::{
+    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
+    UpdateMessage,
+};
+use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
+use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
+use crate::session::{self, Connection, Event, SessionEvent, SessionId};
+use crate::status::{PathStatus, PeerStatus, Query, RouteStatus, SessionStatus, SpeakerStatus};
+
+mod configure;
+mod operators;
+mod routes;
+mod sessions;
+
+/// Where best-route changes go: routesync (`fib::KernelFib`), or nowhere.
+pub trait FibSink: Send {
+    fn apply(&mut self, updates: Vec<FibUpdate>);
+
+    /// The kernel section or the node's addresses may have changed.
+    fn reconfigure(&mut self, _config: &SpeakerConfig) {}
+
+    /// Every peer has sent its table (End-of-RIB for each family): routes
+    /// left from a previous run that BGP did not ask for again may go.
+    fn converged(&mut self) {}
+}
+
+/// Drops every update (for tests of the speaker alone).
+#[derive(Debug, Default)]
+pub struct NoFib;
+
+impl FibSink for NoFib {
+    fn apply(&mut self, _updates: Vec<FibUpdate>) {}
+}
+
+/// How many queued events are handled before a flush.
+const BATCH: usize = 1024;
+
+/// Prefixes the dirty set keeps room for between flushes.
+const DIRTY_ROOM: usize = 4096;
+
+/// A flush comes once this many prefixes changed, even with more events
+/// queued: a full table then streams out while the rest of it comes in,
+/// and the dirty set stays small enough to live in the cache.
+const FLUSH_AT: usize = 8192;
+
+pub struct Speaker {
+    config: SpeakerConfig,
+    policy: SpeakerPolicy,
+    neighbors: BTreeMap<PeerId, Neighbor>,
+    next_peer: PeerId,
+    next_session: SessionId,
+    rib: LocRib,
+    groups: UpdateGroups,
+    timers: DelayQueue<TimerKey>,
+    events: UnboundedSender<Event>,
+    dirty: FastSet<IpNet>,
+    fib: Box<dyn FibSink>,
+    listener: Option<JoinHandle<()>>,
+    /// Set once every peer sent End-of-RIB; the FIB is told once.
+    converged: bool,
+    started: SystemTime,
+    last_reconfigured: SystemTime,
+    reconfigurations: u64,
+}
+
+impl std::fmt::Debug for Speaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Speaker")
+            .field("node", &self.config.node_name)
+            .field("peers", &self.neighbors.len())
+            .field("prefixes", &self.rib.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Talks to a running speaker.
+#[derive(Clone, Debug)]
+pub struct SpeakerHandle {
+    events: UnboundedSender<Event>,
+}
+
+impl SpeakerHandle {
+    /// Applies a new configuration (already validated); only what changed
+    /// is touched.
+    pub fn reconfigure(&self, config: SpeakerConfig) {
+        let _ = self.events.send(Event::Reconfigure(config));
+    }
+
+    /// Stops every session with a Cease and ends the speaker.
+    pub fn shutdown(&self) {
+        let _ = self.events.send(Event::Shutdown);
+    }
+
+    async fn ask<T>(
+        &self,
+        query: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Query,
+    ) -> Option<T> {
+        let (answer, receive) = tokio::sync::oneshot::channel();
+        self.events.send(Event::Query(query(answer))).ok()?;
+        receive.await.ok()
+    }
+
+    /// `None` when the speaker has stopped.
+    pub async fn status(&self) -> Option<SpeakerStatus> {
+        self.ask(Query::Speaker).await
+    }
+
+    pub async fn peers(&self) -> Option<Vec<PeerStatus>> {
+        self.ask(Query::Peers).await
+    }
+
+    pub async fn routes(&self, within: Option<IpNet>) -> Option<Vec<RouteStatus>> {
+        self.ask(|answer| Query::Routes(within, answer)).await
+    }
+
+    pub async fn reset_peer(&self, name: String) -> Result<(), String> {
+        self.ask(|answer| Query::Reset(name, answer))
+            .await
+            .unwrap_or_else(|| Err("the speaker has stopped".into()))
+    }
+
+    pub async fn refresh_peer(&self, name: String) -> Result<(), String> {
+        self.ask(|answer| Query::Refresh(name, answer))
+            .await
+            .unwrap_or_else(|| Err("the speaker has stopped".into()))
+    }
+}
+
+impl Speaker {
+    /// Binds the BGP port and starts the configured peers.
+    pub async fn start(
+        config: SpeakerConfig,
+        fib: Box<dyn FibSink>,
+    ) -> std::io::Result<(Self, SpeakerHandle, UnboundedReceiver<Event>)> {
+        let (events, receiver) = unbounded_channel();
+        let listener = session::listen(config.listen.address, config.listen.port).await?;
+        info!(address = %listener.local_addr()?, "listening for BGP");
+        let mut speaker = Self {
+            policy: policy_of(&config),
+            config: config.clone(),
+            neighbors: BTreeMap::new(),
+            next_peer: 1,
+            next_session: 1,
+            rib: LocRib::default(),
+            groups: UpdateGroups::default(),
+            timers: DelayQueue::new(),
+            events: events.clone(),
+            dirty: FastSet::default(),
+            fib,
+            listener: Some(session::accept_loop(listener, events.clone())),
+            converged: false,
+            started: SystemTime::now(),
+            last_reconfigured: SystemTime::now(),
+            reconfigurations: 0,
+        };
+        speaker.rib.set_local(speaker.local_info());
+        speaker.originate(&[], &config.originate.clone());
+        for peer in config.peers.clone() {
+            speaker.add_peer(peer);
+        }
+        speaker.flush();
+        // A speaker without peers has nothing to wait for.
+        speaker.check_converged();
+        Ok((speaker, SpeakerHandle { events }, receiver))
+    }
+
+    /// Runs until shut down.
+    pub async fn run(mut self, mut receiver: UnboundedReceiver<Event>) {
+        loop {
+            tokio::select! {
+                event = receiver.recv() => match event {
+                    None | Some(Event::Shutdown) => break,
+                    Some(event) => self.handle(event),
+                },
+                Some(expired) = self.timers.next() => self.timer(expired.into_inner()),
+            }
+            // Take what else is queued before flushing, so bursts coalesce.
+            for _ in 0..BATCH {
+                if self.dirty.len() >= FLUSH_AT {
+                    break;
+                }
+                match receiver.try_recv() {
+                    Ok(Event::Shutdown) => {
+                        self.stop_all();
+                        return;
+                    }
+                    Ok(event) => self.handle(event),
+                    Err(_) => break,
+                }
+            }
+            self.flush();
+        }
+        self.stop_all();
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Accepted { stream, remote } => self.accepted(stream, remote),
+            Event::Connected {
+                peer,
+                session,
+                result,
+            } => self.connected(peer, session, result),
+            Event::Session {
+                peer,
+                session,
+                event,
+            } => {
+                let input = match event {
+                    SessionEvent::Message(message) => {
+                        if let Some(n) = self.neighbors.get_mut(&peer) {
+                            n.stats.messages_received += 1;
+                        }
+                        Input::Message(message)
+                    }
+                    SessionEvent::Malformed(notification) => Input::DecodeError(notification),
+                    SessionEvent::Closed(reason) => Input::TcpFails { reason },
+                };
+                self.step(peer, session, input);
+            }
+            Event::Reconfigure(config) => {
+                self.reconfigure(config);
+                self.last_reconfigured = SystemTime::now();
+                self.reconfigurations += 1;
+            }
+            Event::Query(query) => self.answer(query),
+            Event::Shutdown => {}
+        }
+    }
+
+    fn timer(&mut self, key: TimerKey) {
+        let Some(slot) = self
+            .neighbors
+            .get_mut(&key.peer)
+            .and_then(|n| n.slot_mut(key.session))
+        else {
+            return;
+        };
+        slot.fired(key.timer);
+        let input = match key.timer {
+            Timer::ConnectRetry => Input::ConnectRetryTimerExpires,
+            Timer::Hold => Input::HoldTimerExpires,
+            Timer::Keepalive => Input::KeepaliveTimerExpires,
+            Timer::IdleHold => Input::IdleHoldTimerExpires,
+        };
+        self.step(key.peer, key.session, input);
+    }
+}
+
+/// Stops a slot's FSM, sends the Cease it produces, and disposes of the slot.
+fn close_with_cease(mut slot: Slot, subcode: u8, timers: &mut DelayQueue<TimerKey>) {
+    for output in slot.fsm.process(Input::Stop { subcode }) {
+        if let Output::Send(message) = output {
+            slot.send(&message);
+        }
+    }
+    slot.dispose(timers);
+}
+
+fn v4_of(address: IpAddr) -> Option<Ipv4Addr> {
+    match address {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    }
+}
+
+fn v6_of(address: IpAddr) -> Option<Ipv6Addr> {
+    match address {
+        IpAddr::V6(v6) => Some(v6),
+        IpAddr::V4(_) => None,
+    }
+}
+
+fn policy_of(config: &SpeakerConfig) -> SpeakerPolicy {
+    SpeakerPolicy {
+        local_as: config.local_as.0,
+        router_id: config.router_id,
+        cluster_id: config.cluster_id,
+        export_prefixes: config.export.prefixes.clone(),
+        own_blocks: config
+            .originate
+            .iter()
+            .filter(|o| o.kind == OriginKind::Block)
+            .map(|o| o.prefix)
+            .collect(),
+        own_addresses: config.addresses.iter().map(IpNet::addr).collect(),
+    }
+}

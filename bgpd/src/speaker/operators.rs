@@ -1,0 +1,160 @@
+//! What operators ask of the speaker: status of the speaker, its peers and
+//! routes; resets and route refreshes.
+
+use super::*;
+
+impl Speaker {
+    pub(super) fn answer(&mut self, query: Query) {
+        match query {
+            Query::Speaker(answer) => {
+                let _ = answer.send(SpeakerStatus {
+                    node_name: self.config.node_name.clone(),
+                    router_id: self.config.router_id,
+                    local_as: self.config.local_as.0,
+                    cluster_id: self.config.cluster_id,
+                    started: self.started,
+                    last_reconfigured: self.last_reconfigured,
+                    reconfigurations: self.reconfigurations,
+                    converged: self.converged,
+                    prefixes: self.rib.len(),
+                    attr_sets: self.rib.attr_sets(),
+                });
+            }
+            Query::Peers(answer) => {
+                let peers = self
+                    .neighbors
+                    .values()
+                    .map(|n| self.peer_status(n))
+                    .collect();
+                let _ = answer.send(peers);
+            }
+            Query::Routes(within, answer) => {
+                let mut prefixes: Vec<IpNet> = self
+                    .rib
+                    .prefixes()
+                    .filter(|p| within.is_none_or(|w| w.contains(p)))
+                    .collect();
+                prefixes.sort();
+                let routes = prefixes
+                    .into_iter()
+                    .map(|prefix| self.route_status(prefix))
+                    .collect();
+                let _ = answer.send(routes);
+            }
+            Query::Reset(name, answer) => {
+                let Some(id) = self.peer_named(&name) else {
+                    let _ = answer.send(Err(format!("no peer {name}")));
+                    return;
+                };
+                let session = self.neighbors[&id].primary.session;
+                info!(peer = %name, "reset by an operator");
+                self.step(
+                    id,
+                    session,
+                    Input::Stop {
+                        subcode: cease_subcode::ADMINISTRATIVE_RESET,
+                    },
+                );
+                self.step(id, session, Input::Start);
+                let _ = answer.send(Ok(()));
+            }
+            Query::Refresh(name, answer) => {
+                let result = match self
+                    .peer_named(&name)
+                    .and_then(|id| self.neighbors.get(&id))
+                {
+                    None => Err(format!("no peer {name}")),
+                    Some(n) => match &n.up {
+                        None => Err(format!("{name} is not established")),
+                        Some(up) if !up.negotiated.route_refresh => {
+                            Err(format!("{name} does not do route refresh"))
+                        }
+                        Some(up) => {
+                            for family in up.negotiated.families.iter() {
+                                let refresh = crate::packet::RouteRefreshMessage::request(family);
+                                n.primary
+                                    .send(&crate::packet::Message::RouteRefresh(refresh));
+                            }
+                            Ok(())
+                        }
+                    },
+                };
+                let _ = answer.send(result);
+            }
+        }
+    }
+
+    pub(super) fn peer_named(&self, name: &str) -> Option<PeerId> {
+        self.neighbors
+            .values()
+            .find(|n| n.name == name || n.config.address.to_string() == name)
+            .map(|n| n.id)
+    }
+
+    pub(super) fn peer_status(&self, n: &Neighbor) -> PeerStatus {
+        let session = n.up.as_ref().map(|up| SessionStatus {
+            peer_id: up.negotiated.peer_id,
+            local_address: n.primary.conn.as_ref().map(|c| c.local.ip().to_canonical()),
+            hold_time: up.negotiated.hold_time,
+            families: up.negotiated.families.iter().collect(),
+            four_octet_as: up.negotiated.four_octet_as,
+            route_refresh: up.negotiated.route_refresh,
+            extended_message: up.negotiated.extended_message,
+            add_path_receive: up.negotiated.add_path_rx.iter().collect(),
+            graceful_restart: up.negotiated.peer_graceful_restart.is_some(),
+            external: up.class.ebgp,
+        });
+        PeerStatus {
+            name: n.name.clone(),
+            address: n.config.address,
+            port: n.config.port,
+            kind: n.config.kind,
+            remote_as: n.config.remote_as.0,
+            passive: n.config.passive,
+            state: n.state(),
+            since: n.since,
+            last_error: n.last_error.clone(),
+            session,
+            stats: n.stats.clone(),
+            prefixes: self.rib.peer_path_count(n.id),
+        }
+    }
+
+    pub(super) fn route_status(&self, prefix: IpNet) -> RouteStatus {
+        let multipath = self.rib.multipath(&prefix).len();
+        let paths = self
+            .rib
+            .paths(&prefix)
+            .iter()
+            .enumerate()
+            .map(|(i, path)| {
+                let a = &path.attrs.attrs;
+                PathStatus {
+                    from: match path.source {
+                        Source::Local => "local".into(),
+                        Source::Peer(id) => self
+                            .neighbors
+                            .get(&id)
+                            .map_or_else(|| format!("peer {id}"), |n| n.name.clone()),
+                    },
+                    next_hop: path.attrs.next_hop,
+                    as_path: a
+                        .as_path
+                        .as_ref()
+                        .map(|p| p.asns().collect())
+                        .unwrap_or_default(),
+                    local_pref: a.local_pref,
+                    med: a.med,
+                    communities: a
+                        .communities
+                        .iter()
+                        .map(|c| format!("{}:{}", c.0 >> 16, c.0 & 0xffff))
+                        .collect(),
+                    best: i == 0,
+                    multipath: i < multipath,
+                }
+            })
+            .collect();
+        RouteStatus { prefix, paths }
+    }
+}

@@ -1,0 +1,231 @@
+//! Routes: UPDATEs into the RIB, End-of-RIB and convergence, route refresh,
+//! and the flush of changed prefixes to peers and to the kernel.
+
+use super::*;
+
+impl Speaker {
+    pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        neighbor.stats.updates_received += 1;
+        let name = neighbor.name.clone();
+        for error in &update.errors {
+            warn!(peer = %name, %error, "malformed attribute (RFC 7606)");
+        }
+        // A session reset never gets here: the decoder returns it as an error.
+        if let Some(AttrAction::AfiSafiDisable { .. }) = update.action() {
+            // Disabling one family is done as RFC 4760 leaves open: the
+            // session restarts, which clears the family's routes.
+            if let Some(error) = update
+                .errors
+                .iter()
+                .find(|e| matches!(e.action, AttrAction::AfiSafiDisable { .. }))
+            {
+                let session = neighbor.primary.session;
+                let notification = error.notification.clone();
+                self.step(peer, session, Input::DecodeError(notification));
+            }
+            return;
+        }
+        for nlri in update.withdrawals() {
+            if self
+                .rib
+                .remove(nlri.prefix, Source::Peer(peer), nlri.path_id.unwrap_or(0))
+            {
+                self.dirty.insert(nlri.prefix);
+            }
+        }
+        // RFC 7606 treat-as-withdraw: what the message announces is withdrawn.
+        let usable = update.action() != Some(AttrAction::TreatAsWithdraw);
+        let mut base = update.attrs.clone();
+        base.mp_reach = None;
+        base.mp_unreach = None;
+        let v4_next_hop = base.next_hop.take().map(|nh| (IpAddr::V4(nh), None));
+        let mp_next_hop = update.attrs.mp_reach.as_ref().map(|r| match r.next_hop {
+            NextHop::V4(v4) => (IpAddr::V4(v4), None),
+            NextHop::V6 { global, link_local } => (IpAddr::V6(global), link_local),
+        });
+        let mp_prefixes: &[Nlri] = update.attrs.mp_reach.as_ref().map_or(&[], |r| &r.nlri);
+        let (v4_received, v4_accepted) =
+            self.learn(peer, &base, v4_next_hop.filter(|_| usable), &update.nlri);
+        let (mp_received, mp_accepted) =
+            self.learn(peer, &base, mp_next_hop.filter(|_| usable), mp_prefixes);
+        if let Some(neighbor) = self.neighbors.get_mut(&peer) {
+            neighbor.stats.prefixes_received += v4_received + mp_received;
+            neighbor.stats.prefixes_accepted += v4_accepted + mp_accepted;
+        }
+        self.check_prefix_limit(peer);
+        if let Some(family) = update.end_of_rib_family() {
+            debug!(peer = %name, %family, "End-of-RIB");
+            if let Some(neighbor) = self.neighbors.get_mut(&peer) {
+                neighbor.end_of_rib = neighbor.end_of_rib.with(family);
+            }
+            self.check_converged();
+        }
+    }
+
+    /// Holds the peer to its `max_prefixes`; see [`Neighbor::over_prefix_limit`].
+    pub(super) fn check_prefix_limit(&mut self, peer: PeerId) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        if neighbor.config.max_prefixes.is_none() {
+            return;
+        }
+        let paths = self.rib.peer_path_count(peer);
+        if let Some(input) = neighbor.over_prefix_limit(paths) {
+            let session = neighbor.primary.session;
+            self.step(peer, session, input);
+        }
+    }
+
+    /// RFC 4724 §2: a peer's table is complete at its End-of-RIB. Once every
+    /// configured peer is up and has sent one per family, the FIB may sweep
+    /// what a previous run left.
+    pub(super) fn check_converged(&mut self) {
+        if self.converged {
+            return;
+        }
+        let complete = self.neighbors.values().all(|n| {
+            n.up.as_ref()
+                .is_some_and(|up| up.class.families.iter().all(|f| n.end_of_rib.contains(f)))
+        });
+        if complete {
+            info!(peers = self.neighbors.len(), "every peer sent its table");
+            self.converged = true;
+            self.fib.converged();
+        }
+    }
+
+    /// Puts `prefixes` in the RIB with `base` and `next_hop`, or removes them
+    /// when there is no usable next hop or import refuses the path. Returns
+    /// (received, accepted).
+    pub(super) fn learn(
+        &mut self,
+        peer: PeerId,
+        base: &PathAttributes,
+        next_hop: Option<(IpAddr, Option<Ipv6Addr>)>,
+        prefixes: &[Nlri],
+    ) -> (u64, u64) {
+        if prefixes.is_empty() {
+            return (0, 0);
+        }
+        let info = self.rib.source_info(Source::Peer(peer));
+        let attrs = next_hop
+            .map(|(next_hop, link_local)| RouteAttrs {
+                attrs: base.clone(),
+                next_hop,
+                link_local,
+            })
+            .filter(|attrs| accept_import(attrs, &info, &self.policy))
+            .map(|attrs| import_attrs(attrs, &info));
+        let Some(attrs) = attrs else {
+            for nlri in prefixes {
+                if self
+                    .rib
+                    .remove(nlri.prefix, Source::Peer(peer), nlri.path_id.unwrap_or(0))
+                {
+                    self.dirty.insert(nlri.prefix);
+                }
+            }
+            return (prefixes.len() as u64, 0);
+        };
+        let attrs = self.rib.intern(attrs);
+        for nlri in prefixes {
+            self.rib.insert(
+                nlri.prefix,
+                Source::Peer(peer),
+                nlri.path_id.unwrap_or(0),
+                attrs.clone(),
+            );
+            self.dirty.insert(nlri.prefix);
+        }
+        (prefixes.len() as u64, prefixes.len() as u64)
+    }
+
+    /// RFC 2918: send the family's table again.
+    pub(super) fn refresh(&mut self, peer: PeerId, refresh: crate::packet::RouteRefreshMessage) {
+        let Some(neighbor) = self.neighbors.get(&peer) else {
+            return;
+        };
+        let (Some(up), Some(family)) = (&neighbor.up, refresh.family()) else {
+            return;
+        };
+        if refresh.subtype != crate::packet::RefreshSubtype::Request
+            || !up.class.families.contains(family)
+        {
+            return;
+        }
+        let class = up.class.clone();
+        // Leave and join the group: the join sends the whole table again.
+        self.groups.leave(peer, &class);
+        let table = self.groups.join(peer, &class, &self.rib, &self.policy);
+        if let Some(conn) = &self.neighbors[&peer].primary.conn {
+            conn.send(table);
+        }
+    }
+
+    /// Sends every change since the last flush to peers and to the kernel.
+    pub(super) fn flush(&mut self) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty: Vec<IpNet> = self.dirty.drain().collect();
+        // A full table arriving grows the set to its size; keep no more
+        // than a batch's worth of room afterwards.
+        self.dirty.shrink_to(DIRTY_ROOM);
+        for (members, bytes) in self.groups.flush(&dirty, &self.rib, &self.policy) {
+            for member in members {
+                if let Some(neighbor) = self.neighbors.get_mut(&member) {
+                    if let Some(conn) = &neighbor.primary.conn {
+                        conn.send(bytes.clone());
+                        neighbor.stats.updates_sent += 1;
+                    }
+                }
+            }
+        }
+        // With the kernel off ("BGP only", Felix owns routes), routesync is
+        // told nothing: it would only keep a copy of the table. Turning it
+        // on sends the whole table (see `reconfigure`).
+        if self.config.kernel.enabled {
+            self.program_fib(dirty);
+        }
+    }
+
+    /// Hands the best routes of `prefixes` to the kernel side.
+    pub(super) fn program_fib(&mut self, prefixes: Vec<IpNet>) {
+        let blocks: Vec<IpNet> = self
+            .config
+            .originate
+            .iter()
+            .filter(|o| o.kind == OriginKind::Block)
+            .map(|o| o.prefix)
+            .collect();
+        let updates = prefixes
+            .into_iter()
+            .map(|prefix| {
+                let paths = self.rib.multipath(&prefix);
+                let entry = match paths.first() {
+                    None => FibEntry::Remove,
+                    Some(best) if best.source == Source::Local => {
+                        if blocks.contains(&prefix) {
+                            FibEntry::Blackhole
+                        } else {
+                            FibEntry::Remove
+                        }
+                    }
+                    Some(_) => {
+                        let mut hops: routesync::NextHopList =
+                            paths.iter().map(|p| p.attrs.next_hop).collect();
+                        hops.sort();
+                        hops.dedup();
+                        FibEntry::NextHops(hops)
+                    }
+                };
+                FibUpdate { prefix, entry }
+            })
+            .collect();
+        self.fib.apply(updates);
+    }
+}

@@ -1,0 +1,324 @@
+//! Sessions: FSM inputs and what they say to do, connections accepted and
+//! opened, collisions, and peers coming up and going down.
+
+use super::*;
+
+impl Speaker {
+    /// Feeds one input to one FSM and carries out what it says.
+    pub(super) fn step(&mut self, peer: PeerId, session: SessionId, input: Input) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(slot) = neighbor.slot_mut(session) else {
+            return;
+        };
+        let outputs = slot.fsm.process(input);
+        let is_primary = neighbor.primary.session == session;
+        for output in outputs {
+            self.apply(peer, session, is_primary, output);
+        }
+        self.resolve_collision(peer);
+    }
+
+    pub(super) fn apply(
+        &mut self,
+        peer: PeerId,
+        session: SessionId,
+        is_primary: bool,
+        output: Output,
+    ) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let remote = neighbor.remote();
+        let source = neighbor.source_address(&self.config);
+        let connect_timeout =
+            Duration::from_secs(u64::from(neighbor.config.connect_retry_time.max(1)));
+        let name = neighbor.name.clone();
+        let Some(slot) = neighbor.slot_mut(session) else {
+            return;
+        };
+        let key = |timer| TimerKey {
+            peer,
+            session,
+            timer,
+        };
+        match output {
+            Output::Connect => {
+                slot.connecting = true;
+                session::connect(
+                    peer,
+                    session,
+                    remote,
+                    source,
+                    connect_timeout,
+                    self.events.clone(),
+                );
+            }
+            Output::Disconnect => {
+                slot.connecting = false;
+                if let Some(conn) = slot.conn.take() {
+                    conn.close();
+                }
+            }
+            Output::Send(message) => {
+                slot.send(&message);
+                neighbor.stats.messages_sent += 1;
+            }
+            Output::Arm(timer, secs) => slot.arm(&mut self.timers, key(timer), secs),
+            Output::Cancel(timer) => slot.cancel(&mut self.timers, timer),
+            Output::StateChanged { from, to } => {
+                debug!(peer = %name, ?from, ?to, "state");
+                if is_primary {
+                    neighbor.since = SystemTime::now();
+                }
+                let failed = to == State::Idle || (from >= State::OpenSent && to <= State::Active);
+                if !is_primary && failed {
+                    // A losing or failed second connection just goes away.
+                    if let Some(slot) = neighbor.collision.take() {
+                        slot.dispose(&mut self.timers);
+                    }
+                }
+            }
+            Output::Established(negotiated) => {
+                if is_primary {
+                    slot.encode = negotiated.encode_ctx();
+                    let local = slot.conn.as_ref().map(|c| c.local);
+                    self.established(peer, negotiated, local);
+                }
+            }
+            Output::Down(reason) => {
+                if is_primary {
+                    self.down(peer, reason);
+                }
+            }
+            Output::Update(update) => self.receive(peer, update),
+            Output::RouteRefresh(refresh) => self.refresh(peer, refresh),
+        }
+    }
+
+    pub(super) fn accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
+        let Some(peer) = self
+            .neighbors
+            .values()
+            .find(|n| n.config.address == remote.ip())
+            .map(|n| n.id)
+        else {
+            warn!(%remote, "connection refused: not a configured peer");
+            return;
+        };
+        let external = self.neighbors[&peer].is_external(&self.config);
+        let state = self.neighbors[&peer].state();
+        match state {
+            // Resting after an error, or stopped: not now.
+            State::Idle => debug!(%remote, "connection refused while idle"),
+            State::Connect | State::Active => {
+                let neighbor = self.neighbors.get_mut(&peer).expect("looked up above");
+                let slot = &mut neighbor.primary;
+                if let Some(conn) = slot.conn.take() {
+                    conn.close();
+                }
+                // An outgoing connect still under way is abandoned: its result
+                // finds the slot connected and is dropped.
+                slot.connecting = false;
+                slot.initiated_locally = false;
+                let session = slot.session;
+                match Connection::start(
+                    stream,
+                    peer,
+                    session,
+                    slot.fsm.open().clone(),
+                    external,
+                    self.events.clone(),
+                ) {
+                    Ok(conn) => {
+                        slot.conn = Some(conn);
+                        self.step(peer, session, Input::TcpConnected);
+                    }
+                    Err(e) => debug!(%remote, error = %e, "accepted connection failed"),
+                }
+            }
+            State::OpenSent | State::OpenConfirm if self.neighbors[&peer].collision.is_none() => {
+                // RFC 4271 §6.8: keep both until the identifiers decide.
+                let session = self.new_session();
+                let neighbor = self.neighbors.get_mut(&peer).expect("looked up above");
+                let mut slot = Slot::new(
+                    session,
+                    Fsm::new(fsm_config(&neighbor.config, &self.config)),
+                );
+                match Connection::start(
+                    stream,
+                    peer,
+                    session,
+                    slot.fsm.open().clone(),
+                    external,
+                    self.events.clone(),
+                ) {
+                    Ok(conn) => {
+                        slot.conn = Some(conn);
+                        neighbor.collision = Some(slot);
+                        self.step(peer, session, Input::Start);
+                        self.step(peer, session, Input::TcpConnected);
+                    }
+                    Err(e) => debug!(%remote, error = %e, "accepted connection failed"),
+                }
+            }
+            _ => debug!(%remote, ?state, "connection refused: a session exists"),
+        }
+    }
+
+    pub(super) fn connected(
+        &mut self,
+        peer: PeerId,
+        session: SessionId,
+        result: std::io::Result<TcpStream>,
+    ) {
+        let external = match self.neighbors.get(&peer) {
+            Some(n) => n.is_external(&self.config),
+            None => return,
+        };
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(slot) = neighbor.slot_mut(session) else {
+            return;
+        };
+        if !slot.connecting || slot.conn.is_some() {
+            return;
+        }
+        slot.connecting = false;
+        match result {
+            Ok(stream) => {
+                match Connection::start(
+                    stream,
+                    peer,
+                    session,
+                    slot.fsm.open().clone(),
+                    external,
+                    self.events.clone(),
+                ) {
+                    Ok(conn) => {
+                        slot.conn = Some(conn);
+                        slot.initiated_locally = true;
+                        self.step(peer, session, Input::TcpConnected);
+                    }
+                    Err(e) => self.step(
+                        peer,
+                        session,
+                        Input::TcpFails {
+                            reason: e.to_string(),
+                        },
+                    ),
+                }
+            }
+            Err(e) => {
+                let reason = session::describe_connect_error(&e);
+                neighbor.last_error = Some(reason.clone());
+                self.step(peer, session, Input::TcpFails { reason });
+            }
+        }
+    }
+
+    /// Closes the loser of a connection collision once it is known.
+    pub(super) fn resolve_collision(&mut self, peer: PeerId) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(loser) = neighbor.collision_loser(self.config.router_id) else {
+            return;
+        };
+        let loser_is_primary = neighbor.primary.session == loser;
+        debug!(peer = %neighbor.name, "connection collision resolved");
+        if loser_is_primary {
+            // The second connection wins: it becomes the primary.
+            let winner = neighbor
+                .collision
+                .take()
+                .expect("a collision has a second slot");
+            let old = std::mem::replace(&mut neighbor.primary, winner);
+            close_with_cease(
+                old,
+                cease_subcode::CONNECTION_COLLISION_RESOLUTION,
+                &mut self.timers,
+            );
+        } else if let Some(slot) = neighbor.collision.take() {
+            close_with_cease(
+                slot,
+                cease_subcode::CONNECTION_COLLISION_RESOLUTION,
+                &mut self.timers,
+            );
+        }
+    }
+
+    pub(super) fn established(
+        &mut self,
+        peer: PeerId,
+        negotiated: crate::packet::Negotiated,
+        local: Option<SocketAddr>,
+    ) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let ebgp = neighbor.is_external(&self.config);
+        let local_ip = local.map(|l| l.ip().to_canonical());
+        let node_v4 = self.config.address_for(true);
+        let node_v6 = self.config.address_for(false);
+        let self_v4 = match local_ip {
+            Some(IpAddr::V4(v4)) => Some(v4),
+            _ => node_v4.and_then(v4_of),
+        };
+        let self_v6 = match local_ip {
+            Some(IpAddr::V6(v6)) if !v6.is_unicast_link_local() => Some(v6),
+            _ => node_v6.and_then(v6_of),
+        };
+        let class = ExportClass {
+            ebgp,
+            rr_client: neighbor.config.route_reflector_client,
+            remote_as: neighbor.config.remote_as.0,
+            local_as: neighbor.config.local_as.unwrap_or(self.config.local_as).0,
+            next_hop: neighbor.config.next_hop,
+            self_v4,
+            self_v6,
+            encode: negotiated.encode_ctx(),
+            families: negotiated.families,
+        };
+        info!(peer = %neighbor.name, address = %neighbor.config.address, "established");
+        neighbor.last_error = None;
+        neighbor.end_of_rib = crate::packet::FamilySet::EMPTY;
+        neighbor.up = Some(Up {
+            negotiated: negotiated.clone(),
+            class: class.clone(),
+        });
+        self.rib.set_peer(
+            peer,
+            SourceInfo {
+                ebgp,
+                router_id: negotiated.peer_id,
+                address: neighbor.config.address,
+                rr_client: neighbor.config.route_reflector_client,
+            },
+        );
+        let table = self.groups.join(peer, &class, &self.rib, &self.policy);
+        if let Some(conn) = &neighbor.primary.conn {
+            conn.send(table);
+        }
+    }
+
+    pub(super) fn down(&mut self, peer: PeerId, reason: DownReason) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let text = reason.describe();
+        if neighbor.up.is_some() || !matches!(reason, DownReason::Stopped) {
+            info!(peer = %neighbor.name, reason = %text, "session down");
+        }
+        if !matches!(reason, DownReason::Stopped) {
+            neighbor.last_error = Some(text);
+        }
+        if let Some(up) = neighbor.up.take() {
+            self.groups.leave(peer, &up.class);
+        }
+        let gone = self.rib.remove_peer(peer);
+        self.dirty.extend(gone);
+    }
+}
