@@ -24,6 +24,7 @@ const TIME_FIELDS: &[&str] = &[
     "GetStatusResponse.started",
     "GetStatusResponse.last_config_applied",
     "Peer.since",
+    "PeerRestart.since",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -13,6 +13,7 @@ pub mod fsm;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;
+pub mod restart;
 pub mod rib;
 pub mod session;
 pub mod speaker;

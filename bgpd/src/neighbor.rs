@@ -138,6 +138,8 @@ pub struct Neighbor {
     pub stats: PeerStats,
     /// Over its `max_prefixes` with the warn action, already warned.
     pub over_limit: bool,
+    /// The peer is in graceful restart: its routes are kept stale.
+    pub restart: Option<crate::restart::PeerRestart>,
 }
 
 impl Neighbor {
@@ -160,6 +162,7 @@ impl Neighbor {
             end_of_rib: crate::packet::FamilySet::EMPTY,
             stats: PeerStats::default(),
             over_limit: false,
+            restart: None,
         }
     }
 
@@ -199,6 +202,13 @@ impl Neighbor {
                 })
             }
         }
+    }
+
+    /// The established session's peer keeps its routes through a restart.
+    pub fn restarts_gracefully(&self) -> bool {
+        self.up
+            .as_ref()
+            .is_some_and(|up| !crate::restart::families_kept(&up.negotiated).is_empty())
     }
 
     pub fn slot_mut(&mut self, session: SessionId) -> Option<&mut Slot> {

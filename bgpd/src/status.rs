@@ -48,6 +48,19 @@ pub struct PeerStatus {
     pub stats: PeerStats,
     /// Paths from this peer in the RIB now.
     pub prefixes: usize,
+    /// Set while the peer is in graceful restart and its routes are kept.
+    pub restart: Option<RestartStatus>,
+}
+
+/// A peer's graceful restart, as its receiving speaker sees it (RFC 4724 §4.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RestartStatus {
+    /// When its session ended.
+    pub since: SystemTime,
+    /// Its paths kept stale.
+    pub stale: usize,
+    /// Its new session is up; the stale paths wait for its End-of-RIB.
+    pub reconnected: bool,
 }
 
 #[cfg(test)]
@@ -68,6 +81,7 @@ impl PeerStatus {
             session: None,
             stats: PeerStats::default(),
             prefixes: 0,
+            restart: None,
         }
     }
 }

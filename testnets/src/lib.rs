@@ -18,6 +18,7 @@ pub mod bench;
 pub mod clean;
 mod cmd;
 mod error;
+mod monitor;
 pub mod netns;
 mod network;
 mod process;
@@ -28,6 +29,7 @@ mod topology;
 mod wait;
 
 pub use error::{Error, Result};
+pub use monitor::RouteMonitor;
 pub use network::{Host, Network, Pod, POD_GATEWAY, TUNNEL_DEVICE};
 pub use process::Process;
 pub use routes::{KernelRoute, NextHop, RouteKind, MAIN_TABLE, PROTO_BIRD};

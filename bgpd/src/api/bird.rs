@@ -208,6 +208,10 @@ fn details(peer: &PeerStatus) -> String {
     let _ = writeln!(d, "   BGP state:          {}", peer.bird_state());
     let _ = writeln!(d, "     Neighbor address: {}", peer.address);
     let _ = writeln!(d, "     Neighbor AS:      {}", peer.remote_as);
+    if peer.restart.is_some() {
+        // BIRD's line while it keeps a restarting neighbor's routes.
+        let _ = writeln!(d, "     Neighbor graceful restart active");
+    }
     if let Some(session) = &peer.session {
         let _ = writeln!(d, "     Neighbor ID:      {}", session.peer_id);
         let mut caps = Vec::new();

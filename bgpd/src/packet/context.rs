@@ -80,8 +80,17 @@ impl FamilySet {
         Self(self.0 | family.bit())
     }
 
+    #[must_use]
+    pub fn without(self, family: Family) -> Self {
+        Self(self.0 & !family.bit())
+    }
+
     pub fn contains(self, family: Family) -> bool {
         self.0 & family.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
     }
 
     pub fn iter(self) -> impl Iterator<Item = Family> {

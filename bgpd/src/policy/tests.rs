@@ -49,6 +49,7 @@ fn path(from: Source, edit: impl FnOnce(&mut PathAttributes)) -> Path {
     Path {
         source: from,
         path_id: 0,
+        stale: false,
         attrs: Arc::new(RouteAttrs {
             attrs,
             next_hop: "10.0.1.12".parse().unwrap(),

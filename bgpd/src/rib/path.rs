@@ -20,6 +20,10 @@ pub struct Path {
     pub source: Source,
     /// The ADD-PATH Path Identifier it came with (0 without ADD-PATH).
     pub path_id: u32,
+    /// Kept from a peer in graceful restart until it sends the path again
+    /// or its End-of-RIB sweeps it (RFC 4724 §4.2). It fills padding: the
+    /// path is no larger for it.
+    pub stale: bool,
     pub attrs: Arc<RouteAttrs>,
 }
 

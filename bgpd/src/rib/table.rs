@@ -17,6 +17,7 @@ use smallvec::SmallVec;
 use super::attrs::{AttrInterner, RouteAttrs};
 use super::best::{compare, multipath_equal};
 use super::path::{Path, PeerId, Source, SourceInfo};
+use crate::packet::{Family, FamilySet};
 
 /// Paths of one prefix, best first; one path needs no allocation.
 type Paths = SmallVec<[Path; 1]>;
@@ -26,6 +27,8 @@ pub struct LocRib {
     v4: FastMap<Ipv4Net, Paths>,
     v6: FastMap<Ipv6Net, Paths>,
     path_counts: FastMap<PeerId, usize>,
+    /// Of those, paths kept stale through the peer's graceful restart.
+    stale_counts: FastMap<PeerId, usize>,
     peers: FastMap<PeerId, SourceInfo>,
     interner: AttrInterner,
     local: Option<SourceInfo>,
@@ -51,21 +54,33 @@ fn source_info(
     }
 }
 
+/// What a path put in or taken out replaced or removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replaced {
+    Nothing,
+    Fresh,
+    Stale,
+}
+
 /// Inserts in best-first order, replacing the same (source, path id).
 fn insert_path(
     paths: &mut Paths,
     path: Path,
     interner: &mut AttrInterner,
     info: impl Fn(Source) -> SourceInfo,
-) -> bool {
-    let mut replaced = false;
+) -> Replaced {
+    let mut replaced = Replaced::Nothing;
     if let Some(at) = paths
         .iter()
         .position(|p| p.source == path.source && p.path_id == path.path_id)
     {
         let old = paths.remove(at);
+        replaced = if old.stale {
+            Replaced::Stale
+        } else {
+            Replaced::Fresh
+        };
         interner.release(old.attrs);
-        replaced = true;
     }
     let at = paths.partition_point(|p| compare(p, &path, &info).0.is_le());
     paths.insert(at, path);
@@ -78,22 +93,63 @@ fn remove_path<K: Eq + Hash>(
     source: Source,
     path_id: u32,
     interner: &mut AttrInterner,
-) -> bool {
+) -> Replaced {
     let Some(paths) = map.get_mut(key) else {
-        return false;
+        return Replaced::Nothing;
     };
     let Some(at) = paths
         .iter()
         .position(|p| p.source == source && p.path_id == path_id)
     else {
-        return false;
+        return Replaced::Nothing;
     };
     let old = paths.remove(at);
     if paths.is_empty() {
         map.remove(key);
     }
+    let removed = if old.stale {
+        Replaced::Stale
+    } else {
+        Replaced::Fresh
+    };
     interner.release(old.attrs);
-    true
+    removed
+}
+
+/// What [`strip_paths`] took out.
+#[derive(Debug, Default)]
+struct Stripped {
+    prefixes: Vec<IpNet>,
+    paths: usize,
+    stale: usize,
+}
+
+/// Removes the paths that `doomed` picks from every prefix of `map`,
+/// releasing their attribute sets.
+fn strip_paths<K: Copy + Eq + Hash>(
+    map: &mut FastMap<K, Paths>,
+    interner: &mut AttrInterner,
+    doomed: impl Fn(&Path) -> bool,
+    prefix: impl Fn(K) -> IpNet,
+    out: &mut Stripped,
+) {
+    map.retain(|key, paths| {
+        if paths.iter().any(&doomed) {
+            let mut kept = Paths::new();
+            for path in paths.drain(..) {
+                if doomed(&path) {
+                    out.paths += 1;
+                    out.stale += usize::from(path.stale);
+                    interner.release(path.attrs);
+                } else {
+                    kept.push(path);
+                }
+            }
+            *paths = kept;
+            out.prefixes.push(prefix(*key));
+        }
+        !paths.is_empty()
+    });
 }
 
 impl LocRib {
@@ -120,6 +176,7 @@ impl LocRib {
         let path = Path {
             source,
             path_id,
+            stale: false,
             attrs,
         };
         let (peers, local) = (&self.peers, self.local);
@@ -138,8 +195,12 @@ impl LocRib {
                 info,
             ),
         };
-        if let (false, Source::Peer(peer)) = (replaced, source) {
-            *self.path_counts.entry(peer).or_default() += 1;
+        if let Source::Peer(peer) = source {
+            match replaced {
+                Replaced::Nothing => *self.path_counts.entry(peer).or_default() += 1,
+                Replaced::Stale => decrement(&mut self.stale_counts, peer),
+                Replaced::Fresh => {}
+            }
         }
     }
 
@@ -149,49 +210,103 @@ impl LocRib {
             IpNet::V4(net) => remove_path(&mut self.v4, &net, source, path_id, &mut self.interner),
             IpNet::V6(net) => remove_path(&mut self.v6, &net, source, path_id, &mut self.interner),
         };
-        if let (true, Source::Peer(peer)) = (removed, source) {
-            if let Some(count) = self.path_counts.get_mut(&peer) {
-                *count = count.saturating_sub(1);
+        if let Source::Peer(peer) = source {
+            if removed != Replaced::Nothing {
+                decrement(&mut self.path_counts, peer);
+            }
+            if removed == Replaced::Stale {
+                decrement(&mut self.stale_counts, peer);
             }
         }
-        removed
+        removed != Replaced::Nothing
     }
 
     /// Removes every path of `peer`; returns the prefixes they were for.
     pub fn remove_peer(&mut self, peer: PeerId) -> Vec<IpNet> {
+        self.stale_counts.remove(&peer);
         if self.path_counts.remove(&peer).unwrap_or(0) == 0 {
             return Vec::new();
         }
         let source = Source::Peer(peer);
-        let mut prefixes = Vec::new();
-        let interner = &mut self.interner;
-        // Moves the peer's paths out and releases their attribute sets.
-        let mut strip = |paths: &mut Paths| {
-            let before = paths.len();
-            let mut kept = Paths::new();
-            for path in paths.drain(..) {
-                if path.source == source {
-                    interner.release(path.attrs);
-                } else {
-                    kept.push(path);
+        let doomed = |p: &Path| p.source == source;
+        let mut out = Stripped::default();
+        strip_paths(
+            &mut self.v4,
+            &mut self.interner,
+            doomed,
+            IpNet::V4,
+            &mut out,
+        );
+        strip_paths(
+            &mut self.v6,
+            &mut self.interner,
+            doomed,
+            IpNet::V6,
+            &mut out,
+        );
+        out.prefixes
+    }
+
+    /// RFC 4724 §4.2: the peer is restarting. Its paths of `families` stay,
+    /// marked stale, still selected and exported; those of other families go
+    /// now. Returns the prefixes whose paths went.
+    pub fn mark_stale(&mut self, peer: PeerId, families: FamilySet) -> Vec<IpNet> {
+        let mut gone = Vec::new();
+        for family in Family::ALL {
+            if families.contains(family) {
+                let source = Source::Peer(peer);
+                let mut marked = 0;
+                let mut mark = |paths: &mut Paths| {
+                    for path in paths.iter_mut().filter(|p| p.source == source) {
+                        marked += usize::from(!path.stale);
+                        path.stale = true;
+                    }
+                };
+                match family {
+                    Family::Ipv4Unicast => self.v4.values_mut().for_each(&mut mark),
+                    Family::Ipv6Unicast => self.v6.values_mut().for_each(&mut mark),
                 }
+                *self.stale_counts.entry(peer).or_default() += marked;
+            } else {
+                gone.extend(self.remove_family(peer, family, false));
             }
-            *paths = kept;
-            before != paths.len()
-        };
-        self.v4.retain(|net, paths| {
-            if strip(paths) {
-                prefixes.push(IpNet::V4(*net));
-            }
-            !paths.is_empty()
-        });
-        self.v6.retain(|net, paths| {
-            if strip(paths) {
-                prefixes.push(IpNet::V6(*net));
-            }
-            !paths.is_empty()
-        });
-        prefixes
+        }
+        gone
+    }
+
+    /// End-of-RIB, or the restart given up: the peer's paths of `family`
+    /// still stale go. Returns their prefixes.
+    pub fn sweep_stale(&mut self, peer: PeerId, family: Family) -> Vec<IpNet> {
+        if self.stale_count(peer) == 0 {
+            return Vec::new();
+        }
+        self.remove_family(peer, family, true)
+    }
+
+    /// Removes the peer's paths of `family`, only the stale ones if `stale_only`.
+    fn remove_family(&mut self, peer: PeerId, family: Family, stale_only: bool) -> Vec<IpNet> {
+        let source = Source::Peer(peer);
+        let doomed = |p: &Path| p.source == source && (p.stale || !stale_only);
+        let mut out = Stripped::default();
+        match family {
+            Family::Ipv4Unicast => strip_paths(
+                &mut self.v4,
+                &mut self.interner,
+                doomed,
+                IpNet::V4,
+                &mut out,
+            ),
+            Family::Ipv6Unicast => strip_paths(
+                &mut self.v6,
+                &mut self.interner,
+                doomed,
+                IpNet::V6,
+                &mut out,
+            ),
+        }
+        subtract(&mut self.path_counts, peer, out.paths);
+        subtract(&mut self.stale_counts, peer, out.stale);
+        out.prefixes
     }
 
     /// Forgets a peer entirely (deconfigured).
@@ -248,9 +363,27 @@ impl LocRib {
         self.interner.len()
     }
 
+    /// Paths of `peer` kept stale through its graceful restart.
+    pub fn stale_count(&self, peer: PeerId) -> usize {
+        self.stale_counts.get(&peer).copied().unwrap_or(0)
+    }
+
     /// Paths learned from `peer`.
     pub fn peer_path_count(&self, peer: PeerId) -> usize {
         self.path_counts.get(&peer).copied().unwrap_or(0)
+    }
+}
+
+fn decrement(counts: &mut FastMap<PeerId, usize>, peer: PeerId) {
+    subtract(counts, peer, 1);
+}
+
+fn subtract(counts: &mut FastMap<PeerId, usize>, peer: PeerId, by: usize) {
+    if let Some(count) = counts.get_mut(&peer) {
+        *count = count.saturating_sub(by);
+        if *count == 0 {
+            counts.remove(&peer);
+        }
     }
 }
 

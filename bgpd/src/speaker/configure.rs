@@ -34,6 +34,9 @@ impl Speaker {
                 slot.dispose(&mut self.timers);
             }
             neighbor.primary.dispose(&mut self.timers);
+            if let Some(restart) = neighbor.restart.take() {
+                self.restarts.remove(&restart.timer);
+            }
         }
         let gone = self.rib.forget_peer(id);
         self.dirty.extend(gone);

@@ -29,9 +29,12 @@ use crate::packet::{
 use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
 use crate::session::{self, Connection, Event, SessionEvent, SessionId};
-use crate::status::{PathStatus, PeerStatus, Query, RouteStatus, SessionStatus, SpeakerStatus};
+use crate::status::{
+    PathStatus, PeerStatus, Query, RestartStatus, RouteStatus, SessionStatus, SpeakerStatus,
+};
 
 mod configure;
+mod graceful;
 mod operators;
 mod routes;
 mod sessions;
@@ -76,6 +79,8 @@ pub struct Speaker {
     rib: LocRib,
     groups: UpdateGroups,
     timers: DelayQueue<TimerKey>,
+    /// Restart and stale timers of peers in graceful restart.
+    restarts: DelayQueue<PeerId>,
     events: UnboundedSender<Event>,
     dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
@@ -168,6 +173,7 @@ impl Speaker {
             rib: LocRib::default(),
             groups: UpdateGroups::default(),
             timers: DelayQueue::new(),
+            restarts: DelayQueue::new(),
             events: events.clone(),
             dirty: FastSet::default(),
             fib,
@@ -197,6 +203,7 @@ impl Speaker {
                     Some(event) => self.handle(event),
                 },
                 Some(expired) = self.timers.next() => self.timer(expired.into_inner()),
+                Some(expired) = self.restarts.next() => self.restart_expired(expired.into_inner()),
             }
             // Take what else is queued before flushing, so bursts coalesce.
             for _ in 0..BATCH {

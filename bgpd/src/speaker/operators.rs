@@ -117,6 +117,11 @@ impl Speaker {
             session,
             stats: n.stats.clone(),
             prefixes: self.rib.peer_path_count(n.id),
+            restart: n.restart.as_ref().map(|r| RestartStatus {
+                since: r.since,
+                stale: self.rib.stale_count(n.id),
+                reconnected: r.reconnected,
+            }),
         }
     }
 

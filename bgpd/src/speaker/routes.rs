@@ -61,6 +61,7 @@ impl Speaker {
             if let Some(neighbor) = self.neighbors.get_mut(&peer) {
                 neighbor.end_of_rib = neighbor.end_of_rib.with(family);
             }
+            self.end_of_rib_swept(peer, family);
             self.check_converged();
         }
     }

@@ -163,6 +163,22 @@ impl Speaker {
                     Err(e) => debug!(%remote, error = %e, "accepted connection failed"),
                 }
             }
+            // RFC 4724 §4.2: a peer that can restart gracefully connecting
+            // again means it restarted before the old connection was seen
+            // to close. The old session ends as if its connection had.
+            State::Established if self.neighbors[&peer].restarts_gracefully() => {
+                let session = self.neighbors[&peer].primary.session;
+                self.step(
+                    peer,
+                    session,
+                    Input::TcpFails {
+                        reason: "Graceful restart".into(),
+                    },
+                );
+                if self.neighbors.get(&peer).map(Neighbor::state) == Some(State::Active) {
+                    self.accepted(stream, remote);
+                }
+            }
             _ => debug!(%remote, ?state, "connection refused: a session exists"),
         }
     }
@@ -302,6 +318,7 @@ impl Speaker {
         if let Some(conn) = &neighbor.primary.conn {
             conn.send(table);
         }
+        self.peer_back(peer, &negotiated);
     }
 
     pub(super) fn down(&mut self, peer: PeerId, reason: DownReason) {
@@ -315,10 +332,19 @@ impl Speaker {
         if !matches!(reason, DownReason::Stopped) {
             neighbor.last_error = Some(text);
         }
-        if let Some(up) = neighbor.up.take() {
+        let up = neighbor.up.take();
+        if let Some(up) = &up {
             self.groups.leave(peer, &up.class);
         }
-        let gone = self.rib.remove_peer(peer);
-        self.dirty.extend(gone);
+        match up {
+            // RFC 4724 §4.2: the connection ended without a NOTIFICATION.
+            Some(up) if matches!(reason, DownReason::Connection(_)) => {
+                self.peer_restarting(peer, &up.negotiated);
+            }
+            // A new session failing while the old one's routes wait for it
+            // changes nothing: the restart timer still runs.
+            None if neighbor.restart.is_some() => {}
+            _ => self.forget_routes_of(peer),
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! podroute's own `bgpd`, started in a host from a config string; ready when
 //! it listens on its BGP port.
 
-use std::path::Path;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 
-use super::{write_file, START_TIMEOUT};
+use ipnet::IpNet;
+use serde_json::Value;
+
+use super::{write_file, Session, SessionState, Speaker, START_TIMEOUT};
 use crate::error::{Error, Result};
 use crate::network::Host;
 use crate::process::Process;
@@ -11,8 +15,11 @@ use crate::wait::Poll;
 
 #[derive(Debug)]
 pub struct Bgpd {
-    config: std::path::PathBuf,
+    config: PathBuf,
     process: Process,
+    /// `bgpctl`, beside the bgpd binary, and the API socket it asks.
+    bgpctl: PathBuf,
+    api_socket: PathBuf,
 }
 
 impl Bgpd {
@@ -44,7 +51,7 @@ impl Bgpd {
             command,
             host.dir().join("bgpd.log"),
         )?;
-        Self::ready(host, process, port, path)
+        Self::ready(host, binary, process, port, path)
     }
 
     /// Starts `binary` in `host` following etcd at `endpoints` as node `node`
@@ -70,7 +77,13 @@ impl Bgpd {
         env: &[(&str, &Path)],
     ) -> Result<Self> {
         let process = Self::spawn_with_etcd(host, binary, endpoints, node, env)?;
-        Self::ready(host, process, port, host.dir().join("no-config-file"))
+        Self::ready(
+            host,
+            binary,
+            process,
+            port,
+            host.dir().join("no-config-file"),
+        )
     }
 
     /// Starts bgpd following etcd without waiting for it to be ready (it
@@ -100,9 +113,10 @@ impl Bgpd {
 
     fn ready(
         host: &Host,
+        binary: &Path,
         mut process: Process,
         port: u16,
-        config: std::path::PathBuf,
+        config: PathBuf,
     ) -> Result<Self> {
         let ns = host.ns();
         let filter = format!("sport = :{port}");
@@ -114,7 +128,33 @@ impl Bgpd {
                 Poll::Ready(())
             })
         })?;
-        Ok(Self { config, process })
+        Ok(Self {
+            config,
+            process,
+            bgpctl: binary.with_file_name("bgpctl"),
+            api_socket: api_socket(host),
+        })
+    }
+
+    /// `bgpctl -o json <args>`, parsed.
+    pub fn bgpctl_json(&self, args: &[&str]) -> Result<Value> {
+        let mut command = std::process::Command::new(&self.bgpctl);
+        command
+            .arg("--socket")
+            .arg(&self.api_socket)
+            .args(["-o", "json"])
+            .args(args);
+        let out = crate::cmd::output(&mut command)?;
+        serde_json::from_str(&out).map_err(|e| Error::Command {
+            command: format!("bgpctl {args:?}"),
+            detail: format!("{e}: {out}"),
+        })
+    }
+
+    /// Every peer as `bgpctl show peers` gives it.
+    pub fn peers(&self) -> Result<Vec<Value>> {
+        let json = self.bgpctl_json(&["show", "peers"])?;
+        Ok(json["peers"].as_array().cloned().unwrap_or_default())
     }
 
     /// Writes a new config and sends SIGHUP.
@@ -139,4 +179,40 @@ impl Bgpd {
 /// bgpd's default socket (/var/run/podroute/bgpd.sock).
 pub fn api_socket(host: &Host) -> std::path::PathBuf {
     host.dir().join("bgpd.sock")
+}
+
+impl Speaker for Bgpd {
+    fn name(&self) -> &str {
+        self.process.name()
+    }
+
+    fn sessions(&self) -> Result<Vec<Session>> {
+        Ok(self
+            .peers()?
+            .iter()
+            .map(|peer| Session {
+                name: peer["name"].as_str().unwrap_or_default().to_owned(),
+                peer: peer["address"]
+                    .as_str()
+                    .and_then(|a| a.parse::<IpAddr>().ok()),
+                state: SessionState::parse(peer["state"].as_str().unwrap_or_default()),
+            })
+            .collect())
+    }
+
+    /// Prefixes with a path from a peer.
+    fn received(&self) -> Result<Vec<IpNet>> {
+        let json = self.bgpctl_json(&["show", "routes"])?;
+        Ok(json["routes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|route| {
+                route["paths"]
+                    .as_array()
+                    .is_some_and(|paths| paths.iter().any(|p| p["from"] != "local"))
+            })
+            .filter_map(|route| route["prefix"].as_str()?.parse().ok())
+            .collect())
+    }
 }

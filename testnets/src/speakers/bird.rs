@@ -48,6 +48,22 @@ impl Bird {
     /// Starts BIRD in the foreground in `host` with `config`; ready when
     /// `birdc show status` answers.
     pub fn start(host: &Host, version: BirdVersion, config: &str) -> Result<Self> {
+        Self::start_with_args(host, version, config, &[])
+    }
+
+    /// Starts BIRD as calico-node does, `bird -R`: in graceful restart
+    /// recovery, its OPENs carrying the Restart State and Forwarding State
+    /// bits (RFC 4724 §3).
+    pub fn start_recovering(host: &Host, version: BirdVersion, config: &str) -> Result<Self> {
+        Self::start_with_args(host, version, config, &["-R"])
+    }
+
+    fn start_with_args(
+        host: &Host,
+        version: BirdVersion,
+        config: &str,
+        args: &[&str],
+    ) -> Result<Self> {
         let conf = write_file(host.dir(), "bird.conf", config)?;
         let socket = host.dir().join("bird.ctl");
         let mut command = host.command(version.sbin().join("bird"));
@@ -56,7 +72,8 @@ impl Bird {
             .arg("-c")
             .arg(&conf)
             .arg("-s")
-            .arg(&socket);
+            .arg(&socket)
+            .args(args);
         let name = format!("bird@{}", host.name());
         let process = Process::spawn(name.clone(), command, host.dir().join("bird.log"))?;
         let mut bird = Self {
@@ -97,6 +114,11 @@ impl Bird {
                 detail: out,
             })
         }
+    }
+
+    /// `kill -9`: the kernel closes BIRD's connections, no NOTIFICATION.
+    pub fn kill(&mut self) {
+        self.process.kill();
     }
 
     pub fn process(&mut self) -> &mut Process {

@@ -679,6 +679,23 @@ fn peer_text(peer: &v1::Peer, now: SystemTime) -> String {
     if let Some(error) = &peer.last_error {
         line("Last error:", error.clone());
     }
+    if let Some(restart) = &peer.graceful_restart {
+        let waiting = if restart.reconnected {
+            "waiting for its End-of-RIB"
+        } else {
+            "waiting for it to come back"
+        };
+        let age = time(restart.since)
+            .map(|t| {
+                let age = now.duration_since(t).unwrap_or_default().as_secs();
+                format!(" for {}", duration(age))
+            })
+            .unwrap_or_default();
+        line(
+            "Restarting:",
+            format!("{} stale routes kept{age}, {waiting}", restart.stale_routes),
+        );
+    }
     if let Some(session) = &peer.session {
         let mut what = format!(
             "router id {}, hold time {} s, {}",

@@ -36,6 +36,7 @@ fn path(peer: u32, edit: impl FnOnce(&mut PathAttributes)) -> Path {
     Path {
         source,
         path_id: 0,
+        stale: false,
         attrs: Arc::new(RouteAttrs {
             attrs,
             next_hop: "10.0.0.9".parse().unwrap(),

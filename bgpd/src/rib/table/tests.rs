@@ -90,3 +90,63 @@ fn add_path_identifiers_keep_paths_apart() {
     assert_eq!(rib.best(&p).unwrap().path_id, 1);
     assert_eq!(rib.multipath(&p).len(), 3);
 }
+
+#[test]
+fn a_restarting_peers_paths_stay_stale_until_sent_again_or_swept() {
+    let mut rib = rib();
+    let (kept, dropped, other) = (
+        net("10.244.1.0/26"),
+        net("10.244.2.0/26"),
+        net("10.244.3.0/26"),
+    );
+    let v6 = net("fd00:244::/122");
+    let a = rib.intern(attrs(100, "10.0.0.1"));
+    for prefix in [kept, dropped] {
+        rib.insert(prefix, Source::Peer(1), 0, a.clone());
+    }
+    rib.insert(other, Source::Peer(2), 0, a.clone());
+    let b = rib.intern(attrs(100, "fd00::1"));
+    rib.insert(v6, Source::Peer(1), 0, b);
+
+    // Peer 1 restarts, graceful for IPv4 only: its IPv6 path goes now.
+    let gone = rib.mark_stale(1, FamilySet::of(&[Family::Ipv4Unicast]));
+    assert_eq!(gone, vec![v6]);
+    assert_eq!((rib.peer_path_count(1), rib.stale_count(1)), (2, 2));
+    assert!(rib.best(&kept).unwrap().stale, "still there, still best");
+    assert!(!rib.best(&other).unwrap().stale, "peer 2 is not restarting");
+
+    // It sends one prefix again, then its End-of-RIB.
+    rib.insert(kept, Source::Peer(1), 0, a.clone());
+    assert_eq!((rib.peer_path_count(1), rib.stale_count(1)), (2, 1));
+    assert_eq!(rib.sweep_stale(1, Family::Ipv4Unicast), vec![dropped]);
+    assert_eq!((rib.peer_path_count(1), rib.stale_count(1)), (1, 0));
+    assert!(!rib.best(&kept).unwrap().stale);
+    assert!(rib.paths(&dropped).is_empty());
+    assert_eq!(
+        rib.paths(&other).len(),
+        1,
+        "other peers' paths are untouched"
+    );
+    assert!(
+        rib.sweep_stale(1, Family::Ipv4Unicast).is_empty(),
+        "nothing stale is left"
+    );
+}
+
+#[test]
+fn a_stale_path_withdrawn_or_lost_with_the_peer_leaves_no_count_behind() {
+    let mut rib = rib();
+    let (p, q) = (net("10.244.1.0/26"), net("10.244.2.0/26"));
+    let a = rib.intern(attrs(100, "10.0.0.1"));
+    rib.insert(p, Source::Peer(1), 0, a.clone());
+    rib.insert(q, Source::Peer(1), 0, a);
+    rib.mark_stale(1, FamilySet::of(&[Family::Ipv4Unicast]));
+    // Marking twice (a second restart before End-of-RIB) counts each once.
+    rib.mark_stale(1, FamilySet::of(&[Family::Ipv4Unicast]));
+    assert_eq!(rib.stale_count(1), 2);
+    assert!(rib.remove(p, Source::Peer(1), 0));
+    assert_eq!((rib.peer_path_count(1), rib.stale_count(1)), (1, 1));
+    assert_eq!(rib.remove_peer(1), vec![q]);
+    assert_eq!((rib.peer_path_count(1), rib.stale_count(1)), (0, 0));
+    assert_eq!(rib.attr_sets(), 0, "every attribute set was released");
+}

@@ -1,0 +1,128 @@
+//! Graceful restart as the receiving speaker (RFC 4724 §4.2): a peer's
+//! routes kept stale through its restart, and swept by its End-of-RIB, by a
+//! session without the forwarding state, or by its timers. The rules are in
+//! [`crate::restart`].
+
+use super::*;
+use crate::packet::{Family, FamilySet, Negotiated};
+use crate::restart::{families_kept, families_lost, restart_time, PeerRestart, STALE_PATH_TIME};
+
+impl Speaker {
+    /// The established session with `peer` ended without a NOTIFICATION:
+    /// its routes of the families it can restart stay, stale, for its
+    /// restart time; the others go.
+    pub(super) fn peer_restarting(&mut self, peer: PeerId, negotiated: &Negotiated) {
+        let kept = families_kept(negotiated);
+        if kept.is_empty() {
+            self.forget_routes_of(peer);
+            return;
+        }
+        let gone = self.rib.mark_stale(peer, kept);
+        self.dirty.extend(gone);
+        let after = restart_time(negotiated);
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        // A second restart before the End-of-RIB of the first: what came
+        // since is stale too, and the restart time starts again.
+        if let Some(old) = neighbor.restart.take() {
+            self.restarts.remove(&old.timer);
+        }
+        info!(
+            peer = %neighbor.name,
+            stale = self.rib.stale_count(peer),
+            restart_time = after.as_secs(),
+            "graceful restart: routes kept until the peer is back"
+        );
+        neighbor.restart = Some(PeerRestart {
+            stale: kept,
+            since: SystemTime::now(),
+            reconnected: false,
+            timer: self.restarts.insert(peer, after),
+        });
+    }
+
+    /// Every route of `peer` goes, stale or not, and any restart with it.
+    pub(super) fn forget_routes_of(&mut self, peer: PeerId) {
+        if let Some(restart) = self.neighbors.get_mut(&peer).and_then(|n| n.restart.take()) {
+            self.restarts.remove(&restart.timer);
+        }
+        let gone = self.rib.remove_peer(peer);
+        self.dirty.extend(gone);
+    }
+
+    /// A new session with a restarting peer is up: families it did not
+    /// preserve forwarding for are swept now; the rest wait for End-of-RIB,
+    /// at most the stale-path time.
+    pub(super) fn peer_back(&mut self, peer: PeerId, negotiated: &Negotiated) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(mut restart) = neighbor.restart.take() else {
+            return;
+        };
+        self.restarts.remove(&restart.timer);
+        let carried = restart
+            .stale
+            .iter()
+            .filter(|&f| negotiated.families.contains(f))
+            .fold(FamilySet::EMPTY, FamilySet::with);
+        let lost = families_lost(carried, negotiated.peer_graceful_restart.as_ref());
+        for family in restart.stale.iter() {
+            if lost.contains(family) || !carried.contains(family) {
+                restart.stale = restart.stale.without(family);
+                let gone = self.rib.sweep_stale(peer, family);
+                self.dirty.extend(gone);
+            }
+        }
+        if restart.stale.is_empty() {
+            return;
+        }
+        restart.reconnected = true;
+        restart.timer = self.restarts.insert(peer, STALE_PATH_TIME);
+        let neighbor = self.neighbors.get_mut(&peer).expect("looked up above");
+        neighbor.restart = Some(restart);
+    }
+
+    /// The peer's End-of-RIB for `family`: what it did not send again goes.
+    pub(super) fn end_of_rib_swept(&mut self, peer: PeerId, family: Family) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(restart) = &mut neighbor.restart else {
+            return;
+        };
+        if !restart.reconnected || !restart.stale.contains(family) {
+            return;
+        }
+        restart.stale = restart.stale.without(family);
+        if restart.stale.is_empty() {
+            let timer = neighbor.restart.take().expect("matched above").timer;
+            self.restarts.remove(&timer);
+            info!(peer = %neighbor.name, "graceful restart complete");
+        }
+        let gone = self.rib.sweep_stale(peer, family);
+        self.dirty.extend(gone);
+    }
+
+    /// The restart time passed without a new session, or the stale-path
+    /// time without End-of-RIB: the stale routes go.
+    pub(super) fn restart_expired(&mut self, peer: PeerId) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        let Some(restart) = neighbor.restart.take() else {
+            return;
+        };
+        warn!(
+            peer = %neighbor.name,
+            stale = self.rib.stale_count(peer),
+            reconnected = restart.reconnected,
+            "graceful restart given up: stale routes removed"
+        );
+        for family in restart.stale.iter() {
+            let gone = self.rib.sweep_stale(peer, family);
+            self.dirty.extend(gone);
+        }
+    }
+}
