@@ -14,13 +14,33 @@ use crate::speaker::FibSink;
 #[derive(Debug)]
 pub struct KernelFib {
     handle: Handle,
+    /// Routes of ours were in the kernel before routesync started.
+    preserved: bool,
 }
 
 impl KernelFib {
-    /// Starts routesync in this process's network namespace.
+    /// Starts routesync in this process's network namespace, after looking
+    /// for routes of ours a previous run left there.
     pub fn start(config: &SpeakerConfig) -> Self {
+        let preserved = config.kernel.enabled
+            && match routesync::routes_of_ours(&config.kernel) {
+                Ok(found) => found > 0,
+                Err(error) => {
+                    warn!(%error, "cannot look for routes of a previous run");
+                    false
+                }
+            };
         Self {
-            handle: routesync::spawn(config.kernel.clone(), node_network(config)),
+            // Routes found at start wait as long as the speaker defers its
+            // table for the peers' tables.
+            handle: routesync::spawn_with(
+                config.kernel.clone(),
+                node_network(config),
+                routesync::Options {
+                    sweep_after: std::time::Duration::from_secs(config.restart_wait.into()),
+                },
+            ),
+            preserved,
         }
     }
 
@@ -38,6 +58,14 @@ impl FibSink for KernelFib {
     fn reconfigure(&mut self, config: &SpeakerConfig) {
         self.handle
             .reconfigure(config.kernel.clone(), node_network(config));
+    }
+
+    fn converged(&mut self) {
+        self.handle.converged();
+    }
+
+    fn forwarding_preserved(&self) -> bool {
+        self.preserved
     }
 }
 

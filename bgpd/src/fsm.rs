@@ -209,6 +209,18 @@ impl Fsm {
         &self.open
     }
 
+    /// Capabilities for the OPENs of connections to come (a graceful
+    /// restart recovery ended: RFC 4724 §3's bits are cleared).
+    pub fn set_capabilities(&mut self, capabilities: Vec<Capability>) {
+        self.open = OpenMessage::new(
+            self.config.local_as,
+            self.config.hold_time,
+            self.config.router_id,
+            capabilities.clone(),
+        );
+        self.config.capabilities = capabilities;
+    }
+
     pub fn negotiated(&self) -> Option<&Negotiated> {
         self.negotiated.as_ref()
     }

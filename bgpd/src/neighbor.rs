@@ -119,6 +119,9 @@ pub struct PeerStats {
 pub struct Up {
     pub negotiated: Negotiated,
     pub class: ExportClass,
+    /// It has been sent the table and is in its update group; a restarting
+    /// bgpd defers this until it has converged (RFC 4724 §4.1).
+    pub joined: bool,
 }
 
 #[derive(Debug)]
@@ -148,8 +151,9 @@ impl Neighbor {
         config: PeerConfig,
         speaker: &SpeakerConfig,
         session: SessionId,
+        recovering: bool,
     ) -> Self {
-        let fsm = Fsm::new(fsm_config(&config, speaker));
+        let fsm = Fsm::new(fsm_config(&config, speaker, recovering));
         Self {
             id,
             name: config.protocol_name(),
@@ -259,8 +263,9 @@ pub fn primary_loses_collision(primary_local: bool, local_id: Ipv4Addr, peer_id:
     primary_local != keep_local
 }
 
-/// The FSM settings of one peer.
-pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
+/// The FSM settings of one peer. `recovering`: this bgpd restarted with its
+/// routes still in the kernel, and has not converged yet.
+pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig, recovering: bool) -> FsmConfig {
     let local_as = peer.local_as.unwrap_or(speaker.local_as).0;
     let mut capabilities: Vec<Capability> = Family::ALL
         .iter()
@@ -269,12 +274,13 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
         .collect();
     capabilities.push(Capability::RouteRefresh);
     capabilities.push(Capability::FourOctetAs(local_as));
-    // RFC 4724 §3, as Calico's template (`graceful restart`): the restart time
-    // peers should wait; forwarding state is not claimed as preserved (the
-    // restarting-speaker side comes with the graceful-restart work).
+    // RFC 4724 §3, as Calico's template (`graceful restart`) and `bird -R`:
+    // the restart time peers should wait; while recovering from a restart,
+    // the Restart State bit and, since the kernel kept forwarding with the
+    // routes of the previous run, the Forwarding State bit of each family.
     capabilities.push(Capability::GracefulRestart(
         crate::packet::GracefulRestart {
-            restarting: false,
+            restarting: recovering,
             notification: false,
             restart_time: peer.restart_time.min(4095),
             families: Family::ALL
@@ -282,7 +288,7 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig) -> FsmConfig {
                 .filter(|f| family_wanted(**f, peer, speaker))
                 .map(|f| crate::packet::GracefulRestartFamily {
                     afi_safi: (*f).into(),
-                    forwarding_preserved: false,
+                    forwarding_preserved: recovering,
                 })
                 .collect(),
         },
@@ -349,14 +355,19 @@ mod tests {
             proto::config::Asn(64512),
             proto::config::PeerKind::Mesh,
         );
-        let caps = fsm_config(&peer, &speaker).capabilities;
+        let caps = fsm_config(&peer, &speaker, false).capabilities;
         let families = |c: &&Capability| matches!(c, Capability::Multiprotocol(_));
         assert_eq!(
             caps.iter().filter(families).count(),
             2,
             "IPv4 and IPv6: the node has both"
         );
-        assert!(caps.iter().any(|c| matches!(c, Capability::GracefulRestart(gr) if gr.restart_time == 120 && gr.families.len() == 2)));
+        assert!(caps.iter().any(|c| matches!(c, Capability::GracefulRestart(gr) if gr.restart_time == 120 && gr.families.len() == 2 && !gr.restarting && gr.families.iter().all(|f| !f.forwarding_preserved))));
+        let recovering = fsm_config(&peer, &speaker, true).capabilities;
+        assert!(
+            recovering.iter().any(|c| matches!(c, Capability::GracefulRestart(gr) if gr.restarting && gr.families.iter().all(|f| f.forwarding_preserved))),
+            "bird -R: the Restart State and Forwarding State bits"
+        );
         assert!(caps.contains(&Capability::FourOctetAs(64512)));
         assert!(caps.iter().any(|c| matches!(c, Capability::AddPath(f) if f.iter().all(|f| f.mode == crate::packet::AddPathMode::Receive))));
     }

@@ -26,11 +26,6 @@ use crate::packet::{FamilySet, GracefulRestart, Negotiated};
 /// FRR's default stale-path time.
 pub const STALE_PATH_TIME: Duration = Duration::from_secs(360);
 
-/// How long a restarting bgpd defers its table waiting for its peers'
-/// End-of-RIB (RFC 4724 §4.1, the selection deferral timer). It is as long
-/// as routesync keeps the routes found at start.
-pub const SELECTION_DEFERRAL: Duration = Duration::from_secs(120);
-
 /// A peer in graceful restart, seen from its receiving speaker.
 #[derive(Debug)]
 pub struct PeerRestart {

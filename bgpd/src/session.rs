@@ -9,6 +9,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use tokio_util::task::TaskTracker;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -57,7 +58,19 @@ pub enum Event {
     Reconfigure(proto::config::SpeakerConfig),
     /// An operator's question (API servers).
     Query(crate::status::Query),
-    Shutdown,
+    Shutdown(Stop),
+}
+
+/// How the speaker ends its sessions when it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// A Cease (Administrative Shutdown) to every peer: they drop its routes.
+    Cease,
+    /// For a restart or an upgrade: connections to peers that can keep its
+    /// routes through a graceful restart (they sent the capability) close
+    /// without a NOTIFICATION, so they do (RFC 4724 §4.2); the others get
+    /// the Cease. The kernel's routes stay either way.
+    GracefulRestart,
 }
 
 /// One established TCP connection: its writer's queue and its reader.
@@ -71,7 +84,9 @@ pub struct Connection {
 
 impl Connection {
     /// Starts the reader and writer of `stream`. `open` is the OPEN this side
-    /// sends on it; `external` whether the peer is in another AS.
+    /// sends on it; `external` whether the peer is in another AS. The writer
+    /// is tracked by `writers`, so that a stopping speaker can wait for its
+    /// last words (a Cease) to go out before the process ends.
     pub fn start(
         stream: TcpStream,
         peer: PeerId,
@@ -79,12 +94,13 @@ impl Connection {
         open: OpenMessage,
         external: bool,
         events: UnboundedSender<Event>,
+        writers: &TaskTracker,
     ) -> io::Result<Self> {
         let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
         let _ = stream.set_nodelay(true);
         let (read, mut write) = stream.into_split();
         let (writer, queue) = unbounded_channel::<Bytes>();
-        tokio::spawn(async move {
+        writers.spawn(async move {
             if write_queued(queue, &mut write).await.is_ok() {
                 // The queue closed: what was queued (a final NOTIFICATION) is out.
                 let _ = write.shutdown().await;

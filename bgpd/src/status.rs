@@ -24,6 +24,9 @@ pub struct SpeakerStatus {
     pub reconfigurations: u64,
     /// Every peer has sent End-of-RIB (RFC 4724) since start.
     pub converged: bool,
+    /// Restarted with its routes kept in the kernel, this bgpd has not yet
+    /// had every peer's table: BIRD's "graceful restart recovery".
+    pub recovering: bool,
     pub prefixes: usize,
     pub attr_sets: usize,
 }

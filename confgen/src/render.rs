@@ -209,6 +209,7 @@ pub fn render(
         originate,
         export: ExportConfig { prefixes: export },
         kernel,
+        restart_wait: proto::config::DEFAULT_RESTART_WAIT,
     };
     config.validate()?;
     Ok(Rendered {

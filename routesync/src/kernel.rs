@@ -97,6 +97,29 @@ pub(crate) struct Kernel {
     adopted: FastSet<IpNet>,
 }
 
+/// How many routes of `owner` the kernel holds now, in the calling thread's
+/// namespace: one dump, without the monitor or the links.
+pub fn count_ours(owner: Owner) -> Result<usize, String> {
+    let mut transport = Transport::open().map_err(|e| format!("netlink socket: {e}"))?;
+    Ok(dump_ours(&mut transport, owner)?.len())
+}
+
+fn dump_ours(transport: &mut Transport, owner: Owner) -> Result<FastMap<IpNet, RouteInfo>, String> {
+    let mut ours = FastMap::default();
+    for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+        transport
+            .dump_each(message::dump_routes(family, owner), &mut |m| {
+                if let Some(r) = route_of(&m) {
+                    if r.table == owner.table && r.protocol == owner.protocol {
+                        ours.insert(r.prefix, r);
+                    }
+                }
+            })
+            .map_err(|e| format!("listing routes: {e}"))?;
+    }
+    Ok(ours)
+}
+
 impl Kernel {
     /// Opens the sockets in the calling thread's namespace, subscribes to
     /// changes, then lists links, addresses and the routes of ours already
@@ -143,20 +166,7 @@ impl Kernel {
 
     /// Every route of ours in the kernel now, by prefix.
     pub fn dump_ours(&mut self) -> Result<FastMap<IpNet, RouteInfo>, String> {
-        let owner = self.owner;
-        let mut ours = FastMap::default();
-        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
-            self.transport
-                .dump_each(message::dump_routes(family, owner), &mut |m| {
-                    if let Some(r) = route_of(&m) {
-                        if r.table == owner.table && r.protocol == owner.protocol {
-                            ours.insert(r.prefix, r);
-                        }
-                    }
-                })
-                .map_err(|e| format!("listing routes: {e}"))?;
-        }
-        Ok(ours)
+        dump_ours(&mut self.transport, self.owner)
     }
 
     pub fn owner(&self) -> Owner {

@@ -65,6 +65,17 @@ impl Default for Options {
     }
 }
 
+/// How many routes of ours (`config`'s protocol in its table) the kernel
+/// holds now, in the calling thread's namespace. Left by an earlier run,
+/// they are forwarding state that survived its end: a restarting speaker
+/// says so to its peers (RFC 4724 §4.1).
+pub fn routes_of_ours(config: &KernelConfig) -> Result<usize, String> {
+    kernel::count_ours(netlink::Owner {
+        protocol: config.protocol,
+        table: config.table,
+    })
+}
+
 /// Starts routesync on its own thread, with the default [`Options`].
 ///
 /// The thread is created by the calling thread, so it lives in the caller's

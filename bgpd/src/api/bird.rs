@@ -119,10 +119,17 @@ pub async fn answer(command: &str, daemon: Daemon, speaker: &SpeakerHandle) -> S
     }
 }
 
-/// `show status` as BIRD 1.6 answers it.
+/// `show status` as BIRD 1.6 answers it, with its `0024` lines while in
+/// graceful restart recovery (nest/proto.c), which calico-node's readiness
+/// looks for.
 pub fn show_status(status: &SpeakerStatus, now: SystemTime) -> String {
+    let recovery = if status.recovering {
+        "0024-Graceful restart recovery in progress\n"
+    } else {
+        ""
+    };
     format!(
-        "1000-{}\n1011-Router ID is {}\n Current server time is {}\n Last reboot on {}\n Last reconfiguration on {}\n0013 Daemon is up and running\n",
+        "1000-{}\n1011-Router ID is {}\n Current server time is {}\n Last reboot on {}\n Last reconfiguration on {}\n{recovery}0013 Daemon is up and running\n",
         version(),
         status.router_id,
         clock::date_time(now),

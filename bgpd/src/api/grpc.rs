@@ -171,6 +171,7 @@ impl Api {
             last_config_applied: Some(status.last_reconfigured.into()),
             reconfigurations: status.reconfigurations,
             converged: status.converged,
+            graceful_restart_recovery: status.recovering,
             prefixes: status.prefixes as u64,
             attribute_sets: status.attr_sets as u64,
             datastore: Some(self.datastore()),

@@ -117,13 +117,16 @@ pub fn readiness(
         .iter()
         .map(|p| (p.address.to_string(), p.is_up()))
         .collect();
-    readiness_rule(status.started, &peers, now)
+    readiness_rule(status.started, status.recovering, &peers, now)
 }
 
 /// The rule itself over (peer address, Established) pairs, shared with
-/// `bgpctl health --ready`.
+/// `bgpctl health --ready`. Early on (within the threshold of the start)
+/// every peer must be up and no graceful restart recovery under way
+/// (calico-node reads BIRD's `0024` line for it); later, one peer up will do.
 pub fn readiness_rule(
     started: SystemTime,
+    recovering: bool,
     peers: &[(String, bool)],
     now: SystemTime,
 ) -> Result<(), String> {
@@ -136,6 +139,9 @@ pub fn readiness_rule(
         .map(|(address, _)| address.as_str())
         .collect();
     let young = now.duration_since(started).unwrap_or_default() < READY_THRESHOLD;
+    if young && recovering && down.is_empty() {
+        return Err("graceful restart recovery in progress".into());
+    }
     let ready = if young {
         down.is_empty()
     } else {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bgpd::fib::KernelFib;
-use bgpd::speaker::{Speaker, SpeakerHandle};
+use bgpd::speaker::{Speaker, SpeakerHandle, Stop};
 use clap::{Parser, ValueEnum};
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
 use confgen::watch::EtcdConfig;
@@ -21,6 +21,21 @@ enum Datastore {
     Etcd,
     /// A static TOML file (--config), re-read on SIGHUP.
     File,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum StopMode {
+    GracefulRestart,
+    Cease,
+}
+
+impl From<StopMode> for Stop {
+    fn from(mode: StopMode) -> Self {
+        match mode {
+            StopMode::GracefulRestart => Stop::GracefulRestart,
+            StopMode::Cease => Stop::Cease,
+        }
+    }
 }
 
 #[derive(Parser, Debug)]
@@ -74,6 +89,18 @@ struct Cli {
         default_value = bgpd::api::grpc::DEFAULT_SOCKET
     )]
     api_socket: PathBuf,
+    /// How SIGTERM and SIGINT end the sessions. graceful-restart (for
+    /// restarts and upgrades): peers that can keep this node's routes
+    /// through a graceful restart see the connection close without a
+    /// NOTIFICATION and keep them until it is back; cease: a Cease to every
+    /// peer, which drops them. The kernel's routes stay either way.
+    #[arg(
+        long,
+        env = "BGPD_STOP_MODE",
+        value_enum,
+        default_value = "graceful-restart"
+    )]
+    stop_mode: StopMode,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BGPD_LOG", default_value = "info")]
     log_level: String,
@@ -140,7 +167,7 @@ async fn run(cli: Cli) -> ExitCode {
             serve_signals(&speaker, Some(&path), &running).await;
             drop(api);
             servers.iter().for_each(|s| s.abort());
-            stop(speaker, task).await
+            stop(speaker, task, cli.stop_mode.into()).await
         }
         Datastore::Etcd => {
             let (Some(endpoints), Some(node)) =
@@ -197,7 +224,7 @@ async fn run(cli: Cli) -> ExitCode {
             drop(api);
             follower.abort();
             servers.iter().for_each(|s| s.abort());
-            stop(speaker, task).await
+            stop(speaker, task, cli.stop_mode.into()).await
         }
     }
 }
@@ -325,9 +352,9 @@ async fn shutdown_signal() {
     }
 }
 
-async fn stop(speaker: SpeakerHandle, task: tokio::task::JoinHandle<()>) -> ExitCode {
-    info!("shutting down");
-    speaker.shutdown();
+async fn stop(speaker: SpeakerHandle, task: tokio::task::JoinHandle<()>, how: Stop) -> ExitCode {
+    info!(?how, "shutting down");
+    speaker.shutdown(how);
     let _ = task.await;
     ExitCode::SUCCESS
 }

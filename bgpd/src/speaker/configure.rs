@@ -14,7 +14,7 @@ impl Speaker {
         let id = self.next_peer;
         self.next_peer += 1;
         let session = self.new_session();
-        let neighbor = Neighbor::new(id, config, &self.config, session);
+        let neighbor = Neighbor::new(id, config, &self.config, session, self.recovering);
         info!(peer = %neighbor.name, address = %neighbor.config.address, "peer added");
         self.neighbors.insert(id, neighbor);
         self.step(id, session, Input::Start);
@@ -202,10 +202,25 @@ impl Speaker {
         }
     }
 
-    pub(super) fn stop_all(&mut self) {
+    pub(super) fn stop_all(&mut self, stop: Stop) {
         let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
         for id in ids {
-            self.remove_peer(id, STOP_ADMIN);
+            let keeps_our_routes = self.neighbors[&id]
+                .up
+                .as_ref()
+                .is_some_and(|up| up.negotiated.peer_graceful_restart.is_some());
+            if stop == Stop::GracefulRestart && keeps_our_routes {
+                // The connection just closes: the peer keeps our routes,
+                // stale, until we are back (RFC 4724 §4.2).
+                let mut neighbor = self.neighbors.remove(&id).expect("listed above");
+                info!(peer = %neighbor.name, "closed for a graceful restart");
+                if let Some(slot) = neighbor.collision.take() {
+                    slot.dispose(&mut self.timers);
+                }
+                neighbor.primary.dispose(&mut self.timers);
+            } else {
+                self.remove_peer(id, STOP_ADMIN);
+            }
         }
         if let Some(listener) = self.listener.take() {
             listener.abort();

@@ -38,7 +38,7 @@ impl Speaker {
             stale: kept,
             since: SystemTime::now(),
             reconnected: false,
-            timer: self.restarts.insert(peer, after),
+            timer: self.restarts.insert(RestartTimer::Peer(peer), after),
         });
     }
 
@@ -79,7 +79,9 @@ impl Speaker {
             return;
         }
         restart.reconnected = true;
-        restart.timer = self.restarts.insert(peer, STALE_PATH_TIME);
+        restart.timer = self
+            .restarts
+            .insert(RestartTimer::Peer(peer), STALE_PATH_TIME);
         let neighbor = self.neighbors.get_mut(&peer).expect("looked up above");
         neighbor.restart = Some(restart);
     }
@@ -124,5 +126,41 @@ impl Speaker {
             let gone = self.rib.sweep_stale(peer, family);
             self.dirty.extend(gone);
         }
+    }
+
+    /// This bgpd's own restart is over (every peer sent its table, or the
+    /// deferral timer ran out): OPENs from now on carry neither the Restart
+    /// State nor the Forwarding State bit, and every peer that is up gets
+    /// the table, then End-of-RIB, so it may sweep what this node no longer
+    /// announces.
+    pub(super) fn end_recovery(&mut self) {
+        if !self.recovering {
+            return;
+        }
+        self.recovering = false;
+        if let Some(deferral) = self.deferral.take() {
+            self.restarts.remove(&deferral);
+        }
+        // What changed since the last flush goes first, to the peers that
+        // have the table; those joining now get the RIB as it stands.
+        self.flush();
+        let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
+        for id in ids {
+            let neighbor = self.neighbors.get_mut(&id).expect("listed above");
+            let capabilities = fsm_config(&neighbor.config, &self.config, false).capabilities;
+            neighbor.primary.fsm.set_capabilities(capabilities.clone());
+            if let Some(slot) = &mut neighbor.collision {
+                slot.fsm.set_capabilities(capabilities);
+            }
+            let Some(up) = neighbor.up.as_mut().filter(|up| !up.joined) else {
+                continue;
+            };
+            up.joined = true;
+            let table = self.groups.join(id, &up.class, &self.rib, &self.policy);
+            if let Some(conn) = &neighbor.primary.conn {
+                conn.send(table);
+            }
+        }
+        info!("graceful restart recovery done: the table is sent to every peer");
     }
 }

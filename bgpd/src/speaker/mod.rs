@@ -28,6 +28,7 @@ use crate::packet::{
 };
 use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
+pub use crate::session::Stop;
 use crate::session::{self, Connection, Event, SessionEvent, SessionId};
 use crate::status::{
     PathStatus, PeerStatus, Query, RestartStatus, RouteStatus, SessionStatus, SpeakerStatus,
@@ -49,6 +50,24 @@ pub trait FibSink: Send {
     /// Every peer has sent its table (End-of-RIB for each family): routes
     /// left from a previous run that BGP did not ask for again may go.
     fn converged(&mut self) {}
+
+    /// Routes of a previous run were found in the kernel at start: the
+    /// kernel kept forwarding through the restart (RFC 4724 §4.1).
+    fn forwarding_preserved(&self) -> bool {
+        false
+    }
+}
+
+/// How long a stopping speaker waits for its last messages to be written.
+const STOP_WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What a graceful-restart timer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RestartTimer {
+    /// A peer's restart time, then its stale-path time.
+    Peer(PeerId),
+    /// RFC 4724 §4.1: the longest this bgpd defers its table.
+    SelectionDeferral,
 }
 
 /// Drops every update (for tests of the speaker alone).
@@ -79,14 +98,22 @@ pub struct Speaker {
     rib: LocRib,
     groups: UpdateGroups,
     timers: DelayQueue<TimerKey>,
-    /// Restart and stale timers of peers in graceful restart.
-    restarts: DelayQueue<PeerId>,
+    /// Graceful restart's timers: of peers restarting, and of our own
+    /// recovery.
+    restarts: DelayQueue<RestartTimer>,
+    /// This bgpd restarted with its routes kept in the kernel and has not
+    /// converged yet: its OPENs say so, and its table waits (RFC 4724 §4.1).
+    recovering: bool,
     events: UnboundedSender<Event>,
     dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
     listener: Option<JoinHandle<()>>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
     converged: bool,
+    /// Every connection's writer: a stopping speaker waits for them.
+    writers: tokio_util::task::TaskTracker,
+    /// The selection deferral timer, while recovering.
+    deferral: Option<tokio_util::time::delay_queue::Key>,
     started: SystemTime,
     last_reconfigured: SystemTime,
     reconfigurations: u64,
@@ -115,9 +142,9 @@ impl SpeakerHandle {
         let _ = self.events.send(Event::Reconfigure(config));
     }
 
-    /// Stops every session with a Cease and ends the speaker.
-    pub fn shutdown(&self) {
-        let _ = self.events.send(Event::Shutdown);
+    /// Ends the speaker, its sessions as `stop` says.
+    pub fn shutdown(&self, stop: Stop) {
+        let _ = self.events.send(Event::Shutdown(stop));
     }
 
     async fn ask<T>(
@@ -174,6 +201,9 @@ impl Speaker {
             groups: UpdateGroups::default(),
             timers: DelayQueue::new(),
             restarts: DelayQueue::new(),
+            recovering: false,
+            deferral: None,
+            writers: tokio_util::task::TaskTracker::new(),
             events: events.clone(),
             dirty: FastSet::default(),
             fib,
@@ -183,6 +213,14 @@ impl Speaker {
             last_reconfigured: SystemTime::now(),
             reconfigurations: 0,
         };
+        if config.kernel.enabled && speaker.fib.forwarding_preserved() {
+            info!("routes of a previous run are in the kernel: graceful restart recovery");
+            speaker.recovering = true;
+            speaker.deferral = Some(speaker.restarts.insert(
+                RestartTimer::SelectionDeferral,
+                Duration::from_secs(config.restart_wait.into()),
+            ));
+        }
         speaker.rib.set_local(speaker.local_info());
         speaker.originate(&[], &config.originate.clone());
         for peer in config.peers.clone() {
@@ -196,32 +234,53 @@ impl Speaker {
 
     /// Runs until shut down.
     pub async fn run(mut self, mut receiver: UnboundedReceiver<Event>) {
-        loop {
+        let stop = loop {
             tokio::select! {
                 event = receiver.recv() => match event {
-                    None | Some(Event::Shutdown) => break,
+                    None => break Stop::Cease,
+                    Some(Event::Shutdown(stop)) => break stop,
                     Some(event) => self.handle(event),
                 },
                 Some(expired) = self.timers.next() => self.timer(expired.into_inner()),
-                Some(expired) = self.restarts.next() => self.restart_expired(expired.into_inner()),
+                Some(expired) = self.restarts.next() => match expired.into_inner() {
+                    RestartTimer::Peer(peer) => self.restart_expired(peer),
+                    RestartTimer::SelectionDeferral => {
+                        self.deferral = None;
+                        warn!("not every peer sent its table in time: ending the restart recovery");
+                        self.end_recovery();
+                    }
+                },
             }
             // Take what else is queued before flushing, so bursts coalesce.
+            let mut stop = None;
             for _ in 0..BATCH {
                 if self.dirty.len() >= FLUSH_AT {
                     break;
                 }
                 match receiver.try_recv() {
-                    Ok(Event::Shutdown) => {
-                        self.stop_all();
-                        return;
+                    Ok(Event::Shutdown(how)) => {
+                        stop = Some(how);
+                        break;
                     }
                     Ok(event) => self.handle(event),
                     Err(_) => break,
                 }
             }
+            if let Some(stop) = stop {
+                break stop;
+            }
             self.flush();
+        };
+        self.stop_all(stop);
+        // The Ceases (or, for a graceful restart, the closes) go out before
+        // the runtime, and the process, end.
+        self.writers.close();
+        if tokio::time::timeout(STOP_WRITE_TIMEOUT, self.writers.wait())
+            .await
+            .is_err()
+        {
+            warn!("some peers did not take their last messages in time");
         }
-        self.stop_all();
     }
 
     fn handle(&mut self, event: Event) {
@@ -255,7 +314,7 @@ impl Speaker {
                 self.reconfigurations += 1;
             }
             Event::Query(query) => self.answer(query),
-            Event::Shutdown => {}
+            Event::Shutdown(_) => {}
         }
     }
 

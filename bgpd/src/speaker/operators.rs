@@ -16,6 +16,7 @@ impl Speaker {
                     last_reconfigured: self.last_reconfigured,
                     reconfigurations: self.reconfigurations,
                     converged: self.converged,
+                    recovering: self.recovering,
                     prefixes: self.rib.len(),
                     attr_sets: self.rib.attr_sets(),
                 });

@@ -2,6 +2,7 @@
 //! and the flush of changed prefixes to peers and to the kernel.
 
 use super::*;
+use crate::restart::end_of_rib_awaited;
 
 impl Speaker {
     pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) {
@@ -82,19 +83,23 @@ impl Speaker {
     }
 
     /// RFC 4724 §2: a peer's table is complete at its End-of-RIB. Once every
-    /// configured peer is up and has sent one per family, the FIB may sweep
-    /// what a previous run left.
+    /// configured peer is up and has sent one per family (or sends none
+    /// worth waiting for, see [`end_of_rib_awaited`]), the FIB may sweep
+    /// what a previous run left, and a restarting bgpd sends its own table.
     pub(super) fn check_converged(&mut self) {
         if self.converged {
             return;
         }
         let complete = self.neighbors.values().all(|n| {
-            n.up.as_ref()
-                .is_some_and(|up| up.class.families.iter().all(|f| n.end_of_rib.contains(f)))
+            n.up.as_ref().is_some_and(|up| {
+                !end_of_rib_awaited(&up.negotiated)
+                    || up.class.families.iter().all(|f| n.end_of_rib.contains(f))
+            })
         });
         if complete {
             info!(peers = self.neighbors.len(), "every peer sent its table");
             self.converged = true;
+            self.end_recovery();
             self.fib.converged();
         }
     }
@@ -153,8 +158,10 @@ impl Speaker {
         let (Some(up), Some(family)) = (&neighbor.up, refresh.family()) else {
             return;
         };
+        // Not joined yet: the table it asks for is on its way.
         if refresh.subtype != crate::packet::RefreshSubtype::Request
             || !up.class.families.contains(family)
+            || !up.joined
         {
             return;
         }

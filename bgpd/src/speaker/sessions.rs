@@ -130,6 +130,7 @@ impl Speaker {
                     slot.fsm.open().clone(),
                     external,
                     self.events.clone(),
+                    &self.writers,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -138,13 +139,21 @@ impl Speaker {
                     Err(e) => debug!(%remote, error = %e, "accepted connection failed"),
                 }
             }
-            State::OpenSent | State::OpenConfirm if self.neighbors[&peer].collision.is_none() => {
-                // RFC 4271 §6.8: keep both until the identifiers decide.
+            // RFC 4271 §6.8: keep both until the identifiers decide. And RFC
+            // 4724 §4.2: a peer that can restart gracefully may connect again
+            // while its session is Established, having restarted before its
+            // old connection was seen to close; the new one is held aside
+            // until its OPEN shows that (see `resolve_collision`).
+            State::OpenSent | State::OpenConfirm | State::Established
+                if self.neighbors[&peer].collision.is_none()
+                    && (state != State::Established
+                        || self.neighbors[&peer].restarts_gracefully()) =>
+            {
                 let session = self.new_session();
                 let neighbor = self.neighbors.get_mut(&peer).expect("looked up above");
                 let mut slot = Slot::new(
                     session,
-                    Fsm::new(fsm_config(&neighbor.config, &self.config)),
+                    Fsm::new(fsm_config(&neighbor.config, &self.config, self.recovering)),
                 );
                 match Connection::start(
                     stream,
@@ -153,6 +162,7 @@ impl Speaker {
                     slot.fsm.open().clone(),
                     external,
                     self.events.clone(),
+                    &self.writers,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -161,22 +171,6 @@ impl Speaker {
                         self.step(peer, session, Input::TcpConnected);
                     }
                     Err(e) => debug!(%remote, error = %e, "accepted connection failed"),
-                }
-            }
-            // RFC 4724 §4.2: a peer that can restart gracefully connecting
-            // again means it restarted before the old connection was seen
-            // to close. The old session ends as if its connection had.
-            State::Established if self.neighbors[&peer].restarts_gracefully() => {
-                let session = self.neighbors[&peer].primary.session;
-                self.step(
-                    peer,
-                    session,
-                    Input::TcpFails {
-                        reason: "Graceful restart".into(),
-                    },
-                );
-                if self.neighbors.get(&peer).map(Neighbor::state) == Some(State::Active) {
-                    self.accepted(stream, remote);
                 }
             }
             _ => debug!(%remote, ?state, "connection refused: a session exists"),
@@ -212,6 +206,7 @@ impl Speaker {
                     slot.fsm.open().clone(),
                     external,
                     self.events.clone(),
+                    &self.writers,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -240,6 +235,10 @@ impl Speaker {
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
         };
+        if neighbor.state() == State::Established {
+            self.restarted_peer_reconnects(peer);
+            return;
+        }
         let Some(loser) = neighbor.collision_loser(self.config.router_id) else {
             return;
         };
@@ -263,6 +262,40 @@ impl Speaker {
                 cease_subcode::CONNECTION_COLLISION_RESOLUTION,
                 &mut self.timers,
             );
+        }
+    }
+
+    /// RFC 4271 §6.8 keeps an Established session over a new connection,
+    /// but RFC 4724 §4.2 says an OPEN on it from a peer that can restart
+    /// gracefully means the peer restarted: the old session ends as if its
+    /// connection had closed (its routes kept, stale), and the new one
+    /// takes its place. A connection that closes before its OPEN (the
+    /// late half of a collision) changes nothing.
+    fn restarted_peer_reconnects(&mut self, peer: PeerId) {
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        if neighbor
+            .collision
+            .as_ref()
+            .is_none_or(|slot| slot.fsm.peer_id().is_none())
+        {
+            return;
+        }
+        info!(peer = %neighbor.name, "a new session from the peer: graceful restart");
+        let old = neighbor.primary.session;
+        let outputs = neighbor.primary.fsm.process(Input::TcpFails {
+            reason: "Graceful restart".into(),
+        });
+        for output in outputs {
+            self.apply(peer, old, true, output);
+        }
+        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+            return;
+        };
+        if let Some(new) = neighbor.collision.take() {
+            let old = std::mem::replace(&mut neighbor.primary, new);
+            old.dispose(&mut self.timers);
         }
     }
 
@@ -301,9 +334,13 @@ impl Speaker {
         info!(peer = %neighbor.name, address = %neighbor.config.address, "established");
         neighbor.last_error = None;
         neighbor.end_of_rib = crate::packet::FamilySet::EMPTY;
+        // RFC 4724 §4.1: a restarting bgpd sends its table once it has
+        // every peer's (see `end_recovery`).
+        let joined = !self.recovering;
         neighbor.up = Some(Up {
             negotiated: negotiated.clone(),
             class: class.clone(),
+            joined,
         });
         self.rib.set_peer(
             peer,
@@ -314,9 +351,11 @@ impl Speaker {
                 rr_client: neighbor.config.route_reflector_client,
             },
         );
-        let table = self.groups.join(peer, &class, &self.rib, &self.policy);
-        if let Some(conn) = &neighbor.primary.conn {
-            conn.send(table);
+        if joined {
+            let table = self.groups.join(peer, &class, &self.rib, &self.policy);
+            if let Some(conn) = &neighbor.primary.conn {
+                conn.send(table);
+            }
         }
         self.peer_back(peer, &negotiated);
     }
@@ -333,7 +372,7 @@ impl Speaker {
             neighbor.last_error = Some(text);
         }
         let up = neighbor.up.take();
-        if let Some(up) = &up {
+        if let Some(up) = up.as_ref().filter(|up| up.joined) {
             self.groups.leave(peer, &up.class);
         }
         match up {

@@ -186,7 +186,12 @@ protocol bgp bgpd {{
 fn bird_restarts_and_bgpd_keeps_its_routes(version: BirdVersion, name: &str) {
     let net = lan(name, 2);
     let n0 = net.host("n0");
-    let bgpd = start_n0(&net, &[("10.0.1.11", 65001, "")]);
+    // bgpd waits for BIRD to connect, as one side of each of Calico's mesh
+    // sessions does. With both connecting at once, BIRD 1.6 in recovery
+    // was seen to resolve the collision by closing sessions again and
+    // again, and on one of them to send End-of-RIB before its routes, which
+    // sweeps them too early: a BIRD 1.6 quirk this test is not about.
+    let bgpd = start_n0(&net, &[("10.0.1.11", 65001, "passive = true")]);
     let mut bird = Bird::start(
         net.host("n1"),
         version,

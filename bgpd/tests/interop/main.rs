@@ -23,4 +23,5 @@ mod prefix_limit;
 mod raw_peer;
 mod reconfigure;
 mod reflection;
+mod restarting;
 mod support;

@@ -42,6 +42,10 @@ pub const DEFAULT_CONNECT_DELAY: u16 = 2;
 pub const DEFAULT_ERROR_WAIT_MIN: u16 = 5;
 pub const DEFAULT_ERROR_WAIT_MAX: u16 = 30;
 pub const DEFAULT_RESTART_TIME: u16 = 120;
+/// Seconds a restarting speaker waits for its peers' tables (BIRD's
+/// `graceful restart wait`); also how long routes of a previous run stay in
+/// the kernel when convergence does not come.
+pub const DEFAULT_RESTART_WAIT: u16 = 120;
 pub const DEFAULT_LOCAL_PREF: u32 = 100;
 /// `proto bird`: the kernel protocol Calico's routes carry.
 pub const DEFAULT_KERNEL_PROTOCOL: u8 = 12;
@@ -71,6 +75,15 @@ pub struct SpeakerConfig {
     pub export: ExportConfig,
     #[serde(default)]
     pub kernel: KernelConfig,
+    /// After a restart with its routes kept in the kernel: the longest this
+    /// speaker defers its table waiting for every peer's (RFC 4724 §4.1's
+    /// selection deferral timer), in seconds.
+    #[serde(default = "default_restart_wait")]
+    pub restart_wait: u16,
+}
+
+fn default_restart_wait() -> u16 {
+    DEFAULT_RESTART_WAIT
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

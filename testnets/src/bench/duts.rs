@@ -116,7 +116,10 @@ impl Dut {
                 bgpd,
                 config,
                 179,
-                &["--log-level", "warn"],
+                // Stopping a daemon is how a node leaves in S5: with a
+                // Cease, as BIRD, FRR and GoBGP stop; bgpd's default stop
+                // keeps its routes at its peers for a graceful restart.
+                &["--log-level", "warn", "--stop-mode", "cease"],
             )?),
             Daemon::Bird2 => Running::Bird(Bird::start(host, BirdVersion::V2, config)?),
             Daemon::Bird16 => Running::Bird(Bird::start(host, BirdVersion::V1_6, config)?),

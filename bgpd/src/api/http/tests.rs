@@ -13,6 +13,7 @@ fn speaker(started: SystemTime) -> SpeakerStatus {
         last_reconfigured: started,
         reconfigurations: 0,
         converged: false,
+        recovering: false,
         prefixes: 3,
         attr_sets: 1,
     }
@@ -46,7 +47,21 @@ fn readiness_follows_calico_node() {
         readiness(&old, &[down, other], now),
         Err("BGP not established with 10.0.0.3,10.0.0.4".into())
     );
-    assert_eq!(readiness(&young, &[up], now), Ok(()));
+    assert_eq!(readiness(&young, std::slice::from_ref(&up), now), Ok(()));
+    // calico-node's rule: no graceful restart recovery early on.
+    let recovering = SpeakerStatus {
+        recovering: true,
+        ..young.clone()
+    };
+    assert_eq!(
+        readiness(&recovering, std::slice::from_ref(&up), now),
+        Err("graceful restart recovery in progress".into())
+    );
+    let old_recovering = SpeakerStatus {
+        recovering: true,
+        ..old.clone()
+    };
+    assert_eq!(readiness(&old_recovering, &[up], now), Ok(()));
 }
 
 #[test]

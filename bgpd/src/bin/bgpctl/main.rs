@@ -215,7 +215,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     )
                 })
                 .collect();
-            bgpd::api::http::readiness_rule(started, &peers, SystemTime::now())?;
+            bgpd::api::http::readiness_rule(
+                started,
+                status.graceful_restart_recovery,
+                &peers,
+                SystemTime::now(),
+            )?;
             println!("ready");
         }
     }
@@ -592,6 +597,8 @@ fn status_text(status: &v1::GetStatusResponse, now: SystemTime) -> String {
         "Converged:",
         if status.converged {
             "yes (End-of-RIB from every peer)"
+        } else if status.graceful_restart_recovery {
+            "no: graceful restart recovery (the table waits for every peer's)"
         } else {
             "no"
         }
