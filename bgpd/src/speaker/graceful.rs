@@ -68,6 +68,12 @@ impl Speaker {
             .filter(|&f| negotiated.families.contains(f))
             .fold(FamilySet::EMPTY, FamilySet::with);
         let lost = families_lost(carried, negotiated.peer_graceful_restart.as_ref());
+        info!(
+            peer = %neighbor.name,
+            waiting = ?restart.stale.iter().filter(|&f| carried.contains(f) && !lost.contains(f)).collect::<Vec<_>>(),
+            swept = ?restart.stale.iter().filter(|&f| lost.contains(f) || !carried.contains(f)).collect::<Vec<_>>(),
+            "graceful restart: the peer is back; stale routes wait for End-of-RIB where forwarding was preserved"
+        );
         for family in restart.stale.iter() {
             if lost.contains(family) || !carried.contains(family) {
                 restart.stale = restart.stale.without(family);

@@ -12,6 +12,7 @@ use bgpd::packet::{
 };
 use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::{SessionState, Speaker};
 use testnets::{require_privileges, wait_for, KernelRoute, Poll, RouteMonitor};
 
@@ -235,4 +236,66 @@ fn bird_2_restarts_gracefully() {
 fn bird_1_6_restarts_gracefully() {
     require_privileges!();
     bird_restarts_and_bgpd_keeps_its_routes(BirdVersion::V1_6, "gr-bird16");
+}
+
+const GOBGP: &str = "[global.config]
+  as = 65002
+  router-id = \"10.0.1.12\"
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = \"10.0.1.10\"
+    peer-as = 64512
+  [neighbors.graceful-restart.config]
+    enabled = true
+    restart-time = 60
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = \"ipv4-unicast\"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+";
+
+/// GoBGP killed and started again with `--graceful-restart`: bgpd keeps its
+/// routes meanwhile, and GoBGP's End-of-RIB sweeps the one it no longer
+/// announces.
+#[test]
+fn gobgp_restarts_gracefully() {
+    require_privileges!();
+    let net = lan("gr-gobgp-peer", 3);
+    let n0 = net.host("n0");
+    let bgpd = start_n0(&net, &[("10.0.1.12", 65002, "")]);
+    let mut go = GoBgp::start(net.host("n2"), GOBGP).unwrap();
+    for block in [KEPT, DROPPED] {
+        go.announce(block.parse().unwrap()).unwrap();
+    }
+    n0.wait_for_routes("both of GoBGP's routes", CONVERGE, |t| {
+        holds(t, KEPT) && holds(t, DROPPED)
+    })
+    .unwrap();
+    let monitor = RouteMonitor::start(n0).unwrap();
+
+    go.kill();
+    wait_for("bgpd to see GoBGP gone", CONVERGE, || {
+        Ok(match restart(&bgpd) {
+            Some(restart) => Poll::Ready(restart),
+            None => Poll::Pending(format!("{:?}", bgpd.sessions()?)),
+        })
+    })
+    .unwrap();
+    // Its routes come through its CLI, so the session waits for them (it
+    // starts administratively down): gobgpd sends End-of-RIB as soon as the
+    // session is up.
+    let held = GOBGP.replace(
+        "peer-as = 64512\n",
+        "peer-as = 64512\n    admin-down = true\n",
+    );
+    let go = GoBgp::start_restarting(net.host("n2"), &held).unwrap();
+    go.announce(KEPT.parse().unwrap()).unwrap();
+    go.cli(&["neighbor", "10.0.1.10", "enable"]).unwrap();
+    n0.wait_for_routes("the route GoBGP dropped swept", CONVERGE, |t| {
+        holds(t, KEPT) && !holds(t, DROPPED)
+    })
+    .unwrap();
+    assert_eq!(restart(&bgpd), None, "the restart is over");
+    assert_eq!(monitor.deletions(KEPT), Vec::<String>::new());
 }

@@ -30,6 +30,16 @@ impl GoBgp {
     /// Starts gobgpd in `host` with a TOML `config`; ready when `gobgp global`
     /// answers.
     pub fn start(host: &Host, config: &str) -> Result<Self> {
+        Self::start_with_args(host, config, &[])
+    }
+
+    /// Starts gobgpd with `--graceful-restart`: its OPENs carry the Restart
+    /// State bit (RFC 4724 §3), and it defers its table until its peers'.
+    pub fn start_restarting(host: &Host, config: &str) -> Result<Self> {
+        Self::start_with_args(host, config, &["--graceful-restart"])
+    }
+
+    fn start_with_args(host: &Host, config: &str, args: &[&str]) -> Result<Self> {
         let conf = write_file(host.dir(), "gobgpd.toml", config)?;
         let mut command = host.command("gobgpd");
         command.arg("-f").arg(&conf).args([
@@ -40,6 +50,7 @@ impl GoBgp {
             "-l",
             "info",
         ]);
+        command.args(args);
         let name = format!("gobgpd@{}", host.name());
         let process = Process::spawn(name.clone(), command, host.dir().join("gobgpd.log"))?;
         let mut gobgp = Self {
@@ -101,6 +112,11 @@ impl GoBgp {
             self.mirror = Some(KernelMirror::start(&self.ns)?);
         }
         Ok(())
+    }
+
+    /// `kill -9`: the kernel closes its connections, no NOTIFICATION.
+    pub fn kill(&mut self) {
+        self.process.kill();
     }
 
     pub fn process(&mut self) -> &mut Process {
