@@ -16,5 +16,6 @@ pub mod policy;
 pub mod restart;
 pub mod rib;
 pub mod session;
+pub mod sockopt;
 pub mod speaker;
 pub mod status;

@@ -228,6 +228,11 @@ impl Neighbor {
         self.config.remote_as != self.config.local_as.unwrap_or(speaker.local_as)
     }
 
+    /// TTL security or multihop, as the peer's config asks (RFC 5082).
+    pub fn ttl_policy(&self) -> Option<crate::sockopt::TtlPolicy> {
+        crate::sockopt::TtlPolicy::of(self.config.ttl_security, self.config.multihop)
+    }
+
     pub fn remote(&self) -> SocketAddr {
         SocketAddr::new(self.config.address, self.config.port)
     }

@@ -8,21 +8,24 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 use std::time::Duration;
-use tokio_util::task::TaskTracker;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use proto::config::Secret;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio_util::codec::FramedRead;
+use tokio_util::task::TaskTracker;
 use tracing::debug;
 
 use crate::packet::{BgpCodec, CodecError, Message, Negotiated, Notification, OpenMessage};
 use crate::rib::PeerId;
+use crate::sockopt;
 
 /// Identifies one FSM instance of a neighbor, so that late events of a
 /// replaced connection are recognised and dropped.
@@ -191,27 +194,45 @@ async fn write_queued(
     Ok(())
 }
 
-pub fn connect(
-    peer: PeerId,
-    session: SessionId,
-    remote: SocketAddr,
-    source: Option<IpAddr>,
-    timeout: Duration,
-    events: UnboundedSender<Event>,
-) {
+/// Where and how to open a connection to a peer.
+#[derive(Clone, Debug)]
+pub struct ConnectTo {
+    pub remote: SocketAddr,
+    pub source: Option<IpAddr>,
+    pub timeout: Duration,
+    /// The TCP MD5 key (RFC 2385), when the peer has a password.
+    pub password: Option<Secret>,
+    /// TTL security (RFC 5082) or multihop, when configured.
+    pub ttl: Option<sockopt::TtlPolicy>,
+}
+
+pub fn connect(peer: PeerId, session: SessionId, to: ConnectTo, events: UnboundedSender<Event>) {
     tokio::spawn(async move {
+        let remote = to.remote;
         let attempt = async {
             let socket = if remote.is_ipv4() {
                 TcpSocket::new_v4()?
             } else {
                 TcpSocket::new_v6()?
             };
-            if let Some(source) = source {
+            if let Some(password) = &to.password {
+                sockopt::set_md5_key(
+                    socket.as_raw_fd(),
+                    remote.is_ipv6(),
+                    remote.ip(),
+                    Some(password.expose().as_bytes()),
+                )
+                .map_err(|e| io::Error::other(sockopt::KeyRefused(e)))?;
+            }
+            if let Some(ttl) = to.ttl {
+                ttl.apply(socket.as_raw_fd(), remote.is_ipv6())?;
+            }
+            if let Some(source) = to.source {
                 socket.bind(SocketAddr::new(source, 0))?;
             }
             socket.connect(remote).await
         };
-        let result = match tokio::time::timeout(timeout, attempt).await {
+        let result = match tokio::time::timeout(to.timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -228,13 +249,45 @@ pub fn connect(
 
 /// Binds the BGP port: on `address`, or on every address (IPv6 and, through
 /// it, IPv4; IPv4 alone where IPv6 is off).
-pub async fn listen(address: Option<IpAddr>, port: u16) -> io::Result<TcpListener> {
+/// Binding is quick and done at once, so that the socket is there for the
+/// TCP MD5 keys of the peers (RFC 2385) before anything is accepted.
+pub fn listen(address: Option<IpAddr>, port: u16) -> io::Result<TcpListener> {
+    let bind = |address: IpAddr| {
+        let listener = std::net::TcpListener::bind(SocketAddr::new(address, port))?;
+        listener.set_nonblocking(true)?;
+        TcpListener::from_std(listener)
+    };
     match address {
-        Some(address) => TcpListener::bind(SocketAddr::new(address, port)).await,
-        None => match TcpListener::bind(SocketAddr::new(IpAddr::from([0u16; 8]), port)).await {
-            Ok(listener) => Ok(listener),
-            Err(_) => TcpListener::bind(SocketAddr::new(IpAddr::from([0u8; 4]), port)).await,
-        },
+        Some(address) => bind(address),
+        None => bind(IpAddr::from([0u16; 8])).or_else(|_| bind(IpAddr::from([0u8; 4]))),
+    }
+}
+
+/// The listening socket, for its TCP MD5 keys; valid while its accept loop
+/// runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenSocket {
+    fd: std::os::fd::RawFd,
+    v6: bool,
+}
+
+impl ListenSocket {
+    pub fn of(listener: &TcpListener) -> io::Result<Self> {
+        Ok(Self {
+            fd: listener.as_raw_fd(),
+            v6: listener.local_addr()?.is_ipv6(),
+        })
+    }
+
+    /// Connections from `peer` are signed with `password`, or no longer.
+    pub fn set_key(&self, peer: IpAddr, password: Option<&Secret>) -> io::Result<()> {
+        sockopt::set_md5_key(
+            self.fd,
+            self.v6,
+            peer,
+            password.map(|p| p.expose().as_bytes()),
+        )
+        .map_err(|e| io::Error::other(sockopt::KeyRefused(e)))
     }
 }
 
@@ -261,6 +314,13 @@ pub fn accept_loop(listener: TcpListener, events: UnboundedSender<Event>) -> Joi
 
 /// How a failed connect reads in status, as BIRD words it.
 pub fn describe_connect_error(error: &io::Error) -> String {
+    if error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<sockopt::KeyRefused>())
+    {
+        // BIRD's words for it, without "Socket:" (a BGP error of its own).
+        return "Kernel MD5 auth failed".to_owned();
+    }
     let what = match error.kind() {
         io::ErrorKind::ConnectionRefused => "Connection refused".to_owned(),
         io::ErrorKind::TimedOut => "Connection timed out".to_owned(),

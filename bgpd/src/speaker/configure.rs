@@ -17,6 +17,7 @@ impl Speaker {
         let neighbor = Neighbor::new(id, config, &self.config, session, self.recovering);
         info!(peer = %neighbor.name, address = %neighbor.config.address, "peer added");
         self.neighbors.insert(id, neighbor);
+        self.listen_key(id, true);
         self.step(id, session, Input::Start);
     }
 
@@ -26,6 +27,7 @@ impl Speaker {
         };
         let session = neighbor.primary.session;
         self.step(id, session, Input::Stop { subcode });
+        self.listen_key(id, false);
         if let Some(mut neighbor) = self.neighbors.remove(&id) {
             if let Some(up) = neighbor.up.take() {
                 self.groups.leave(id, &up.class);
@@ -141,18 +143,39 @@ impl Speaker {
         if let Some(listener) = self.listener.take() {
             listener.abort();
         }
-        let events = self.events.clone();
+        self.listen_socket = None;
         let (address, port) = (config.listen.address, config.listen.port);
-        // Binding is quick; the accept loop starts when it is done.
-        let handle = tokio::spawn(async move {
-            match session::listen(address, port).await {
-                Ok(listener) => {
-                    let _ = session::accept_loop(listener, events).await;
-                }
-                Err(e) => warn!(error = %e, port, "cannot listen for BGP"),
+        let listener = match session::listen(address, port) {
+            Ok(listener) => listener,
+            Err(e) => {
+                warn!(error = %e, port, "cannot listen for BGP");
+                return;
             }
-        });
-        self.listener = Some(handle);
+        };
+        self.listen_socket = session::ListenSocket::of(&listener).ok();
+        self.listener = Some(session::accept_loop(listener, self.events.clone()));
+        let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
+        for id in ids {
+            self.listen_key(id, true);
+        }
+    }
+
+    /// RFC 2385: connections the listener accepts from the peer are signed
+    /// with its password (`on`), or no longer. A key the kernel refuses is
+    /// the peer's error, in BIRD's words.
+    pub(super) fn listen_key(&mut self, id: PeerId, on: bool) {
+        let (Some(socket), Some(neighbor)) = (self.listen_socket, self.neighbors.get_mut(&id))
+        else {
+            return;
+        };
+        let Some(password) = &neighbor.config.password else {
+            return;
+        };
+        let key = on.then_some(password);
+        if let Err(e) = socket.set_key(neighbor.config.address, key) {
+            warn!(peer = %neighbor.name, error = %e, "TCP MD5 key refused");
+            neighbor.last_error = Some(session::describe_connect_error(&e));
+        }
     }
 
     /// Replaces the originated routes `old` by `new`.

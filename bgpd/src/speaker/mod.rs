@@ -108,6 +108,8 @@ pub struct Speaker {
     dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
     listener: Option<JoinHandle<()>>,
+    /// The listener's socket, for the peers' TCP MD5 keys.
+    listen_socket: Option<session::ListenSocket>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
     converged: bool,
     /// Every connection's writer: a stopping speaker waits for them.
@@ -189,8 +191,9 @@ impl Speaker {
         fib: Box<dyn FibSink>,
     ) -> std::io::Result<(Self, SpeakerHandle, UnboundedReceiver<Event>)> {
         let (events, receiver) = unbounded_channel();
-        let listener = session::listen(config.listen.address, config.listen.port).await?;
+        let listener = session::listen(config.listen.address, config.listen.port)?;
         info!(address = %listener.local_addr()?, "listening for BGP");
+        let listen_socket = Some(session::ListenSocket::of(&listener)?);
         let mut speaker = Self {
             policy: policy_of(&config),
             config: config.clone(),
@@ -208,6 +211,7 @@ impl Speaker {
             dirty: FastSet::default(),
             fib,
             listener: Some(session::accept_loop(listener, events.clone())),
+            listen_socket,
             converged: false,
             started: SystemTime::now(),
             last_reconfigured: SystemTime::now(),

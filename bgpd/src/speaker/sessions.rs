@@ -30,10 +30,13 @@ impl Speaker {
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
         };
-        let remote = neighbor.remote();
-        let source = neighbor.source_address(&self.config);
-        let connect_timeout =
-            Duration::from_secs(u64::from(neighbor.config.connect_retry_time.max(1)));
+        let connect_to = matches!(output, Output::Connect).then(|| session::ConnectTo {
+            remote: neighbor.remote(),
+            source: neighbor.source_address(&self.config),
+            timeout: Duration::from_secs(u64::from(neighbor.config.connect_retry_time.max(1))),
+            password: neighbor.config.password.clone(),
+            ttl: neighbor.ttl_policy(),
+        });
         let name = neighbor.name.clone();
         let Some(slot) = neighbor.slot_mut(session) else {
             return;
@@ -46,14 +49,9 @@ impl Speaker {
         match output {
             Output::Connect => {
                 slot.connecting = true;
-                session::connect(
-                    peer,
-                    session,
-                    remote,
-                    source,
-                    connect_timeout,
-                    self.events.clone(),
-                );
+                if let Some(to) = connect_to {
+                    session::connect(peer, session, to, self.events.clone());
+                }
             }
             Output::Disconnect => {
                 slot.connecting = false;
@@ -109,6 +107,18 @@ impl Speaker {
         };
         let external = self.neighbors[&peer].is_external(&self.config);
         let state = self.neighbors[&peer].state();
+        // RFC 5082 §3: from now on, what arrives from further away than the
+        // peer may be is dropped by the kernel (the listener is shared, so
+        // its handshake could not be checked).
+        if let Some(ttl) = self.neighbors[&peer].ttl_policy() {
+            if let Err(e) = ttl.apply(
+                std::os::fd::AsRawFd::as_raw_fd(&stream),
+                remote.ip().is_ipv6(),
+            ) {
+                warn!(%remote, error = %e, "cannot set the TTL rules: connection refused");
+                return;
+            }
+        }
         match state {
             // Resting after an error, or stopped: not now.
             State::Idle => debug!(%remote, "connection refused while idle"),
