@@ -9,7 +9,8 @@ use std::fmt;
 
 use bytes::Bytes;
 
-/// NOTIFICATION error codes (RFC 4271 §4.5; RFC 7313 §5 for code 7).
+/// NOTIFICATION error codes (RFC 4271 §4.5; RFC 7313 §5 for code 7; RFC
+/// 9687 §4 for code 8).
 /// <https://www.iana.org/assignments/bgp-parameters/bgp-parameters.xhtml#bgp-parameters-3>
 pub mod code {
     pub const MESSAGE_HEADER: u8 = 1;
@@ -19,6 +20,7 @@ pub mod code {
     pub const FSM: u8 = 5;
     pub const CEASE: u8 = 6;
     pub const ROUTE_REFRESH: u8 = 7;
+    pub const SEND_HOLD_TIMER_EXPIRED: u8 = 8;
 }
 
 /// Message Header Error subcodes (RFC 4271 §6.1).
@@ -183,6 +185,7 @@ impl Notification {
             (code::UPDATE_MESSAGE, u::MALFORMED_AS_PATH) => "Malformed AS_PATH",
             (code::UPDATE_MESSAGE, _) => "Invalid UPDATE message",
             (code::HOLD_TIMER_EXPIRED, _) => "Hold timer expired",
+            (code::SEND_HOLD_TIMER_EXPIRED, _) => "Send hold timer expired",
             (code::FSM, _) => "Finite state machine error",
             (code::CEASE, cease_subcode::MAXIMUM_PREFIXES_REACHED) => {
                 "Maximum number of prefixes reached"

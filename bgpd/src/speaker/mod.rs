@@ -309,6 +309,13 @@ impl Speaker {
                     }
                     SessionEvent::Malformed(notification) => Input::DecodeError(notification),
                     SessionEvent::Closed(reason) => Input::TcpFails { reason },
+                    // An error, not a restart: its routes go (no NOTIFICATION
+                    // will get through, but the FSM tries).
+                    SessionEvent::Stalled => Input::DecodeError(crate::packet::Notification::new(
+                        crate::packet::code::SEND_HOLD_TIMER_EXPIRED,
+                        0,
+                        bytes::Bytes::new(),
+                    )),
                 };
                 self.step(peer, session, input);
             }

@@ -25,5 +25,6 @@ mod raw_peer;
 mod reconfigure;
 mod reflection;
 mod restarting;
+mod stalled_peer;
 mod support;
 mod ttl;

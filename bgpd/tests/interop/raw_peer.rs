@@ -62,6 +62,13 @@ impl RawPeer {
             .unwrap();
     }
 
+    /// Sends `message`; false once the connection is closed.
+    pub fn try_send(&mut self, message: &Message) -> bool {
+        self.stream
+            .write_all(&message.to_bytes(&encode_ctx()).unwrap())
+            .is_ok()
+    }
+
     pub fn send_raw(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).unwrap();
     }
@@ -106,4 +113,31 @@ pub fn announce(prefix: &str) -> Message {
         nlri: vec![Nlri::new(prefix.parse().unwrap())],
         ..UpdateMessage::default()
     })
+}
+
+/// Announcements of every /32 of 10.244.`first`.0 to 10.244.`last`.255,
+/// with MED `med`, packed into UPDATEs of at most 700 prefixes.
+pub fn flood(first: u8, last: u8, med: u32) -> Vec<Message> {
+    let prefixes: Vec<Nlri> = (first..=last)
+        .flat_map(|third| (0..=255u8).map(move |fourth| (third, fourth)))
+        .map(|(third, fourth)| {
+            Nlri::new(ipnet::IpNet::new(Ipv4Addr::new(10, 244, third, fourth).into(), 32).unwrap())
+        })
+        .collect();
+    prefixes
+        .chunks(700)
+        .map(|chunk| {
+            Message::Update(UpdateMessage {
+                attrs: PathAttributes {
+                    origin: Some(Origin::Igp),
+                    as_path: Some(AsPath::sequence([65001])),
+                    next_hop: Some(Ipv4Addr::new(10, 0, 1, 11)),
+                    med: Some(med),
+                    ..PathAttributes::default()
+                },
+                nlri: chunk.to_vec(),
+                ..UpdateMessage::default()
+            })
+        })
+        .collect()
 }
