@@ -8,6 +8,7 @@ mod etcd_outage;
 mod ipv6;
 mod mesh;
 mod reflectors;
+mod resilience;
 mod restart;
 mod tor;
 

@@ -1,0 +1,113 @@
+//! Faults, each ending with every kernel as the datastore says and nothing
+//! lost on the way: bgpd killed (`kill -9`) while a large update is under
+//! way, then started again; a node's link dropped and restored.
+
+use std::time::Duration;
+
+use testnets::speakers::etcd::Etcd;
+use testnets::{require_privileges, RouteMonitor};
+
+use crate::cluster::{
+    bgpd_routes, established_since, put_lan_nodes, put_pool, start_from_etcd, wait_for_blocks,
+    wait_for_every_block, LAN_NODES,
+};
+use crate::support::{lan, put_block};
+
+/// Every node, with `extra` blocks of n2 as well.
+fn nodes() -> Vec<(String, String, String)> {
+    LAN_NODES
+        .iter()
+        .map(|(n, a, b)| ((*n).to_owned(), (*a).to_owned(), (*b).to_owned()))
+        .collect()
+}
+
+/// n2's extra blocks: 10.244.64.0/26 onwards.
+fn extra_blocks(count: u16) -> Vec<String> {
+    (0..count)
+        .map(|i| format!("10.244.{}.{}/26", 64 + i / 4, 64 * (i % 4)))
+        .collect()
+}
+
+#[test]
+fn bgpd_killed_during_a_large_update_comes_back_with_nothing_lost() {
+    require_privileges!();
+    let net = lan("resilience-kill", 4);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    put_pool(&etcd, "CrossSubnet");
+    put_lan_nodes(&etcd);
+    let mut n1 = start_from_etcd(&net, &etcd, "n1");
+    let _n2 = start_from_etcd(&net, &etcd, "n2");
+    let _n3 = start_from_etcd(&net, &etcd, "n3");
+    wait_for_every_block(&net, &nodes(), "every block");
+    let watchers: Vec<RouteMonitor> = ["n2", "n3"]
+        .iter()
+        .map(|n| RouteMonitor::start(net.host(n)).unwrap())
+        .collect();
+
+    // n2 gains 200 blocks; n1 is killed while they stream in.
+    let extra = extra_blocks(200);
+    for (i, block) in extra.iter().enumerate() {
+        put_block(&etcd, "n2", block);
+        if i == 100 {
+            n1.process().kill();
+        }
+    }
+    let _n1 = start_from_etcd(&net, &etcd, "n1");
+
+    // Every node ends with every block: n2's new ones via n2, as blackholes
+    // on n2 itself.
+    let via_n2 = |block: &String| {
+        (
+            block.clone(),
+            format!("{block} via 10.0.1.12 dev eth0 proto bird"),
+        )
+    };
+    for name in ["n1", "n3"] {
+        let expected: Vec<(String, String)> = extra.iter().map(via_n2).collect();
+        wait_for_blocks(net.host(name), "n2's new blocks", &expected);
+    }
+    let blackholes: Vec<(String, String)> = extra
+        .iter()
+        .map(|b| (b.clone(), format!("blackhole {b} proto bird")))
+        .collect();
+    wait_for_blocks(net.host("n2"), "n2's new blackholes", &blackholes);
+    wait_for_every_block(&net, &nodes(), "every first block again");
+    // n1's block never left the others' kernels: they kept it through the
+    // restart (RFC 4724), and n1's new session re-announced it.
+    for watcher in &watchers {
+        assert_eq!(watcher.deletions("10.244.1.0/26"), Vec::<String>::new());
+    }
+}
+
+#[test]
+fn a_dropped_link_comes_back_to_the_same_table() {
+    require_privileges!();
+    let net = lan("resilience-link", 4);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    put_pool(&etcd, "CrossSubnet");
+    put_lan_nodes(&etcd);
+    let _bgpds: Vec<_> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| start_from_etcd(&net, &etcd, n))
+        .collect();
+    wait_for_every_block(&net, &nodes(), "every block");
+    let n1 = net.host("n1");
+    let before = bgpd_routes(n1);
+    let sessions = established_since(n1);
+
+    // Down for three seconds: the kernel takes the routes through eth0
+    // away; the hold time (240 s) keeps the sessions.
+    n1.ns().ip(["link", "set", "eth0", "down"]).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    assert_ne!(
+        bgpd_routes(n1),
+        before,
+        "the kernel dropped routes with the link"
+    );
+    n1.ns().ip(["link", "set", "eth0", "up"]).unwrap();
+
+    // routesync puts them back when the link comes up.
+    wait_for_every_block(&net, &nodes(), "every block after the link came back");
+    assert_eq!(bgpd_routes(n1), before);
+    assert_eq!(established_since(n1), sessions, "no session went down");
+}
