@@ -42,6 +42,10 @@ fn client_address(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(FIRST_CLIENT) + i as u32)
 }
 
+/// What bgpd exports: every client's blocks, up to 2,048 clients (a /16
+/// holds the blocks of 512 only).
+const EXPORTED: &str = "10.244.0.0/14";
+
 /// Client i's blocks are /26 number 2i and 2i+1 from 10.244.0.0.
 fn blocks(clients: usize) -> Prefixes {
     Prefixes::new(
@@ -176,7 +180,7 @@ fn config(daemon: Daemon, clients: usize) -> String {
             c.push_str(&format!(
                 "node_name = \"rr\"\nrouter_id = \"{me}\"\nlocal_as = {AS}\naddresses = [\"{me}/16\"]\n\
                  cluster_id = \"{me}\"\n\n[kernel]\nenabled = false\n\n\
-                 [export]\nprefixes = [\"10.244.0.0/16\"]\n"
+                 [export]\nprefixes = [\"{EXPORTED}\"]\n"
             ));
             for i in 0..clients {
                 c.push_str(&format!(
@@ -259,6 +263,9 @@ mod tests {
         assert_eq!(all.count(), 1000);
         // Four /26 to a /24: the last of 1,000 is in 10.244.249.0/24.
         assert_eq!(all.nth(999).to_string(), "10.244.249.192/26");
+        let exported: ipnet::Ipv4Net = EXPORTED.parse().unwrap();
+        let thousand = blocks(1000);
+        assert!(exported.contains(&thousand.nth(1999)), "a thousand clients' blocks are exported");
     }
 
     #[test]
