@@ -133,14 +133,13 @@ impl Speaker {
                 slot.connecting = false;
                 slot.initiated_locally = false;
                 let session = slot.session;
-                match Connection::start(
-                    stream,
-                    peer,
-                    session,
-                    slot.fsm.open().clone(),
-                    external,
-                    self.events.clone(),
+                match start_connection(
+                    &self.events,
                     &self.writers,
+                    stream,
+                    (peer, session),
+                    slot.fsm.open(),
+                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -165,14 +164,13 @@ impl Speaker {
                     session,
                     Fsm::new(fsm_config(&neighbor.config, &self.config, self.recovering)),
                 );
-                match Connection::start(
-                    stream,
-                    peer,
-                    session,
-                    slot.fsm.open().clone(),
-                    external,
-                    self.events.clone(),
+                match start_connection(
+                    &self.events,
                     &self.writers,
+                    stream,
+                    (peer, session),
+                    slot.fsm.open(),
+                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -209,14 +207,13 @@ impl Speaker {
         slot.connecting = false;
         match result {
             Ok(stream) => {
-                match Connection::start(
-                    stream,
-                    peer,
-                    session,
-                    slot.fsm.open().clone(),
-                    external,
-                    self.events.clone(),
+                match start_connection(
+                    &self.events,
                     &self.writers,
+                    stream,
+                    (peer, session),
+                    slot.fsm.open(),
+                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -396,4 +393,24 @@ impl Speaker {
             _ => self.forget_routes_of(peer),
         }
     }
+}
+
+/// Starts the reader and writer of a connection of (peer, session).
+fn start_connection(
+    events: &UnboundedSender<Event>,
+    writers: &tokio_util::task::TaskTracker,
+    stream: TcpStream,
+    (peer, session): (PeerId, SessionId),
+    open: &crate::packet::OpenMessage,
+    external: bool,
+) -> std::io::Result<Connection> {
+    Connection::start(
+        stream,
+        peer,
+        session,
+        open.clone(),
+        external,
+        events.clone(),
+        writers,
+    )
 }

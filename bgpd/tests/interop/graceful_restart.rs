@@ -17,7 +17,7 @@ use testnets::speakers::{SessionState, Speaker};
 use testnets::{require_privileges, wait_for, KernelRoute, Poll, RouteMonitor};
 
 use crate::raw_peer::{announce, open_65001, RawPeer};
-use crate::support::{lan, start_n0, CONVERGE};
+use crate::support::{gobgp_config, lan, start_n0, CONVERGE};
 
 const KEPT: &str = "10.244.31.0/26";
 const DROPPED: &str = "10.244.32.0/26";
@@ -238,33 +238,17 @@ fn bird_1_6_restarts_gracefully() {
     bird_restarts_and_bgpd_keeps_its_routes(BirdVersion::V1_6, "gr-bird16");
 }
 
-const GOBGP: &str = "[global.config]
-  as = 65002
-  router-id = \"10.0.1.12\"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = \"10.0.1.10\"
-    peer-as = 64512
-  [neighbors.graceful-restart.config]
-    enabled = true
-    restart-time = 60
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = \"ipv4-unicast\"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-";
-
 /// GoBGP killed and started again with `--graceful-restart`: bgpd keeps its
 /// routes meanwhile, and GoBGP's End-of-RIB sweeps the one it no longer
 /// announces.
 #[test]
 fn gobgp_restarts_gracefully() {
     require_privileges!();
+    let gobgp = gobgp_config(65002, "10.0.1.12", true);
     let net = lan("gr-gobgp-peer", 3);
     let n0 = net.host("n0");
     let bgpd = start_n0(&net, &[("10.0.1.12", 65002, "")]);
-    let mut go = GoBgp::start(net.host("n2"), GOBGP).unwrap();
+    let mut go = GoBgp::start(net.host("n2"), &gobgp).unwrap();
     for block in [KEPT, DROPPED] {
         go.announce(block.parse().unwrap()).unwrap();
     }
@@ -285,7 +269,7 @@ fn gobgp_restarts_gracefully() {
     // Its routes come through its CLI, so the session waits for them (it
     // starts administratively down): gobgpd sends End-of-RIB as soon as the
     // session is up.
-    let held = GOBGP.replace(
+    let held = gobgp.replace(
         "peer-as = 64512\n",
         "peer-as = 64512\n    admin-down = true\n",
     );

@@ -10,19 +10,7 @@ use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
 use crate::raw_peer::{announce, open_65001, RawPeer};
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
-
-const GOBGP: &str = "[global.config]
-  as = 64512
-  router-id = \"10.0.1.12\"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = \"10.0.1.10\"
-    peer-as = 64512
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = \"ipv4-unicast\"
-";
+use crate::support::{gobgp_config, lan, node_config, start_bgpd, CONVERGE};
 
 /// An UPDATE body as raw bytes, wrapped in a header.
 fn raw_update(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
@@ -57,6 +45,7 @@ fn has(go: &GoBgp, prefix: &str, present: bool) {
 #[test]
 fn malformed_updates_get_rfc7606_handling() {
     require_privileges!();
+    let gobgp = gobgp_config(64512, "10.0.1.12", false);
     let net = lan("bgpd-malformed", 3);
     let config = node_config(
         "n0",
@@ -68,7 +57,7 @@ fn malformed_updates_get_rfc7606_handling() {
         ],
     );
     let _bgpd = start_bgpd(net.host("n0"), &config);
-    let go = GoBgp::start(net.host("n2"), GOBGP).unwrap();
+    let go = GoBgp::start(net.host("n2"), &gobgp).unwrap();
     go.wait_established(1, CONVERGE).unwrap();
 
     net.host("n1")

@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::{SessionState, Speaker};
 use testnets::{require_privileges, wait_for, Poll};
 
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, peer_state, start_bgpd, CONVERGE};
 
 /// BIRD on n`host`, AS 6500`host`, with `password` if given; `passive`
 /// waits for bgpd to connect.
@@ -57,15 +56,6 @@ fn config(n3_password: &str) -> String {
     )
 }
 
-fn state_of(bgpd: &Bgpd, address: &str) -> (SessionState, String) {
-    let peers = bgpd.peers().unwrap();
-    let peer = peers.iter().find(|p| p["address"] == address).unwrap();
-    (
-        SessionState::parse(peer["state"].as_str().unwrap_or_default()),
-        peer["lastError"].as_str().unwrap_or_default().to_owned(),
-    )
-}
-
 #[test]
 fn sessions_are_signed_and_a_wrong_password_keeps_one_down() {
     require_privileges!();
@@ -94,7 +84,7 @@ fn sessions_are_signed_and_a_wrong_password_keeps_one_down() {
 
     // The wrong password: the peer's kernel drops bgpd's SYNs unanswered.
     let error = wait_for("bgpd to give up connecting to n3", CONVERGE, || {
-        let (state, error) = state_of(&bgpd, "10.0.1.13");
+        let (state, error) = peer_state(&bgpd, "10.0.1.13");
         Ok(if !error.is_empty() {
             Poll::Ready((state, error))
         } else {
@@ -124,5 +114,5 @@ fn sessions_are_signed_and_a_wrong_password_keeps_one_down() {
     wrong
         .wait_established(1, CONVERGE + Duration::from_secs(5))
         .unwrap();
-    assert_eq!(state_of(&bgpd, "10.0.1.11").0, SessionState::Established);
+    assert_eq!(peer_state(&bgpd, "10.0.1.11").0, SessionState::Established);
 }

@@ -16,7 +16,7 @@ use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::{SessionState, Speaker};
 use testnets::{require_privileges, wait_for, KernelRoute, Poll, RouteMonitor};
 
-use crate::support::{binary, lan, node_config, CONVERGE};
+use crate::support::{binary, gobgp_config, lan, node_config, CONVERGE};
 
 const KEPT: &str = "10.244.0.0/26";
 const DROPPED: &str = "10.244.0.64/26";
@@ -180,23 +180,6 @@ fn a_stop_with_cease_withdraws_at_once() {
         .unwrap();
 }
 
-const GOBGP: &str = "[global.config]
-  as = 65002
-  router-id = \"10.0.1.12\"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = \"10.0.1.10\"
-    peer-as = 64512
-  [neighbors.graceful-restart.config]
-    enabled = true
-    restart-time = 60
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = \"ipv4-unicast\"
-    [neighbors.afi-safis.mp-graceful-restart.config]
-      enabled = true
-";
-
 /// GoBGP as the receiving speaker: bgpd restarts (its only peer is GoBGP,
 /// so its recovery ends with GoBGP's End-of-RIB); every sample of GoBGP's
 /// RIB holds the block bgpd keeps, and the dropped one goes at bgpd's
@@ -204,6 +187,7 @@ const GOBGP: &str = "[global.config]
 #[test]
 fn gobgp_keeps_a_restarting_bgpds_routes() {
     require_privileges!();
+    let gobgp = gobgp_config(65002, "10.0.1.12", true);
     let net = lan("gr-gobgp", 3);
     let n0 = net.host("n0");
     let config = |blocks: &[&str]| {
@@ -216,7 +200,7 @@ fn gobgp_keeps_a_restarting_bgpds_routes() {
         config
     };
     let mut bgpd = Bgpd::start(n0, binary(), &config(&[KEPT, DROPPED]), 179).unwrap();
-    let go = GoBgp::start(net.host("n2"), GOBGP).unwrap();
+    let go = GoBgp::start(net.host("n2"), &gobgp).unwrap();
     let both: Vec<ipnet::IpNet> = [KEPT, DROPPED].iter().map(|p| p.parse().unwrap()).collect();
     go.wait_received(&both, CONVERGE).unwrap();
 

@@ -15,23 +15,12 @@ use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
 use crate::raw_peer::{announce, flood, open_65001, RawPeer};
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
-
-const GOBGP: &str = "[global.config]
-  as = 65003
-  router-id = \"10.0.1.13\"
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = \"10.0.1.10\"
-    peer-as = 64512
-  [[neighbors.afi-safis]]
-    [neighbors.afi-safis.config]
-      afi-safi-name = \"ipv4-unicast\"
-";
+use crate::support::{gobgp_config, lan, node_config, start_bgpd, CONVERGE};
 
 #[test]
 fn a_peer_that_stops_reading_is_dropped_and_stalls_no_one() {
     require_privileges!();
+    let gobgp = gobgp_config(65003, "10.0.1.13", false);
     let net = lan("stalled", 4);
     let config = node_config(
         "n0",
@@ -55,7 +44,7 @@ fn a_peer_that_stops_reading_is_dropped_and_stalls_no_one() {
             .unwrap();
     }
     let bgpd = start_bgpd(net.host("n0"), &config);
-    let go = GoBgp::start(net.host("n3"), GOBGP).unwrap();
+    let go = GoBgp::start(net.host("n3"), &gobgp).unwrap();
     go.wait_established(1, CONVERGE).unwrap();
 
     std::thread::scope(|scope| {

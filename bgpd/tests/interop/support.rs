@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
+use testnets::speakers::SessionState;
 use testnets::{Host, Network, Topology};
 
 pub const CONVERGE: Duration = Duration::from_secs(60);
@@ -123,4 +124,35 @@ pub fn bgp_connections(host: &Host) -> Vec<String> {
         .collect();
     remotes.sort();
     remotes
+}
+
+/// GoBGP in `asn` at `router_id`, peering with bgpd on n0 (AS 64512) for
+/// IPv4 unicast; with `graceful_restart`, RFC 4724 on, restart time 60 s.
+pub fn gobgp_config(asn: u32, router_id: &str, graceful_restart: bool) -> String {
+    let (session, family) = if graceful_restart {
+        (
+            "  [neighbors.graceful-restart.config]\n    enabled = true\n    restart-time = 60\n",
+            "    [neighbors.afi-safis.mp-graceful-restart.config]\n      enabled = true\n",
+        )
+    } else {
+        ("", "")
+    };
+    format!(
+        "[global.config]\n  as = {asn}\n  router-id = \"{router_id}\"\n[[neighbors]]\n  [neighbors.config]\n    \
+         neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n{session}  [[neighbors.afi-safis]]\n    \
+         [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n{family}"
+    )
+}
+
+/// A peer's state and last error as bgpctl shows them.
+pub fn peer_state(bgpd: &Bgpd, address: &str) -> (SessionState, String) {
+    let peers = bgpd.peers().unwrap();
+    let peer = peers
+        .iter()
+        .find(|p| p["address"] == address)
+        .unwrap_or_else(|| panic!("no peer {address} in {peers:?}"));
+    (
+        SessionState::parse(peer["state"].as_str().unwrap_or_default()),
+        peer["lastError"].as_str().unwrap_or_default().to_owned(),
+    )
 }

@@ -4,12 +4,11 @@
 //! with TTL 254, under the minimum of 255); said to be two hops away, it
 //! comes up; a direct peer with TTL security comes up too.
 
-use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::{SessionState, Speaker};
 use testnets::{require_privileges, wait_for, Network, Poll, Topology};
 
-use crate::support::{node_config, start_bgpd, CONVERGE};
+use crate::support::{node_config, peer_state, start_bgpd, CONVERGE};
 
 fn network() -> Network {
     let mut topology = Topology::new("ttl");
@@ -62,15 +61,6 @@ fn config(n2_hops: u8) -> String {
     )
 }
 
-fn state_of(bgpd: &Bgpd, address: &str) -> (SessionState, String) {
-    let peers = bgpd.peers().unwrap();
-    let peer = peers.iter().find(|p| p["address"] == address).unwrap();
-    (
-        SessionState::parse(peer["state"].as_str().unwrap_or_default()),
-        peer["lastError"].as_str().unwrap_or_default().to_owned(),
-    )
-}
-
 #[test]
 fn ttl_security_refuses_a_peer_further_than_it_may_be() {
     require_privileges!();
@@ -92,7 +82,7 @@ fn ttl_security_refuses_a_peer_further_than_it_may_be() {
 
     // Said to be one hop away: its SYN-ACK arrives with TTL 254 and is dropped.
     let (state, error) = wait_for("bgpd to give up on n2", CONVERGE, || {
-        let (state, error) = state_of(&bgpd, "10.0.2.12");
+        let (state, error) = peer_state(&bgpd, "10.0.2.12");
         Ok(if error.is_empty() {
             Poll::Pending(format!("{state:?}"))
         } else {
@@ -106,5 +96,5 @@ fn ttl_security_refuses_a_peer_further_than_it_may_be() {
     // Two hops: it comes up, and the direct peer's session is untouched.
     bgpd.reload(&config(2)).unwrap();
     far.wait_established(1, CONVERGE).unwrap();
-    assert_eq!(state_of(&bgpd, "10.0.1.11").0, SessionState::Established);
+    assert_eq!(peer_state(&bgpd, "10.0.1.11").0, SessionState::Established);
 }

@@ -265,7 +265,10 @@ mod tests {
         assert_eq!(all.nth(999).to_string(), "10.244.249.192/26");
         let exported: ipnet::Ipv4Net = EXPORTED.parse().unwrap();
         let thousand = blocks(1000);
-        assert!(exported.contains(&thousand.nth(1999)), "a thousand clients' blocks are exported");
+        assert!(
+            exported.contains(&thousand.nth(1999)),
+            "a thousand clients' blocks are exported"
+        );
     }
 
     #[test]
