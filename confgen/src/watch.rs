@@ -44,9 +44,17 @@ impl EtcdConfig {
     }
 
     fn options(&self) -> Result<ConnectOptions, String> {
+        // HTTP/2 pings, even with no request in flight: a watch on a
+        // connection that died silently (the node's address moved, a link
+        // or etcd vanished without a reset) errors within 15 s and is
+        // made again, rather than waiting for TCP to time out. Every 10 s:
+        // etcd takes pings no more often than every 5 s (its
+        // --grpc-keepalive-min-time).
         let mut options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(5))
-            .with_timeout(Duration::from_secs(10));
+            .with_timeout(Duration::from_secs(10))
+            .with_keep_alive(Duration::from_secs(10), Duration::from_secs(5))
+            .with_keep_alive_while_idle(true);
         if self.ca_cert.is_some() || self.cert.is_some() {
             let read = |path: &PathBuf| {
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))

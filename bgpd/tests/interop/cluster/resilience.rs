@@ -1,6 +1,7 @@
 //! Faults, each ending with every kernel as the datastore says and nothing
 //! lost on the way: bgpd killed (`kill -9`) while a large update is under
-//! way, then started again; a node's link dropped and restored.
+//! way, then started again; a node's link dropped and restored; a node's
+//! address changed.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use crate::cluster::{
     bgpd_routes, established_since, put_lan_nodes, put_pool, start_from_etcd, wait_for_blocks,
     wait_for_every_block, LAN_NODES,
 };
-use crate::support::{lan, put_block};
+use crate::support::{lan, put_block, put_node};
 
 /// Every node, with `extra` blocks of n2 as well.
 fn nodes() -> Vec<(String, String, String)> {
@@ -110,4 +111,47 @@ fn a_dropped_link_comes_back_to_the_same_table() {
     wait_for_every_block(&net, &nodes(), "every block after the link came back");
     assert_eq!(bgpd_routes(n1), before);
     assert_eq!(established_since(n1), sessions, "no session went down");
+}
+
+#[test]
+fn a_node_whose_address_changes_is_found_at_the_new_one() {
+    require_privileges!();
+    let net = lan("resilience-move", 4);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    put_pool(&etcd, "CrossSubnet");
+    put_lan_nodes(&etcd);
+    let _bgpds: Vec<_> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|n| start_from_etcd(&net, &etcd, n))
+        .collect();
+    wait_for_every_block(&net, &nodes(), "every block");
+    let n1_sessions = established_since(net.host("n1"));
+
+    // n3 moves from 10.0.1.13 to 10.0.1.23: its interface (the old address
+    // first: deleting a primary address takes its secondaries with it),
+    // then its Node.
+    let n3 = net.host("n3").ns();
+    n3.ip(["addr", "del", "10.0.1.13/24", "dev", "eth0"])
+        .unwrap();
+    n3.ip(["addr", "add", "10.0.1.23/24", "dev", "eth0"])
+        .unwrap();
+    put_node(&etcd, "n3", "10.0.1.23");
+
+    let moved: Vec<(String, String, String)> = nodes()
+        .into_iter()
+        .map(|(name, address, block)| {
+            let address = if name == "n3" {
+                "10.0.1.23".to_owned()
+            } else {
+                address
+            };
+            (name, address, block)
+        })
+        .collect();
+    wait_for_every_block(&net, &moved, "every block, n3's via its new address");
+    // The session between n1 and n2 was not touched.
+    assert_eq!(
+        established_since(net.host("n1")).get("10.0.1.12"),
+        n1_sessions.get("10.0.1.12")
+    );
 }
