@@ -146,6 +146,7 @@ impl Connection {
                         SessionEvent::Message(message)
                     }
                     Some(Err(CodecError::Notification(n))) => SessionEvent::Malformed(n),
+                    Some(Err(CodecError::Io(e))) => SessionEvent::Closed(strerror(&e)),
                     Some(Err(e)) => SessionEvent::Closed(e.to_string()),
                     None => SessionEvent::Closed("Connection closed".into()),
                 };
@@ -359,6 +360,16 @@ pub fn accept_loop(listener: TcpListener, events: UnboundedSender<Event>) -> Joi
 }
 
 /// How a failed connect reads in status, as BIRD words it.
+/// The system's words for a socket error, as BIRD shows them ("Connection
+/// reset by peer"), without Rust's " (os error 104)".
+fn strerror(error: &io::Error) -> String {
+    let text = error.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_owned(),
+        None => text,
+    }
+}
+
 pub fn describe_connect_error(error: &io::Error) -> String {
     if error
         .get_ref()
@@ -373,8 +384,27 @@ pub fn describe_connect_error(error: &io::Error) -> String {
         io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
             "No route to host".to_owned()
         }
-        _ => error.to_string(),
+        _ => strerror(error),
     };
     // BIRD puts the state in its own column: "Active        Socket: ...".
     format!("Socket: {what}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_errors_read_as_bird_shows_them() {
+        let reset = io::Error::from_raw_os_error(libc::ECONNRESET);
+        assert_eq!(strerror(&reset), "Connection reset by peer");
+        assert_eq!(
+            describe_connect_error(&io::Error::from_raw_os_error(libc::ECONNREFUSED)),
+            "Socket: Connection refused"
+        );
+        assert_eq!(
+            describe_connect_error(&io::Error::from_raw_os_error(libc::EADDRNOTAVAIL)),
+            "Socket: Cannot assign requested address"
+        );
+    }
 }

@@ -13,6 +13,7 @@ mod cluster;
 mod communities;
 mod ebgp;
 mod etcd;
+mod flapping_peer;
 mod graceful_restart;
 mod ipv6;
 mod kernel_toggle;

@@ -1,0 +1,84 @@
+//! A peer that flaps every second: a raw peer comes up, announces a block,
+//! and drops its connection, ten times over. Each time its route comes and
+//! goes in n0's kernel; GoBGP's session and the route it announces are
+//! never touched, and bgpd ends holding nothing of the flapping peer.
+
+use std::time::Duration;
+
+use ipnet::IpNet;
+use testnets::speakers::gobgp::GoBgp;
+use testnets::speakers::Speaker;
+use testnets::{require_privileges, KernelRoute};
+
+use crate::raw_peer::{announce, open_65001, RawPeer};
+use crate::support::{gobgp_config, lan, node_config, peer_state, start_bgpd, CONVERGE};
+
+const FLAPPING: &str = "10.244.31.0/26";
+const STEADY: &str = "10.244.41.0/26";
+
+fn holds(table: &[KernelRoute], prefix: &str) -> bool {
+    table.iter().any(|r| r.destination.to_string() == prefix)
+}
+
+#[test]
+fn a_peer_flapping_every_second_disturbs_no_one_else() {
+    require_privileges!();
+    let net = lan("flapping", 3);
+    let n0 = net.host("n0");
+    let config = node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[
+            ("10.0.1.11", 65001, "passive = true"),
+            ("10.0.1.12", 65002, ""),
+        ],
+    );
+    let bgpd = start_bgpd(n0, &config);
+    let go = GoBgp::start(net.host("n2"), &gobgp_config(65002, "10.0.1.12", false)).unwrap();
+    go.wait_established(1, CONVERGE).unwrap();
+    go.announce(STEADY.parse().unwrap()).unwrap();
+    n0.wait_for_routes("GoBGP's route", CONVERGE, |t| holds(t, STEADY))
+        .unwrap();
+    let steady_since = bgpd.peers().unwrap()[1]["since"].clone();
+
+    net.host("n1")
+        .ns()
+        .enter(|| {
+            for _ in 0..10 {
+                let mut peer = RawPeer::establish("10.0.1.10:179", open_65001(Vec::new()));
+                peer.send(&announce(FLAPPING));
+                n0.wait_for_routes("the flapping route", CONVERGE, |t| holds(t, FLAPPING))
+                    .unwrap();
+                drop(peer);
+                n0.wait_for_routes("the flapping route gone", CONVERGE, |t| {
+                    !holds(t, FLAPPING) && holds(t, STEADY)
+                })
+                .unwrap();
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Ok(())
+        })
+        .unwrap();
+
+    // GoBGP's session never went down and still holds bgpd's block.
+    assert_eq!(bgpd.peers().unwrap()[1]["since"], steady_since);
+    let block: IpNet = "10.244.0.0/26".parse().unwrap();
+    assert!(go.received().unwrap().contains(&block));
+    let (_, error) = peer_state(&bgpd, "10.0.1.11");
+    // A close with bytes unread is a reset: either is BIRD's wording.
+    assert!(
+        [
+            "Socket: Connection closed",
+            "Socket: Connection reset by peer"
+        ]
+        .contains(&error.as_str()),
+        "{error}"
+    );
+    let prefixes = bgpd.peers().unwrap()[0]["counters"]["prefixesInRib"].as_u64();
+    assert_eq!(
+        prefixes.unwrap_or(0),
+        0,
+        "nothing kept of the flapping peer"
+    );
+}
