@@ -5,8 +5,9 @@
 
 use std::time::Duration;
 
+use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
-use testnets::{require_privileges, RouteMonitor};
+use testnets::{require_privileges, Network, RouteMonitor};
 
 use crate::cluster::{
     bgpd_routes, established_since, put_lan_nodes, put_pool, start_from_etcd, wait_for_blocks,
@@ -29,17 +30,25 @@ fn extra_blocks(count: u16) -> Vec<String> {
         .collect()
 }
 
+/// etcd on n0 with the pool and [`LAN_NODES`], and a bgpd on each of them
+/// (n1 first), once every kernel routes every block.
+fn start_cluster(net: &Network) -> (Etcd, Vec<Bgpd>) {
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    put_pool(&etcd, "CrossSubnet");
+    put_lan_nodes(&etcd);
+    let bgpds = LAN_NODES
+        .iter()
+        .map(|(name, _, _)| start_from_etcd(net, &etcd, name))
+        .collect();
+    wait_for_every_block(net, &nodes(), "every block");
+    (etcd, bgpds)
+}
+
 #[test]
 fn bgpd_killed_during_a_large_update_comes_back_with_nothing_lost() {
     require_privileges!();
     let net = lan("resilience-kill", 4);
-    let etcd = Etcd::start(net.host("n0")).unwrap();
-    put_pool(&etcd, "CrossSubnet");
-    put_lan_nodes(&etcd);
-    let mut n1 = start_from_etcd(&net, &etcd, "n1");
-    let _n2 = start_from_etcd(&net, &etcd, "n2");
-    let _n3 = start_from_etcd(&net, &etcd, "n3");
-    wait_for_every_block(&net, &nodes(), "every block");
+    let (etcd, mut bgpds) = start_cluster(&net);
     let watchers: Vec<RouteMonitor> = ["n2", "n3"]
         .iter()
         .map(|n| RouteMonitor::start(net.host(n)).unwrap())
@@ -50,7 +59,7 @@ fn bgpd_killed_during_a_large_update_comes_back_with_nothing_lost() {
     for (i, block) in extra.iter().enumerate() {
         put_block(&etcd, "n2", block);
         if i == 100 {
-            n1.process().kill();
+            bgpds[0].process().kill();
         }
     }
     let _n1 = start_from_etcd(&net, &etcd, "n1");
@@ -84,14 +93,7 @@ fn bgpd_killed_during_a_large_update_comes_back_with_nothing_lost() {
 fn a_dropped_link_comes_back_to_the_same_table() {
     require_privileges!();
     let net = lan("resilience-link", 4);
-    let etcd = Etcd::start(net.host("n0")).unwrap();
-    put_pool(&etcd, "CrossSubnet");
-    put_lan_nodes(&etcd);
-    let _bgpds: Vec<_> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| start_from_etcd(&net, &etcd, n))
-        .collect();
-    wait_for_every_block(&net, &nodes(), "every block");
+    let (_etcd, _bgpds) = start_cluster(&net);
     let n1 = net.host("n1");
     let before = bgpd_routes(n1);
     let sessions = established_since(n1);
@@ -117,14 +119,7 @@ fn a_dropped_link_comes_back_to_the_same_table() {
 fn a_node_whose_address_changes_is_found_at_the_new_one() {
     require_privileges!();
     let net = lan("resilience-move", 4);
-    let etcd = Etcd::start(net.host("n0")).unwrap();
-    put_pool(&etcd, "CrossSubnet");
-    put_lan_nodes(&etcd);
-    let _bgpds: Vec<_> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|n| start_from_etcd(&net, &etcd, n))
-        .collect();
-    wait_for_every_block(&net, &nodes(), "every block");
+    let (etcd, _bgpds) = start_cluster(&net);
     let n1_sessions = established_since(net.host("n1"));
 
     // n3 moves from 10.0.1.13 to 10.0.1.23: its interface (the old address
