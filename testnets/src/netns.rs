@@ -23,8 +23,13 @@ impl Netns {
     /// Creates the namespace and brings its loopback up.
     pub fn create(name: impl Into<String>) -> Result<Self> {
         let name = name.into();
-        cmd::output(Command::new("ip").args(["netns", "add", &name]))?;
+        // Registered first: an interrupt that lands while `ip` creates it,
+        // or just after, must find it in the cleanup list.
         run::register_namespace(&name);
+        if let Err(e) = cmd::output(Command::new("ip").args(["netns", "add", &name])) {
+            run::forget_namespace(&name);
+            return Err(e);
+        }
         let ns = Self { name };
         ns.ip(["link", "set", "lo", "up"])?;
         Ok(ns)
