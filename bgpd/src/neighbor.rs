@@ -318,10 +318,7 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig, recovering: bool) 
         keepalive_time: peer.keepalive_time,
         connect_retry: peer.connect_retry_time,
         connect_delay: peer.connect_delay_time,
-        error_wait: (
-            proto::config::DEFAULT_ERROR_WAIT_MIN,
-            proto::config::DEFAULT_ERROR_WAIT_MAX,
-        ),
+        error_wait: peer.error_wait_time,
         passive: peer.passive,
         capabilities,
     }

@@ -6,19 +6,15 @@
 use std::time::Duration;
 
 use ipnet::IpNet;
+use testnets::require_privileges;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
-use testnets::{require_privileges, KernelRoute};
 
 use crate::raw_peer::{announce, open_65001, RawPeer};
-use crate::support::{gobgp_config, lan, node_config, peer_state, start_bgpd, CONVERGE};
+use crate::support::{gobgp_config, holds, lan, node_config, peer_state, start_bgpd, CONVERGE};
 
 const FLAPPING: &str = "10.244.31.0/26";
 const STEADY: &str = "10.244.41.0/26";
-
-fn holds(table: &[KernelRoute], prefix: &str) -> bool {
-    table.iter().any(|r| r.destination.to_string() == prefix)
-}
 
 #[test]
 fn a_peer_flapping_every_second_disturbs_no_one_else() {

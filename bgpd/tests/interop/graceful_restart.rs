@@ -14,10 +14,10 @@ use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::{SessionState, Speaker};
-use testnets::{require_privileges, wait_for, KernelRoute, Poll, RouteMonitor};
+use testnets::{require_privileges, wait_for, Poll, RouteMonitor};
 
 use crate::raw_peer::{announce, open_65001, RawPeer};
-use crate::support::{gobgp_config, lan, start_n0, CONVERGE};
+use crate::support::{gobgp_config, holds, lan, start_n0, CONVERGE};
 
 const KEPT: &str = "10.244.31.0/26";
 const DROPPED: &str = "10.244.32.0/26";
@@ -47,10 +47,6 @@ fn restart(bgpd: &Bgpd) -> Option<(u64, bool)> {
         restart["staleRoutes"].as_u64().unwrap_or(0),
         restart["reconnected"].as_bool().unwrap_or(false),
     ))
-}
-
-fn holds(table: &[KernelRoute], prefix: &str) -> bool {
-    table.iter().any(|r| r.destination.to_string() == prefix)
 }
 
 #[test]

@@ -14,9 +14,9 @@ use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::{SessionState, Speaker};
-use testnets::{require_privileges, wait_for, KernelRoute, Poll, RouteMonitor};
+use testnets::{require_privileges, wait_for, Poll, RouteMonitor};
 
-use crate::support::{binary, gobgp_config, lan, node_config, CONVERGE};
+use crate::support::{binary, gobgp_config, holds, lan, node_config, CONVERGE};
 
 const KEPT: &str = "10.244.0.0/26";
 const DROPPED: &str = "10.244.0.64/26";
@@ -74,10 +74,6 @@ fn show_status(socket: &Path) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn holds(table: &[KernelRoute], prefix: &str) -> bool {
-    table.iter().any(|r| r.destination.to_string() == prefix)
 }
 
 #[test]

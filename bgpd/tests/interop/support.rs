@@ -7,7 +7,7 @@ use serde_json::json;
 use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
 use testnets::speakers::SessionState;
-use testnets::{Host, Network, Topology};
+use testnets::{Host, KernelRoute, Network, Topology};
 
 pub const CONVERGE: Duration = Duration::from_secs(60);
 
@@ -142,6 +142,20 @@ pub fn gobgp_config(asn: u32, router_id: &str, graceful_restart: bool) -> String
          neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n{session}  [[neighbors.afi-safis]]\n    \
          [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n{family}"
     )
+}
+
+/// Whether a kernel table has a route to `prefix`.
+pub fn holds(table: &[KernelRoute], prefix: &str) -> bool {
+    table.iter().any(|r| r.destination.to_string() == prefix)
+}
+
+/// One peer as `bgpctl show peers` gives it.
+pub fn peer(bgpd: &Bgpd, address: &str) -> serde_json::Value {
+    bgpd.peers()
+        .unwrap()
+        .into_iter()
+        .find(|p| p["address"] == address)
+        .unwrap_or_else(|| panic!("no peer {address}"))
 }
 
 /// A peer's state and last error as bgpctl shows them.

@@ -159,6 +159,10 @@ pub struct PeerConfig {
     pub connect_retry_time: u16,
     #[serde(default = "default_connect_delay")]
     pub connect_delay_time: u16,
+    /// Seconds in Idle after an error, `[first, most]`: the wait doubles on
+    /// each error in a row up to the second (BIRD's `error wait time 5,30`).
+    #[serde(default = "default_error_wait")]
+    pub error_wait_time: (u16, u16),
     #[serde(default = "default_restart_time")]
     pub restart_time: u16,
     #[serde(default)]
@@ -310,6 +314,9 @@ fn default_connect_retry() -> u16 {
 fn default_connect_delay() -> u16 {
     DEFAULT_CONNECT_DELAY
 }
+fn default_error_wait() -> (u16, u16) {
+    (DEFAULT_ERROR_WAIT_MIN, DEFAULT_ERROR_WAIT_MAX)
+}
 fn default_restart_time() -> u16 {
     DEFAULT_RESTART_TIME
 }
@@ -367,6 +374,7 @@ impl PeerConfig {
             keepalive_time: None,
             connect_retry_time: DEFAULT_CONNECT_RETRY,
             connect_delay_time: DEFAULT_CONNECT_DELAY,
+            error_wait_time: default_error_wait(),
             restart_time: DEFAULT_RESTART_TIME,
             password: None,
             ttl_security: None,

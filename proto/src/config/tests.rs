@@ -61,6 +61,7 @@ fn a_node_config_with_calico_defaults() {
         (240, 80, 5)
     );
     assert_eq!((mesh.connect_delay_time, mesh.restart_time), (2, 120));
+    assert_eq!(mesh.error_wait_time, (5, 30));
     assert!(mesh.passive);
     let global = &config.peers[1];
     assert_eq!(global.protocol_name(), "Global_10_0_9_1_port_150");
@@ -104,6 +105,14 @@ fn errors_name_the_field() {
             "peer[0].route_reflector_client",
         ),
         (with_peer("ttl_security = 0"), "peer[0].ttl_security"),
+        (
+            with_peer("error_wait_time = [10, 5]"),
+            "peer[0].error_wait_time",
+        ),
+        (
+            with_peer("error_wait_time = [0, 5]"),
+            "peer[0].error_wait_time",
+        ),
         (
             with_peer("max_prefixes = { limit = 0 }"),
             "peer[0].max_prefixes.limit",

@@ -136,6 +136,13 @@ fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
     if peer.connect_retry_time == 0 {
         return Err(("connect_retry_time", "must be at least 1 s".into()));
     }
+    let (first, most) = peer.error_wait_time;
+    if first == 0 || most < first {
+        return Err((
+            "error_wait_time",
+            format!("[{first}, {most}]: must be [first, most] with 1 <= first <= most"),
+        ));
+    }
     if let Some(limit) = &peer.max_prefixes {
         if limit.limit == 0 {
             return Err(("max_prefixes.limit", "must be at least 1".into()));
