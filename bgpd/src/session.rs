@@ -62,8 +62,6 @@ pub enum Event {
         event: SessionEvent,
     },
     Reconfigure(proto::config::SpeakerConfig),
-    /// An operator's question (API servers).
-    Query(crate::status::Query),
     Shutdown(Stop),
 }
 

@@ -90,6 +90,8 @@ const DIRTY_ROOM: usize = 4096;
 const FLUSH_AT: usize = 8192;
 
 pub struct Speaker {
+    /// Operators' questions (see [`SpeakerHandle`]).
+    queries: UnboundedReceiver<Query>,
     config: SpeakerConfig,
     policy: SpeakerPolicy,
     neighbors: BTreeMap<PeerId, Neighbor>,
@@ -135,6 +137,9 @@ impl std::fmt::Debug for Speaker {
 #[derive(Clone, Debug)]
 pub struct SpeakerHandle {
     events: UnboundedSender<Event>,
+    /// Operators' questions have a queue of their own, served first, so that
+    /// a status answer never waits behind a burst of UPDATEs.
+    queries: UnboundedSender<Query>,
 }
 
 impl SpeakerHandle {
@@ -154,7 +159,7 @@ impl SpeakerHandle {
         query: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> Query,
     ) -> Option<T> {
         let (answer, receive) = tokio::sync::oneshot::channel();
-        self.events.send(Event::Query(query(answer))).ok()?;
+        self.queries.send(query(answer)).ok()?;
         receive.await.ok()
     }
 
@@ -191,10 +196,12 @@ impl Speaker {
         fib: Box<dyn FibSink>,
     ) -> std::io::Result<(Self, SpeakerHandle, UnboundedReceiver<Event>)> {
         let (events, receiver) = unbounded_channel();
+        let (query_sender, queries) = unbounded_channel();
         let listener = session::listen(config.listen.address, config.listen.port)?;
         info!(address = %listener.local_addr()?, "listening for BGP");
         let listen_socket = Some(session::ListenSocket::of(&listener)?);
         let mut speaker = Self {
+            queries,
             policy: policy_of(&config),
             config: config.clone(),
             neighbors: BTreeMap::new(),
@@ -233,13 +240,22 @@ impl Speaker {
         speaker.flush();
         // A speaker without peers has nothing to wait for.
         speaker.check_converged();
-        Ok((speaker, SpeakerHandle { events }, receiver))
+        let handle = SpeakerHandle {
+            events,
+            queries: query_sender,
+        };
+        Ok((speaker, handle, receiver))
     }
 
     /// Runs until shut down.
     pub async fn run(mut self, mut receiver: UnboundedReceiver<Event>) {
         let stop = loop {
             tokio::select! {
+                biased;
+                Some(query) = self.queries.recv() => {
+                    self.answer(query);
+                    continue;
+                }
                 event = receiver.recv() => match event {
                     None => break Stop::Cease,
                     Some(Event::Shutdown(stop)) => break stop,
@@ -260,6 +276,9 @@ impl Speaker {
             for _ in 0..BATCH {
                 if self.dirty.len() >= FLUSH_AT {
                     break;
+                }
+                while let Ok(query) = self.queries.try_recv() {
+                    self.answer(query);
                 }
                 match receiver.try_recv() {
                     Ok(Event::Shutdown(how)) => {
@@ -324,7 +343,6 @@ impl Speaker {
                 self.last_reconfigured = SystemTime::now();
                 self.reconfigurations += 1;
             }
-            Event::Query(query) => self.answer(query),
             Event::Shutdown(_) => {}
         }
     }

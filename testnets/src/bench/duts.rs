@@ -5,8 +5,10 @@
 //! times it.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use super::status::ask_bird_socket;
 use crate::error::{Error, Result};
 use crate::network::Host;
 use crate::speakers::bgpd::Bgpd;
@@ -92,6 +94,8 @@ enum Running {
 #[derive(Debug)]
 pub struct Dut {
     running: Running,
+    /// bgpd's BIRD-compatible control socket, in its host's folder.
+    bgpd_bird_socket: PathBuf,
 }
 
 impl Dut {
@@ -110,6 +114,7 @@ impl Dut {
     /// Starts `daemon` in `host` with its own `config` text; ready when the
     /// daemon says so (listening, answering its CLI).
     pub fn launch(daemon: Daemon, host: &Host, config: &str, bgpd: &Path) -> Result<Self> {
+        let bgpd_bird_socket = host.dir().join("bird.ctl");
         let running = match daemon {
             Daemon::Bgpd => Running::Bgpd(Bgpd::start_with_args(
                 host,
@@ -119,14 +124,24 @@ impl Dut {
                 // Stopping a daemon is how a node leaves in S5: with a
                 // Cease, as BIRD, FRR and GoBGP stop; bgpd's default stop
                 // keeps its routes at its peers for a graceful restart.
-                &["--log-level", "warn", "--stop-mode", "cease"],
+                &[
+                    "--log-level",
+                    "warn",
+                    "--stop-mode",
+                    "cease",
+                    "--bird-socket",
+                    &bgpd_bird_socket.display().to_string(),
+                ],
             )?),
             Daemon::Bird2 => Running::Bird(Bird::start(host, BirdVersion::V2, config)?),
             Daemon::Bird16 => Running::Bird(Bird::start(host, BirdVersion::V1_6, config)?),
             Daemon::Frr => Running::Frr(Frr::start(host, config)?),
             Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, config)?),
         };
-        Ok(Self { running })
+        Ok(Self {
+            running,
+            bgpd_bird_socket,
+        })
     }
 
     /// Replaces the configuration and has the daemon apply it the way its
@@ -150,6 +165,29 @@ impl Dut {
         }
     }
 
+    /// A function that asks the daemon for its peers' status, as its
+    /// operators would, and times the answer (see `status.rs`).
+    pub fn status_asker(&self) -> Box<dyn Fn() -> Result<Duration> + Send> {
+        match &self.running {
+            Running::Bgpd(_) => {
+                let socket = self.bgpd_bird_socket.clone();
+                Box::new(move || ask_bird_socket(&socket, "show protocols"))
+            }
+            Running::Bird(d) => {
+                let socket = d.socket().to_path_buf();
+                Box::new(move || ask_bird_socket(&socket, "show protocols"))
+            }
+            Running::Frr(d) => {
+                let vtysh = d.vtysh_runner();
+                Box::new(move || timed(|| vtysh(&["show bgp summary"])))
+            }
+            Running::GoBgp(d) => {
+                let gobgp = d.cli_runner();
+                Box::new(move || timed(|| gobgp(&["neighbor"])))
+            }
+        }
+    }
+
     /// Its processes, for accounting.
     pub fn pids(&mut self) -> Vec<u32> {
         match &mut self.running {
@@ -159,6 +197,12 @@ impl Dut {
             Running::GoBgp(d) => vec![d.process().pid()],
         }
     }
+}
+
+fn timed(run: impl FnOnce() -> Result<String>) -> Result<Duration> {
+    let started = Instant::now();
+    run()?;
+    Ok(started.elapsed())
 }
 
 fn bgpd_config(role: &Role) -> String {

@@ -22,6 +22,7 @@ mod phases;
 mod reflector;
 pub mod report;
 pub mod stats;
+mod status;
 mod tally;
 mod usage;
 mod workload;

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use super::duts::{Daemon, Dut};
 use super::fleet::{ClientSpec, Fleet};
 use super::stats::percentile;
+use super::status::Prober;
 use super::tally::{Prefixes, Tally};
 use super::{millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::{Error, Result};
@@ -34,6 +35,8 @@ const METRICS: &[Metric] = &[
     Metric::lower("established_ms", "all sessions up (ms)"),
     Metric::lower("session_kib", "memory per idle session (KiB)"),
     Metric::lower("peak_rss_mib", "peak RSS (MiB)"),
+    Metric::lower("status_idle_ms", "status answer, idle (ms)"),
+    Metric::lower("status_busy_ms", "status answer during fan-out, max (ms)"),
     // The fleet shares the machine: its CPU shows it kept up.
     Metric::lower("fleet_cpu_s", "fleet CPU (s)"),
 ];
@@ -74,7 +77,11 @@ impl Scenario for Reflector {
          wire for its prefixes, attributes unread). The sessions' set-up is timed from the first connection \
          to the last session up; memory per idle session is the reflector's resident growth \
          from before the first connection to all sessions up, over C. The kernel is not \
-         programmed."
+         programmed. Status: the question `calicoctl node status` asks, timed from the harness \
+         (bgpd and BIRD: `show protocols` on their BIRD control socket; FRR: `vtysh -c \"show \
+         bgp summary\"`, GoBGP: `gobgp neighbor`, both with their CLI's start-up), the median \
+         of five with every session up and idle, and the slowest of those asked every 20 ms \
+         from the announcement until every client has every block."
     }
 
     fn daemons(&self) -> &'static [Daemon] {
@@ -139,8 +146,15 @@ impl Scenario for Reflector {
         // Let the reflector send its End-of-RIBs and settle.
         std::thread::sleep(Duration::from_millis(500));
         let idle = usage::sample(&pids);
+        let ask = dut.status_asker();
+        let mut idle_answers = Vec::new();
+        for _ in 0..5 {
+            idle_answers.push(millis(ask()?));
+        }
 
         let fleet_before = fleet.cpu();
+        // Operators ask while the reflector works (every 20 ms).
+        let prober = Prober::start(Duration::from_millis(20), ask);
         let t0 = fleet.announce();
         let mut done = Vec::with_capacity(clients);
         for (i, tally) in tallies.iter().enumerate() {
@@ -153,6 +167,7 @@ impl Scenario for Reflector {
             done.push(millis(full.saturating_duration_since(t0)));
         }
         let after = usage::sample(&pids);
+        let busy_answers = prober.finish()?;
         let fleet_cpu = fleet.cpu().saturating_sub(fleet_before);
         fleet.close()?;
         drop(dut);
@@ -166,6 +181,8 @@ impl Scenario for Reflector {
             ("session_kib", grown_kib as f64 / clients as f64),
             ("peak_rss_mib", after.peak_rss_kib as f64 / 1024.0),
             ("fleet_cpu_s", fleet_cpu.as_secs_f64()),
+            ("status_idle_ms", percentile(&idle_answers, 50.0)),
+            ("status_busy_ms", percentile(&busy_answers, 100.0)),
         ]))
     }
 }

@@ -80,6 +80,12 @@ impl Frr {
         vtysh(&self.vty_dir, None, commands)
     }
 
+    /// vtysh as a function that owns what it needs, for a thread.
+    pub fn vtysh_runner(&self) -> impl Fn(&[&str]) -> Result<String> + Send + 'static {
+        let dir = self.vty_dir.clone();
+        move |commands| vtysh(&dir, None, commands)
+    }
+
     pub fn bgpd(&mut self) -> &mut Process {
         &mut self.bgpd
     }

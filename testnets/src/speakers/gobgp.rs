@@ -76,6 +76,12 @@ impl GoBgp {
         cli(&self.ns, args)
     }
 
+    /// `gobgp ARGS` as a function that owns what it needs, for a thread.
+    pub fn cli_runner(&self) -> impl Fn(&[&str]) -> Result<String> + Send + 'static {
+        let ns = self.ns.clone();
+        move |args| cli(&ns, args)
+    }
+
     /// Originates a prefix (origin IGP, next hop self).
     pub fn announce(&self, prefix: IpNet) -> Result<()> {
         let family = if prefix.addr().is_ipv4() {
