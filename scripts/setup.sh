@@ -10,6 +10,8 @@
 # - BIRD 1.6 (Debian package `bird`) conflicts with `bird2`, so it is not installed:
 #   it is downloaded and unpacked into $REPO/.cache/bird16/root; run it as
 #   $REPO/.cache/bird16/root/usr/sbin/bird (and birdc, bird6, birdc6 beside it).
+# - kubernetes-validate (PyPI), which carries the Kubernetes schemas the tests
+#   check deploy/ against offline, goes into a virtualenv at $REPO/.cache/venv.
 # - Packaged services are never started: none of the tests use them. If the host
 #   has no /usr/sbin/policy-rc.d, a temporary one (exit 101) is put in place for
 #   the install and removed afterwards; on a systemd host the units of the
@@ -22,6 +24,8 @@ REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="$REPO/.cache"
 LOG="$CACHE/setup.log"
 BIRD16="$CACHE/bird16"
+VENV="$CACHE/venv"
+KUBERNETES_VALIDATE="kubernetes-validate==1.37.0"
 
 PACKAGES=(
   protobuf-compiler   # protoc, for tonic/prost builds
@@ -37,6 +41,7 @@ PACKAGES=(
   procps              # ps, pgrep, pkill
   openssl             # test certificates for etcd over TLS
   python3             # helper scripts
+  python3-venv        # .cache/venv for kubernetes-validate
   make                # builds jemalloc, bgpd's allocator (tikv-jemalloc-sys)
 )
 
@@ -61,8 +66,13 @@ for p in "${PACKAGES[@]}"; do
 done
 need_bird16=0
 bird16_ok || need_bird16=1
+venv_ok() {
+  "$VENV/bin/kubernetes-validate" --version 2>/dev/null | grep -q '^1\.37\.'
+}
+need_venv=0
+venv_ok || need_venv=1
 
-if [ "${#missing[@]}" -eq 0 ] && [ "$need_bird16" -eq 0 ]; then
+if [ "${#missing[@]}" -eq 0 ] && [ "$need_bird16" -eq 0 ] && [ "$need_venv" -eq 0 ]; then
   exit 0
 fi
 
@@ -135,4 +145,13 @@ if [ "$need_bird16" -eq 1 ]; then
   dpkg-deb -x "$deb" "$BIRD16/root" >>"$LOG" 2>&1 \
     || die "could not unpack BIRD 1.6 ($deb) into $BIRD16/root; see $LOG"
   bird16_ok || die "BIRD 1.6 unpacked into $BIRD16/root but '$BIRD16/root/usr/sbin/bird --version' does not print 1.6.x; see $LOG"
+fi
+
+if [ "$need_venv" -eq 1 ]; then
+  echo "setup.sh: installing $KUBERNETES_VALIDATE into $VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" >>"$LOG" 2>&1 || die "could not create the virtualenv $VENV; see $LOG"
+  "$VENV/bin/pip" install -q "$KUBERNETES_VALIDATE" </dev/null >>"$LOG" 2>&1 \
+    || die "could not install $KUBERNETES_VALIDATE from PyPI; see $LOG"
+  venv_ok || die "$VENV/bin/kubernetes-validate does not run; see $LOG"
 fi
