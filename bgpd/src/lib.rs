@@ -4,6 +4,15 @@
 //! side ([`fib`]), the etcd datastore ([`datastore`]) and the operator
 //! interfaces ([`api`]). See `docs/ARCHITECTURE.md`.
 
+/// The version `--version` and the API report: the crate's, and the commit
+/// it was built from (build.rs).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("PODROUTE_COMMIT"),
+    ")"
+);
+
 pub mod api;
 pub mod datastore;
 pub mod export;

@@ -158,7 +158,7 @@ impl Api {
             .duration_since(status.started)
             .unwrap_or_default();
         Ok(v1::GetStatusResponse {
-            version: env!("CARGO_PKG_VERSION").to_owned(),
+            version: crate::VERSION.to_owned(),
             node_name: status.node_name,
             router_id: status.router_id.to_string(),
             local_as: status.local_as,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use bgpd::fib::KernelFib;
 use bgpd::speaker::{Speaker, SpeakerHandle, Stop};
-use clap::{Parser, ValueEnum};
+use clap::{CommandFactory, Parser, ValueEnum};
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
 use confgen::watch::EtcdConfig;
 use proto::config::SpeakerConfig;
@@ -40,7 +40,8 @@ impl From<StopMode> for Stop {
 
 #[derive(Parser, Debug)]
 #[command(
-    version,
+    name = "bgpd",
+    version = bgpd::VERSION,
     about = "podroute's BGP speaker: distributes pod CIDRs between Kubernetes nodes"
 )]
 struct Cli {
@@ -56,10 +57,14 @@ struct Cli {
     /// etcd endpoints, comma-separated (Calico's ETCD_ENDPOINTS).
     #[arg(long, env = "ETCD_ENDPOINTS", value_name = "URLS")]
     etcd_endpoints: Option<String>,
+    /// The CA that signs etcd's certificate (PEM); with it, etcd is reached
+    /// over TLS and its certificate verified.
     #[arg(long, env = "ETCD_CA_CERT_FILE", value_name = "FILE")]
     etcd_ca_cert_file: Option<PathBuf>,
+    /// This client's certificate for etcd (PEM), with --etcd-key-file.
     #[arg(long, env = "ETCD_CERT_FILE", value_name = "FILE")]
     etcd_cert_file: Option<PathBuf>,
+    /// The key of --etcd-cert-file (PEM).
     #[arg(long, env = "ETCD_KEY_FILE", value_name = "FILE")]
     etcd_key_file: Option<PathBuf>,
     /// A folder laid out like a mounted Secret volume (<name>/<key>), for BGP passwords.
@@ -104,6 +109,10 @@ struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BGPD_LOG", default_value = "info")]
     log_level: String,
+    /// Print a completion script for SHELL and exit, e.g. `bgpd
+    /// --completions bash > /etc/bash_completion.d/bgpd`.
+    #[arg(long, value_name = "SHELL")]
+    completions: Option<clap_complete::Shell>,
 }
 
 /// jemalloc, with the settings of `.cargo/config.toml` built in.
@@ -112,6 +121,10 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(shell) = cli.completions {
+        clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log_level)

@@ -62,6 +62,20 @@ impl<'de> Deserialize<'de> for Asn {
     }
 }
 
+/// asplain or asdot (RFC 5396): a number, or a string such as "1.10".
+impl schemars::JsonSchema for Asn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Asn".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An AS number: asplain (64512) or asdot (\"1.10\", RFC 5396).",
+            "type": ["integer", "string"]
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,10 +29,17 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use ipnet::IpNet;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use self::asn::{Asn, AsnError};
 pub use self::secret::Secret;
+
+/// The JSON Schema of the configuration file: every field with its doc
+/// comment and default (docs/CONFIGURATION.md is generated from it).
+pub fn schema() -> schemars::Schema {
+    schemars::schema_for!(SpeakerConfig)
+}
 pub use self::validate::{parse_community, ConfigError};
 
 pub const DEFAULT_PORT: u16 = 179;
@@ -52,27 +59,36 @@ pub const DEFAULT_KERNEL_PROTOCOL: u8 = 12;
 pub const DEFAULT_KERNEL_TABLE: u32 = 254;
 pub const DEFAULT_TUNNEL_DEVICE: &str = "tunl0";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpeakerConfig {
+    /// This node's name (Calico's NODENAME); shown in status.
     pub node_name: String,
+    /// The BGP identifier (RFC 4271 §4.2); Calico uses the node's IPv4 address.
     pub router_id: Ipv4Addr,
+    /// This speaker's AS.
     pub local_as: Asn,
+    /// Where BGP connections are accepted.
     #[serde(default)]
     pub listen: ListenConfig,
     /// The node's addresses with prefix length (`10.0.1.5/24`): the source of
     /// next hops it announces, and of "this node's subnet" for the kernel.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub addresses: Vec<IpNet>,
     /// When set, this speaker is a route reflector with this cluster id.
     #[serde(default)]
     pub cluster_id: Option<Ipv4Addr>,
+    /// The BGP peers, one `[[peer]]` table each.
     #[serde(default, rename = "peer")]
     pub peers: Vec<PeerConfig>,
+    /// What this node announces, one `[[originate]]` table each.
     #[serde(default)]
     pub originate: Vec<Originate>,
+    /// Which prefixes may be sent to peers at all.
     #[serde(default)]
     pub export: ExportConfig,
+    /// How learned routes are installed into the kernel.
     #[serde(default)]
     pub kernel: KernelConfig,
     /// After a restart with its routes kept in the kernel: the longest this
@@ -86,12 +102,13 @@ fn default_restart_wait() -> u16 {
     DEFAULT_RESTART_WAIT
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// Listen on this address only; all addresses when unset.
     #[serde(default)]
     pub address: Option<IpAddr>,
+    /// The TCP port (179, BGP's).
     #[serde(default = "default_port")]
     pub port: u16,
 }
@@ -106,7 +123,7 @@ impl Default for ListenConfig {
 }
 
 /// Where a peer comes from, which gives its name (calico.md §2.4).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PeerKind {
     /// Node-to-node mesh: `Mesh_10_0_0_2`.
@@ -119,7 +136,7 @@ pub enum PeerKind {
 }
 
 /// Which next hop to send (Calico's `nextHopMode`, `keepOriginalNextHop`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum NextHopMode {
     /// BGP's rule: self to eBGP peers, unchanged to iBGP peers.
@@ -132,16 +149,21 @@ pub enum NextHopMode {
     Keep,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PeerConfig {
     /// The protocol name operators see; derived from kind and address when unset.
     #[serde(default)]
     pub name: Option<String>,
+    /// The peer's address.
     pub address: IpAddr,
+    /// The peer's TCP port (Calico's `peerIP` with `:port`).
     #[serde(default = "default_port")]
     pub port: u16,
+    /// The peer's AS: the same as `local_as` for iBGP.
     pub remote_as: Asn,
+    /// `mesh`, `global` or `node`: where the peering comes from in Calico,
+    /// which names it (`Mesh_…`, `Global_…`, `Node_…`).
     #[serde(default)]
     pub kind: PeerKind,
     /// Never connect; wait for the peer (Calico's mesh direction rule).
@@ -150,21 +172,28 @@ pub struct PeerConfig {
     /// The peer is a client of this route reflector.
     #[serde(default)]
     pub route_reflector_client: bool,
+    /// The hold time offered in the OPEN, in seconds (0, or at least 3).
     #[serde(default = "default_hold_time")]
     pub hold_time: u16,
     /// Defaults to a third of the hold time.
     #[serde(default)]
     pub keepalive_time: Option<u16>,
+    /// Seconds between connection attempts (RFC 4271's ConnectRetryTimer).
     #[serde(default = "default_connect_retry")]
     pub connect_retry_time: u16,
+    /// Seconds before the first connection attempt (BIRD's `connect delay time`).
     #[serde(default = "default_connect_delay")]
     pub connect_delay_time: u16,
     /// Seconds in Idle after an error, `[first, most]`: the wait doubles on
     /// each error in a row up to the second (BIRD's `error wait time 5,30`).
     #[serde(default = "default_error_wait")]
     pub error_wait_time: (u16, u16),
+    /// The restart time sent in the Graceful Restart capability (RFC 4724
+    /// §3), in seconds: how long the peer keeps this node's routes while it
+    /// restarts.
     #[serde(default = "default_restart_time")]
     pub restart_time: u16,
+    /// The TCP MD5 signature password (RFC 2385).
     #[serde(default)]
     pub password: Option<Secret>,
     /// RFC 5082: accept the peer only this many hops away (1 = directly connected).
@@ -173,6 +202,7 @@ pub struct PeerConfig {
     /// eBGP multihop TTL; iBGP sessions are multihop already.
     #[serde(default)]
     pub multihop: Option<u8>,
+    /// `auto`, `self` or `keep`.
     #[serde(default)]
     pub next_hop: NextHopMode,
     /// The local address of the TCP connection; the node's address when unset.
@@ -187,10 +217,12 @@ pub struct PeerConfig {
 }
 
 /// A peer's limit on the paths it sends (BIRD's `receive limit`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PrefixLimit {
+    /// The most paths.
     pub limit: u32,
+    /// `warn` or `restart`.
     #[serde(default)]
     pub action: LimitAction,
     /// With `restart`: seconds in Idle before the session may start again.
@@ -199,7 +231,7 @@ pub struct PrefixLimit {
 }
 
 /// What crossing a [`PrefixLimit`] does.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LimitAction {
     /// Log it, once per crossing; keep the session and every path.
@@ -214,10 +246,13 @@ pub enum LimitAction {
 pub const DEFAULT_LIMIT_RESTART_TIME: u16 = 60;
 
 /// A prefix this speaker announces.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Originate {
+    /// The prefix, e.g. a /26 block `10.244.1.0/26`.
+    #[schemars(with = "String")]
     pub prefix: IpNet,
+    /// `block` or `static`.
     #[serde(default)]
     pub kind: OriginKind,
     /// Standard communities `asn:value` to attach.
@@ -225,7 +260,7 @@ pub struct Originate {
     pub communities: Vec<String>,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OriginKind {
     /// One of this node's IPAM blocks: sent as the block, and more-specific
@@ -238,34 +273,43 @@ pub enum OriginKind {
 
 /// Which prefixes may be sent to peers at all: routes inside these prefixes
 /// (the enabled IP pools, service and static ranges); nothing else.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportConfig {
+    /// The prefixes: routes inside one of them may be sent.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub prefixes: Vec<IpNet>,
 }
 
 /// What routesync programs.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KernelConfig {
     /// Program the kernel; off is "BGP only" mode, where Felix owns routes.
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// The routing protocol number routes carry (12 is `proto bird`, what
+    /// Calico's routes carry, so Felix and operators see them as before).
     #[serde(default = "default_kernel_protocol")]
     pub protocol: u8,
+    /// The routing table (254 is `main`).
     #[serde(default = "default_kernel_table")]
     pub table: u32,
+    /// The IP-in-IP device for routes across subnets.
     #[serde(default = "default_tunnel_device")]
     pub tunnel_device: String,
     /// The node's uplink interface; the one holding the node's IPv4 address
     /// when unset.
     #[serde(default)]
     pub uplink: Option<String>,
+    /// The IP pools, one `[[kernel.pool]]` table each: how routes inside
+    /// each are installed.
     #[serde(default, rename = "pool")]
     pub pools: Vec<PoolConfig>,
     /// Ranges advertised but never installed (service ranges).
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     pub never_install: Vec<IpNet>,
 }
 
@@ -283,10 +327,14 @@ impl Default for KernelConfig {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PoolConfig {
+    /// The pool's range.
+    #[schemars(with = "String")]
     pub cidr: IpNet,
+    /// Calico's `ipipMode`: `Always`, `CrossSubnet` (through the tunnel only
+    /// to next hops outside this node's subnet) or `Never`.
     #[serde(default)]
     pub ipip: IpipMode,
     /// VXLAN routes are Felix's; never installed here.
@@ -294,7 +342,7 @@ pub struct PoolConfig {
     pub vxlan: bool,
 }
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub enum IpipMode {
     Always,
     CrossSubnet,

@@ -32,3 +32,16 @@ impl Serialize for Secret {
         serializer.serialize_str("***")
     }
 }
+
+impl schemars::JsonSchema for Secret {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A password; shown as *** everywhere bgpd prints its configuration.",
+            "type": "string"
+        })
+    }
+}

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 
 use bgpd::api::clock;
 use bgpd::api::grpc::DEFAULT_SOCKET;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use hyper_util::rt::TokioIo;
 use proto::v1;
 use proto::v1::bgpd_service_client::BgpdServiceClient;
@@ -26,7 +26,8 @@ use tonic::transport::{Channel, Endpoint, Uri};
 
 #[derive(Parser, Debug)]
 #[command(
-    version,
+    name = "bgpctl",
+    version = bgpd::VERSION,
     about = "podroute's operator CLI: asks bgpd over its API socket"
 )]
 struct Cli {
@@ -85,6 +86,9 @@ enum Command {
         #[command(subcommand)]
         what: Watch,
     },
+    /// Print a completion script for SHELL, e.g. `bgpctl completions bash >
+    /// /etc/bash_completion.d/bgpctl`.
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Subcommand, Debug)]
@@ -146,6 +150,10 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "bgpctl", &mut std::io::stdout());
+        return Ok(());
+    }
     let mut client = connect(&cli.socket).await?;
     let output = cli.output;
     match cli.command {
@@ -164,6 +172,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                 _ => print!("{}", encode(&status, output)?),
             }
         }
+        // Answered above, without asking bgpd.
+        Command::Completions { .. } => {}
         Command::Show { what } => show(&mut client, what, output).await?,
         Command::Peer { action } => {
             let name = match action {
