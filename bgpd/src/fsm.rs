@@ -393,7 +393,7 @@ impl Fsm {
     }
 
     /// The negotiated hold time; zero means no hold timer and no keepalives.
-    fn hold_time(&self) -> u16 {
+    pub fn hold_time(&self) -> u16 {
         self.negotiated
             .as_ref()
             .map_or(OPEN_HOLD_TIME, |n| n.hold_time)

@@ -19,6 +19,7 @@ pub mod export;
 pub mod fasthash;
 pub mod fib;
 pub mod fsm;
+pub mod liveness;
 pub mod neighbor;
 pub mod packet;
 pub mod policy;

@@ -63,6 +63,15 @@ impl Slot {
 
     pub fn arm(&mut self, queue: &mut DelayQueue<TimerKey>, key: TimerKey, secs: u16) {
         let after = Duration::from_secs(u64::from(secs));
+        if let (Timer::Keepalive, Some(conn)) = (key.timer, &self.conn) {
+            // The writer's fallback, should the speaker run late.
+            conn.liveness().set_keepalive(after);
+        }
+        self.arm_after(queue, key, after);
+    }
+
+    /// Like [`Slot::arm`], to the millisecond.
+    pub fn arm_after(&mut self, queue: &mut DelayQueue<TimerKey>, key: TimerKey, after: Duration) {
         let slot = &mut self.timers[timer_index(key.timer)];
         match slot {
             Some(existing) => queue.reset(existing, after),

@@ -9,7 +9,8 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
@@ -23,6 +24,7 @@ use tokio_util::codec::FramedRead;
 use tokio_util::task::TaskTracker;
 use tracing::debug;
 
+use crate::liveness::{Liveness, KEEPALIVE};
 use crate::packet::{BgpCodec, CodecError, Message, Negotiated, Notification, OpenMessage};
 use crate::rib::PeerId;
 use crate::sockopt;
@@ -82,6 +84,8 @@ pub enum Stop {
 pub struct Connection {
     writer: UnboundedSender<Bytes>,
     reader: JoinHandle<()>,
+    /// What the reader and writer saw, for timers a busy speaker runs late.
+    liveness: Arc<Liveness>,
     pub local: SocketAddr,
     pub remote: SocketAddr,
 }
@@ -106,8 +110,10 @@ impl Connection {
         let (writer, queue) = unbounded_channel::<Bytes>();
         let send_hold = send_hold_time(open.hold_time);
         let stalled = events.clone();
+        let liveness = Arc::new(Liveness::default());
+        let (heard, silence) = (liveness.clone(), liveness.clone());
         writers.spawn(async move {
-            match write_queued(queue, &mut write, send_hold).await {
+            match write_queued(queue, &mut write, send_hold, &silence).await {
                 // The queue closed: what was queued (a final NOTIFICATION) is out.
                 Ok(()) => {
                     let _ = write.shutdown().await;
@@ -137,6 +143,7 @@ impl Connection {
             loop {
                 let event = match frames.next().await {
                     Some(Ok(message)) => {
+                        heard.heard_now();
                         if let Message::Open(their) = &message {
                             frames.decoder_mut().decode_ctx =
                                 Negotiated::new(&open, their).decode_ctx(external);
@@ -157,9 +164,15 @@ impl Connection {
         Ok(Self {
             writer,
             reader,
+            liveness,
             local,
             remote,
         })
+    }
+
+    /// What the connection's own tasks saw (see [`crate::liveness`]).
+    pub fn liveness(&self) -> &Liveness {
+        &self.liveness
     }
 
     /// Queues encoded messages for the writer.
@@ -183,15 +196,34 @@ const GATHER_LIMIT: usize = 256 << 10;
 /// flushes to hundreds of peers then cost a system call per peer, not one
 /// per flush per peer.
 /// A write that makes no progress for `send_hold` fails with `TimedOut`.
+/// When the queue stays empty for longer than the liveness allows, a
+/// KEEPALIVE goes out of the writer's own accord.
 async fn write_queued(
     mut queue: UnboundedReceiver<Bytes>,
     write: &mut OwnedWriteHalf,
     send_hold: Duration,
+    liveness: &Liveness,
 ) -> io::Result<()> {
     let mut gathered = BytesMut::new();
-    while let Some(first) = queue.recv().await {
+    let mut last_write = Instant::now();
+    loop {
+        let keepalive_due = liveness.writer_silence().map(|s| last_write + s);
+        let first = tokio::select! {
+            biased;
+            first = queue.recv() => match first {
+                Some(first) => first,
+                None => return Ok(()),
+            },
+            () = sleep_until(keepalive_due) => {
+                debug!("the speaker is late: the writer sends the KEEPALIVE");
+                write_within(write, &KEEPALIVE, send_hold).await?;
+                last_write = Instant::now();
+                continue;
+            }
+        };
         let Ok(next) = queue.try_recv() else {
             write_within(write, &first, send_hold).await?;
+            last_write = Instant::now();
             continue;
         };
         gathered.clear();
@@ -204,11 +236,19 @@ async fn write_queued(
             }
         }
         write_within(write, &gathered, send_hold).await?;
+        last_write = Instant::now();
         if gathered.capacity() > GATHER_LIMIT * 2 {
             gathered = BytesMut::new();
         }
     }
-    Ok(())
+}
+
+/// Sleeps until `at`, or forever when there is none.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// RFC 9687 §3: the send hold time. Twice the hold time this side offers

@@ -356,6 +356,16 @@ impl Speaker {
             return;
         };
         slot.fired(key.timer);
+        if key.timer == Timer::Hold {
+            // A message the reader took within the hold time may still wait
+            // in the speaker's queue: the peer was not silent (liveness.rs).
+            let hold = Duration::from_secs(u64::from(slot.fsm.hold_time()));
+            let heard = slot.conn.as_ref().and_then(|c| c.liveness().heard_ago());
+            if let Some(left) = crate::liveness::hold_left(hold, heard) {
+                slot.arm_after(&mut self.timers, key, left);
+                return;
+            }
+        }
         let input = match key.timer {
             Timer::ConnectRetry => Input::ConnectRetryTimerExpires,
             Timer::Hold => Input::HoldTimerExpires,
