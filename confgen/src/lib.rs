@@ -7,9 +7,14 @@
 //! - [`render`]: the pure function from a snapshot and a node name to that
 //!   node's `SpeakerConfig`.
 //!
+//! - [`autodetect`] and [`register`]: the node's address found as
+//!   calico-node finds it, and written into its Node when the Node has none.
+//!
 //! etcd is used nowhere else in podroute.
 
+pub mod autodetect;
 pub mod bird;
+pub mod register;
 pub mod render;
 pub mod resources;
 pub mod secrets;

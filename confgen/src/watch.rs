@@ -43,7 +43,7 @@ impl EtcdConfig {
         }
     }
 
-    fn options(&self) -> Result<ConnectOptions, String> {
+    pub(crate) fn options(&self) -> Result<ConnectOptions, String> {
         // HTTP/2 pings, even with no request in flight: a watch on a
         // connection that died silently (the node's address moved, a link
         // or etcd vanished without a reset) errors within 15 s and is

@@ -109,10 +109,52 @@ struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BGPD_LOG", default_value = "info")]
     log_level: String,
+    /// With etcd: before starting, write this node's address into its Node
+    /// resource (spec.bgp.ipv4Address) when it has none, as calico-node's
+    /// start-up does, for nodes without calico-node. An address already set
+    /// is kept.
+    #[arg(long, env = "BGPD_REGISTER_NODE")]
+    register_node: bool,
+    /// For --register-node: the node's IPv4 address with its prefix length,
+    /// "autodetect" (by --ip-autodetection-method) or "none" (Calico's IP).
+    #[arg(long, env = "IP", value_name = "ADDRESS", default_value = "autodetect")]
+    ip: String,
+    /// For --register-node: first-found, interface=REGEX, skip-interface=REGEX,
+    /// can-reach=DEST or cidr=CIDR[,CIDR] (Calico's IP_AUTODETECTION_METHOD).
+    #[arg(
+        long,
+        env = "IP_AUTODETECTION_METHOD",
+        value_name = "METHOD",
+        default_value = "first-found"
+    )]
+    ip_autodetection_method: String,
     /// Print a completion script for SHELL and exit, e.g. `bgpd
     /// --completions bash > /etc/bash_completion.d/bgpd`.
     #[arg(long, value_name = "SHELL")]
     completions: Option<clap_complete::Shell>,
+}
+
+/// Finds this node's address as calico-node does and writes it into the
+/// Node resource unless one is set.
+async fn register_node(etcd: &EtcdConfig, node: &str, cli: &Cli) -> Result<(), String> {
+    let address =
+        confgen::autodetect::node_address(Some(&cli.ip), Some(&cli.ip_autodetection_method))?;
+    let Some(address) = address else {
+        info!(%node, "IP=none: no IPv4 address to register");
+        return Ok(());
+    };
+    match confgen::register::register(etcd, node, address).await? {
+        confgen::register::Registered::Created(a) => {
+            info!(%node, address = %a, "registered: Node created")
+        }
+        confgen::register::Registered::Added(a) => {
+            info!(%node, address = %a, "registered: address added to the Node")
+        }
+        confgen::register::Registered::Kept(a) => {
+            info!(%node, address = %a, found = %address, "the Node has an address already: kept")
+        }
+    }
+    Ok(())
 }
 
 /// jemalloc, with the settings of `.cargo/config.toml` built in.
@@ -201,6 +243,12 @@ async fn run(cli: Cli) -> ExitCode {
                     None => Box::new(NoSecrets),
                 }
             };
+            if cli.register_node {
+                if let Err(e) = register_node(&etcd, &node, &cli).await {
+                    eprintln!("bgpd: --register-node: {e}");
+                    return ExitCode::from(2);
+                }
+            }
             let mut snapshots = bgpd::datastore::start(etcd, node.clone());
             info!(%node, endpoints, "waiting for the datastore");
             let first_secrets = secrets();

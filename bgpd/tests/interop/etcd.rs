@@ -215,7 +215,8 @@ fn etcd_over_tls_with_client_certificates() {
         ]
     };
     let good = env(&tls.ca);
-    let good: Vec<(&str, &std::path::Path)> = good.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let good: Vec<(&str, &std::ffi::OsStr)> =
+        good.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let _n1 =
         Bgpd::start_with_etcd_env(net.host("n1"), binary(), etcd.endpoint(), "n1", 179, &good)
             .unwrap();
@@ -226,7 +227,7 @@ fn etcd_over_tls_with_client_certificates() {
 
     // A bgpd that trusts another CA refuses etcd's certificate.
     let bad = env(&other_ca.ca);
-    let bad: Vec<(&str, &std::path::Path)> = bad.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let bad: Vec<(&str, &std::ffi::OsStr)> = bad.iter().map(|(k, v)| (*k, v.as_os_str())).collect();
     let refused =
         Bgpd::spawn_with_etcd(net.host("n3"), binary(), etcd.endpoint(), "n3", &bad).unwrap();
     testnets::wait_for("bgpd to refuse an untrusted etcd", CONVERGE, || {

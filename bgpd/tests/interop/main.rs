@@ -26,6 +26,7 @@ mod prefix_limit;
 mod raw_peer;
 mod reconfigure;
 mod reflection;
+mod register_node;
 mod restarting;
 mod session_fuzzer;
 mod stalled_peer;

@@ -1,6 +1,7 @@
 //! podroute's own `bgpd`, started in a host from a config string; ready when
 //! it listens on its BGP port.
 
+use std::ffi::OsStr;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
@@ -67,14 +68,15 @@ impl Bgpd {
         Self::start_with_etcd_env(host, binary, endpoints, node, port, &[])
     }
 
-    /// Like [`Bgpd::start_with_etcd`], with more environment (TLS files, say).
+    /// Like [`Bgpd::start_with_etcd`], with more environment (TLS files, an
+    /// autodetection method).
     pub fn start_with_etcd_env(
         host: &Host,
         binary: &Path,
         endpoints: &str,
         node: &str,
         port: u16,
-        env: &[(&str, &Path)],
+        env: &[(&str, &OsStr)],
     ) -> Result<Self> {
         let process = Self::spawn_with_etcd(host, binary, endpoints, node, env)?;
         Self::ready(
@@ -93,7 +95,7 @@ impl Bgpd {
         binary: &Path,
         endpoints: &str,
         node: &str,
-        env: &[(&str, &Path)],
+        env: &[(&str, &OsStr)],
     ) -> Result<Process> {
         let mut command = host.command(binary);
         command

@@ -1,0 +1,118 @@
+//! `bgpd --register-node` against a real etcd, in a node with two
+//! interfaces (eth0 10.0.1.10/24 on the cluster's segment, eth1
+//! 192.168.5.10/24): the Node gets the address calico-node's
+//! `IP_AUTODETECTION_METHOD` would have found, every other field of a stored
+//! Node stays, and an address an operator set is never overwritten.
+
+use std::ffi::OsStr;
+
+use serde_json::{json, Value};
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::etcd::Etcd;
+use testnets::{require_privileges, Topology};
+
+use crate::support::{binary, RESOURCES};
+
+fn node(etcd: &Etcd, name: &str) -> Value {
+    let stored = etcd
+        .get(&format!("{RESOURCES}/nodes/{name}"))
+        .unwrap()
+        .unwrap_or_else(|| panic!("no Node {name}"));
+    serde_json::from_str(&stored).unwrap()
+}
+
+/// bgpd registering as `name` with `method`; running once it is up.
+fn register(net: &testnets::Network, etcd: &Etcd, name: &str, method: &str) -> Bgpd {
+    let env: [(&str, &OsStr); 2] = [
+        ("BGPD_REGISTER_NODE", OsStr::new("true")),
+        ("IP_AUTODETECTION_METHOD", OsStr::new(method)),
+    ];
+    Bgpd::start_with_etcd_env(net.host("n0"), binary(), etcd.endpoint(), name, 179, &env).unwrap()
+}
+
+#[test]
+fn register_node_writes_the_autodetected_address_and_keeps_what_was_set() {
+    require_privileges!();
+    let mut topology = Topology::new("register");
+    topology.segment("lan");
+    topology.segment("other");
+    topology
+        .node("n0")
+        .iface("lan", &["10.0.1.10/24"])
+        .iface("other", &["192.168.5.10/24"]);
+    topology.node("n1").iface("lan", &["10.0.1.11/24"]);
+    let net = topology.build().unwrap();
+    let etcd = Etcd::start(net.host("n1")).unwrap();
+
+    // No Node at all: created, with the address inside the CIDR asked for.
+    let mut bgpd = register(&net, &etcd, "fresh", "cidr=192.168.5.0/24");
+    let fresh = node(&etcd, "fresh");
+    assert_eq!(fresh["spec"]["bgp"]["ipv4Address"], "192.168.5.10/24");
+    assert_eq!(fresh["kind"], "Node");
+    bgpd.process().stop();
+
+    // A Node without spec.bgp (labels, an orchestrator reference): the
+    // address is added and the rest kept.
+    let labelled = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "labelled", "labels": {"rack": "r1"}},
+        "spec": {"orchRefs": [{"nodeName": "labelled", "orchestrator": "k8s"}]}});
+    etcd.put_json(&format!("{RESOURCES}/nodes/labelled"), &labelled)
+        .unwrap();
+    let mut bgpd = register(&net, &etcd, "labelled", "first-found");
+    let labelled = node(&etcd, "labelled");
+    assert_eq!(labelled["spec"]["bgp"]["ipv4Address"], "10.0.1.10/24");
+    assert_eq!(labelled["metadata"]["labels"]["rack"], "r1");
+    assert_eq!(labelled["spec"]["orchRefs"][0]["orchestrator"], "k8s");
+    bgpd.process().stop();
+
+    // can-reach: the address the kernel sends from towards n1.
+    etcd.delete(&format!("{RESOURCES}/nodes/fresh")).unwrap();
+    let mut bgpd = register(&net, &etcd, "fresh", "can-reach=10.0.1.11");
+    assert_eq!(
+        node(&etcd, "fresh")["spec"]["bgp"]["ipv4Address"],
+        "10.0.1.10/24"
+    );
+    bgpd.process().stop();
+
+    // An operator's address stays, whatever autodetection finds.
+    let set = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "set"}, "spec": {"bgp": {"ipv4Address": "10.0.1.99/24"}}});
+    etcd.put_json(&format!("{RESOURCES}/nodes/set"), &set)
+        .unwrap();
+    let _bgpd = register(&net, &etcd, "set", "interface=eth1");
+    assert_eq!(
+        node(&etcd, "set")["spec"]["bgp"]["ipv4Address"],
+        "10.0.1.99/24"
+    );
+}
+
+#[test]
+fn register_node_refuses_a_method_it_cannot_read() {
+    require_privileges!();
+    let net = crate::support::lan("register-bad", 2);
+    let etcd = Etcd::start(net.host("n1")).unwrap();
+    let env: [(&str, &OsStr); 2] = [
+        ("BGPD_REGISTER_NODE", OsStr::new("true")),
+        ("IP_AUTODETECTION_METHOD", OsStr::new("nearest=10.0.0.1")),
+    ];
+    let mut bgpd =
+        Bgpd::spawn_with_etcd(net.host("n0"), binary(), etcd.endpoint(), "n0", &env).unwrap();
+    let status = testnets::wait_for(
+        "bgpd to refuse the method",
+        crate::support::CONVERGE,
+        || {
+            Ok(match bgpd.exited() {
+                Some(status) => testnets::Poll::Ready(status),
+                None => testnets::Poll::Pending("running".into()),
+            })
+        },
+    )
+    .unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(
+        bgpd.log().contains("IP_AUTODETECTION_METHOD"),
+        "{}",
+        bgpd.log()
+    );
+    assert_eq!(etcd.get(&format!("{RESOURCES}/nodes/n0")).unwrap(), None);
+}
