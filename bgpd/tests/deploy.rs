@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 
 use confgen::render::render;
 use confgen::secrets::NoSecrets;
-use confgen::snapshot::{Snapshot, AFFINITIES, RESOURCES};
+use confgen::snapshot::{Key, Snapshot, AFFINITIES};
 use proto::config::SpeakerConfig;
 use serde::Deserialize;
 use serde_json::Value;
@@ -141,17 +141,9 @@ fn the_manifests_give_bgpd_only_what_it_reads() {
 
 /// Calico's etcd key for a resource document.
 fn key_of(document: &Value) -> String {
-    let plural = match document["kind"].as_str().unwrap() {
-        "Node" => "nodes",
-        "BGPConfiguration" => "bgpconfigurations",
-        "BGPPeer" => "bgppeers",
-        "IPPool" => "ippools",
-        other => panic!("unknown kind {other}"),
-    };
-    format!(
-        "{RESOURCES}{plural}/{}",
-        document["metadata"]["name"].as_str().unwrap()
-    )
+    let kind = document["kind"].as_str().unwrap();
+    let name = document["metadata"]["name"].as_str().unwrap();
+    Key::of_resource(kind, name).unwrap_or_else(|| panic!("unknown kind {kind}"))
 }
 
 #[test]

@@ -28,6 +28,19 @@ pub enum Key {
 }
 
 impl Key {
+    /// The key a resource of `kind` (as in its `kind:` field, `BGPPeer`)
+    /// and `name` is stored under; `None` for kinds BGP does not read.
+    pub fn of_resource(kind: &str, name: &str) -> Option<String> {
+        let plural = match kind {
+            "Node" => "nodes",
+            "BGPConfiguration" => "bgpconfigurations",
+            "BGPPeer" => "bgppeers",
+            "IPPool" => "ippools",
+            _ => return None,
+        };
+        Some(format!("{RESOURCES}{plural}/{name}"))
+    }
+
     /// The resource a key names, or `None` for keys BGP does not read.
     pub fn parse(key: &str) -> Option<Self> {
         if let Some(rest) = key.strip_prefix(RESOURCES) {

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use confgen::render::render;
 use confgen::secrets::SecretDir;
-use confgen::snapshot::{Snapshot, AFFINITIES, RESOURCES};
+use confgen::snapshot::{Key, Snapshot, AFFINITIES};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -30,17 +30,8 @@ fn key_of(document: &Value) -> String {
             cidr.replace('/', "-")
         );
     }
-    let plural = match kind {
-        "Node" => "nodes",
-        "BGPConfiguration" => "bgpconfigurations",
-        "BGPPeer" => "bgppeers",
-        "IPPool" => "ippools",
-        other => panic!("unknown kind {other}"),
-    };
-    format!(
-        "{RESOURCES}{plural}/{}",
-        document["metadata"]["name"].as_str().unwrap()
-    )
+    let name = document["metadata"]["name"].as_str().unwrap();
+    Key::of_resource(kind, name).unwrap_or_else(|| panic!("unknown kind {kind}"))
 }
 
 fn load(case: &Path) -> Snapshot {

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use testnets::require_privileges;
-use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
 
 use crate::raw_peer::{announce, open_65001, RawPeer};
-use crate::support::{gobgp_config, holds, lan, node_config, peer_state, start_bgpd, CONVERGE};
+use crate::support::{
+    gobgp_config, holds, hostile_peer_config, lan, peer_state, start_bgpd, steady_bystander,
+    CONVERGE,
+};
 
 const FLAPPING: &str = "10.244.31.0/26";
 const STEADY: &str = "10.244.41.0/26";
@@ -21,22 +23,9 @@ fn a_peer_flapping_every_second_disturbs_no_one_else() {
     require_privileges!();
     let net = lan("flapping", 3);
     let n0 = net.host("n0");
-    let config = node_config(
-        "n0",
-        "10.0.1.10",
-        "10.244.0.0/26",
-        &[
-            ("10.0.1.11", 65001, "passive = true"),
-            ("10.0.1.12", 65002, ""),
-        ],
-    );
-    let bgpd = start_bgpd(n0, &config);
-    let go = GoBgp::start(net.host("n2"), &gobgp_config(65002, "10.0.1.12", false)).unwrap();
-    go.wait_established(1, CONVERGE).unwrap();
-    go.announce(STEADY.parse().unwrap()).unwrap();
-    n0.wait_for_routes("GoBGP's route", CONVERGE, |t| holds(t, STEADY))
-        .unwrap();
-    let steady_since = bgpd.peers().unwrap()[1]["since"].clone();
+    let bgpd = start_bgpd(n0, &hostile_peer_config("", ""));
+    let gobgp = gobgp_config(65002, "10.0.1.12", false);
+    let (go, steady_since) = steady_bystander(&net, &bgpd, &gobgp, STEADY);
 
     net.host("n1")
         .ns()

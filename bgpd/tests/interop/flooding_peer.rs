@@ -8,14 +8,13 @@
 
 use std::net::Ipv4Addr;
 
-use bgpd::packet::{AsPath, Message, Nlri, Origin, PathAttributes, UpdateMessage};
+use bgpd::packet::{Message, Nlri};
 use ipnet::{IpNet, Ipv4Net};
-use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Host, Poll};
 
-use crate::raw_peer::{open_65001, RawPeer};
-use crate::support::{holds, lan, node_config, peer, start_bgpd, CONVERGE};
+use crate::raw_peer::{open_65001, update_65001, RawPeer};
+use crate::support::{holds, hostile_peer_config, lan, peer, start_bgpd, steady_bystander};
 
 const FLOOD: &str = "172.16.0.0/12";
 const FLOOD_SIZE: u64 = 1 << 20;
@@ -34,19 +33,11 @@ fn flood_updates() -> impl Iterator<Item = Message> {
     let prefixes: Vec<u32> = (0..FLOOD_SIZE as u32).map(|i| base + i).collect();
     let chunks: Vec<Vec<u32>> = prefixes.chunks(700).map(<[u32]>::to_vec).collect();
     chunks.into_iter().map(|chunk| {
-        Message::Update(UpdateMessage {
-            attrs: PathAttributes {
-                origin: Some(Origin::Igp),
-                as_path: Some(AsPath::sequence([65001])),
-                next_hop: Some(Ipv4Addr::new(10, 0, 1, 11)),
-                ..PathAttributes::default()
-            },
-            nlri: chunk
-                .into_iter()
-                .map(|a| Nlri::new(IpNet::new(Ipv4Addr::from(a).into(), 32).unwrap()))
-                .collect(),
-            ..UpdateMessage::default()
-        })
+        let nlri = chunk
+            .into_iter()
+            .map(|a| Nlri::new(IpNet::new(Ipv4Addr::from(a).into(), 32).unwrap()))
+            .collect();
+        update_65001(nlri, None)
     })
 }
 
@@ -82,26 +73,12 @@ fn a_million_prefix_flood_leaves_other_peers_untouched_and_memory_bounded() {
     require_privileges!();
     let net = lan("flood", 3);
     let n0 = net.host("n0");
-    let config = node_config(
-        "n0",
-        "10.0.1.10",
-        "10.244.0.0/26",
-        &[
-            ("10.0.1.11", 65001, "passive = true"),
-            ("10.0.1.12", 65002, "hold_time = 9"),
-        ],
-    );
-    let mut bgpd = start_bgpd(n0, &config);
+    let mut bgpd = start_bgpd(n0, &hostile_peer_config("", "hold_time = 9"));
     let gobgp = "[global.config]\n  as = 65002\n  router-id = \"10.0.1.12\"\n[[neighbors]]\n  \
                  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n  \
                  [neighbors.timers.config]\n    hold-time = 9\n    keepalive-interval = 3\n  \
                  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n";
-    let go = GoBgp::start(net.host("n2"), gobgp).unwrap();
-    go.wait_established(1, CONVERGE).unwrap();
-    go.announce(STEADY.parse().unwrap()).unwrap();
-    n0.wait_for_routes("GoBGP's route", CONVERGE, |t| holds(t, STEADY))
-        .unwrap();
-    let steady_since = peer(&bgpd, "10.0.1.12")["since"].clone();
+    let (go, steady_since) = steady_bystander(&net, &bgpd, gobgp, STEADY);
 
     let pid = bgpd.process().pid();
     net.host("n1")

@@ -101,18 +101,24 @@ pub fn open_65001(capabilities: Vec<Capability>) -> OpenMessage {
     OpenMessage::new(65001, 90, Ipv4Addr::new(10, 0, 1, 11), caps)
 }
 
-/// A valid announcement of `prefix` from AS 65001, next hop 10.0.1.11.
-pub fn announce(prefix: &str) -> Message {
+/// An UPDATE from AS 65001 (origin IGP, next hop 10.0.1.11) announcing `nlri`.
+pub fn update_65001(nlri: Vec<Nlri>, med: Option<u32>) -> Message {
     Message::Update(UpdateMessage {
         attrs: PathAttributes {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::sequence([65001])),
             next_hop: Some(Ipv4Addr::new(10, 0, 1, 11)),
+            med,
             ..PathAttributes::default()
         },
-        nlri: vec![Nlri::new(prefix.parse().unwrap())],
+        nlri,
         ..UpdateMessage::default()
     })
+}
+
+/// A valid announcement of `prefix` from AS 65001, next hop 10.0.1.11.
+pub fn announce(prefix: &str) -> Message {
+    update_65001(vec![Nlri::new(prefix.parse().unwrap())], None)
 }
 
 /// Announcements of every /32 of 10.244.`first`.0 to 10.244.`last`.255,
@@ -126,18 +132,6 @@ pub fn flood(first: u8, last: u8, med: u32) -> Vec<Message> {
         .collect();
     prefixes
         .chunks(700)
-        .map(|chunk| {
-            Message::Update(UpdateMessage {
-                attrs: PathAttributes {
-                    origin: Some(Origin::Igp),
-                    as_path: Some(AsPath::sequence([65001])),
-                    next_hop: Some(Ipv4Addr::new(10, 0, 1, 11)),
-                    med: Some(med),
-                    ..PathAttributes::default()
-                },
-                nlri: chunk.to_vec(),
-                ..UpdateMessage::default()
-            })
-        })
+        .map(|chunk| update_65001(chunk.to_vec(), Some(med)))
         .collect()
 }

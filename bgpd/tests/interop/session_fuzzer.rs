@@ -20,12 +20,13 @@ use bgpd::packet::{
     Capability, DecodeCtx, EncodeCtx, Family, FamilySet, Message, RouteRefreshMessage,
 };
 use ipnet::IpNet;
-use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
 use crate::raw_peer::open_65001;
-use crate::support::{gobgp_config, holds, lan, node_config, peer, start_bgpd, CONVERGE};
+use crate::support::{
+    gobgp_config, holds, hostile_peer_config, lan, peer, start_bgpd, steady_bystander, CONVERGE,
+};
 
 const CAPTURED: [&str; 4] = [
     include_str!("../vectors/captured/bird2.txt"),
@@ -444,30 +445,14 @@ fn a_session_fed_by_a_fuzzer_hurts_neither_bgpd_nor_its_other_peers() {
     println!("session fuzzer: seed {seed:#x}, {sessions} sessions of up to {MESSAGES_PER_SESSION} messages");
     let net = lan("fuzzed", 3);
     let n0 = net.host("n0");
-    let mut config = node_config(
-        "n0",
-        "10.0.1.10",
-        BLOCK,
-        &[
-            // The error wait at its least, so that the fuzzer comes back fast.
-            (
-                "10.0.1.11",
-                65001,
-                "passive = true\nerror_wait_time = [1, 1]",
-            ),
-            ("10.0.1.12", 65002, ""),
-        ],
-    );
+    // The error wait at its least, so that the fuzzer comes back fast.
+    let mut config = hostile_peer_config("error_wait_time = [1, 1]", "");
     // Fuzzed routes into the segment itself would cut n0 off from GoBGP:
     // that is the operator's guard (Calico's kernel filter), kept here.
     config.push_str("\n[kernel]\nnever_install = [\"10.0.1.0/24\"]\n");
     let bgpd = start_bgpd(n0, &config);
-    let go = GoBgp::start(net.host("n2"), &gobgp_config(65002, "10.0.1.12", false)).unwrap();
-    go.wait_established(1, CONVERGE).unwrap();
-    go.announce(STEADY.parse().unwrap()).unwrap();
-    n0.wait_for_routes("GoBGP's route", CONVERGE, |t| holds(t, STEADY))
-        .unwrap();
-    let steady_since = peer(&bgpd, "10.0.1.12")["since"].clone();
+    let gobgp = gobgp_config(65002, "10.0.1.12", false);
+    let (go, steady_since) = steady_bystander(&net, &bgpd, &gobgp, STEADY);
 
     let seeds = seeds();
     assert!(seeds.len() > 40, "{} seeds", seeds.len());

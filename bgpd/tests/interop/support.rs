@@ -6,7 +6,9 @@ use std::time::Duration;
 use serde_json::json;
 use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
+use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::SessionState;
+use testnets::speakers::Speaker;
 use testnets::{Host, KernelRoute, Network, Topology};
 
 pub const CONVERGE: Duration = Duration::from_secs(60);
@@ -169,4 +171,39 @@ pub fn peer_state(bgpd: &Bgpd, address: &str) -> (SessionState, String) {
         SessionState::parse(peer["state"].as_str().unwrap_or_default()),
         peer["lastError"].as_str().unwrap_or_default().to_owned(),
     )
+}
+
+/// n0's config for the hostile-peer tests: block 10.244.0.0/26, a raw peer
+/// at n1 (AS 65001, passive, plus `raw_extra`) and GoBGP at n2 (AS 65002,
+/// plus `gobgp_extra`).
+pub fn hostile_peer_config(raw_extra: &str, gobgp_extra: &str) -> String {
+    let raw = format!("passive = true\n{raw_extra}");
+    node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[
+            ("10.0.1.11", 65001, &raw),
+            ("10.0.1.12", 65002, gobgp_extra),
+        ],
+    )
+}
+
+/// GoBGP on n2 (`config`), the bystander of a hostile-peer test: up, its
+/// route `steady` in n0's kernel; with the session's since, which must not
+/// change.
+pub fn steady_bystander(
+    net: &Network,
+    bgpd: &Bgpd,
+    config: &str,
+    steady: &str,
+) -> (GoBgp, serde_json::Value) {
+    let go = GoBgp::start(net.host("n2"), config).unwrap();
+    go.wait_established(1, CONVERGE).unwrap();
+    go.announce(steady.parse().unwrap()).unwrap();
+    net.host("n0")
+        .wait_for_routes("GoBGP's route", CONVERGE, |t| holds(t, steady))
+        .unwrap();
+    let since = peer(bgpd, "10.0.1.12")["since"].clone();
+    (go, since)
 }
