@@ -16,7 +16,7 @@ use std::process::{Command, Output};
 
 use confgen::render::render;
 use confgen::secrets::NoSecrets;
-use confgen::snapshot::{Key, Snapshot, AFFINITIES};
+use confgen::snapshot::{Key, Snapshot};
 use proto::config::SpeakerConfig;
 use serde::Deserialize;
 use serde_json::Value;
@@ -174,7 +174,11 @@ fn the_calico_resources_make_every_node_a_client_of_the_reflector() {
     );
     snapshot
         .put(
-            &format!("{AFFINITIES}node-a/ipv4/block/192.168.1.0-26"),
+            &Key::Affinity {
+                node: "node-a".into(),
+                cidr: "192.168.1.0/26".parse().unwrap(),
+            }
+            .path(),
             br#"{"state":"confirmed","deleted":false}"#,
         )
         .unwrap();

@@ -8,7 +8,7 @@ use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 use ipnet::IpNet;
 use serde_json::{json, Value};
 
-use crate::snapshot::RESOURCES;
+use crate::snapshot::Key;
 use crate::watch::EtcdConfig;
 
 /// What registration did.
@@ -22,13 +22,8 @@ pub enum Registered {
     Kept(String),
 }
 
-/// The etcd key of `node`'s Node resource.
-pub fn node_key(node: &str) -> String {
-    format!("{RESOURCES}nodes/{node}")
-}
-
-/// `stored` (a Node as etcd holds it) with `address` added, or None when
-/// it has an IPv4 address already (`Err` carries it).
+/// `stored` (a Node as etcd holds it) with `address` added; `Err` with the
+/// address it has when it has one already.
 fn with_address(mut stored: Value, address: IpNet) -> Result<Value, String> {
     let current = stored["spec"]["bgp"]["ipv4Address"]
         .as_str()
@@ -56,7 +51,7 @@ pub async fn register(
     let mut client = Client::connect(&config.endpoints, Some(config.options()?))
         .await
         .map_err(|e| format!("etcd: {e}"))?;
-    let key = node_key(node);
+    let key = Key::Node(node.to_owned()).path();
     // A concurrent writer makes the swap fail: read again and retry.
     for _ in 0..5 {
         let response = client

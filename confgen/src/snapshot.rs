@@ -31,14 +31,35 @@ impl Key {
     /// The key a resource of `kind` (as in its `kind:` field, `BGPPeer`)
     /// and `name` is stored under; `None` for kinds BGP does not read.
     pub fn of_resource(kind: &str, name: &str) -> Option<String> {
-        let plural = match kind {
-            "Node" => "nodes",
-            "BGPConfiguration" => "bgpconfigurations",
-            "BGPPeer" => "bgppeers",
-            "IPPool" => "ippools",
+        let name = name.to_owned();
+        let key = match kind {
+            "Node" => Self::Node(name),
+            "BGPConfiguration" => Self::BgpConfiguration(name),
+            "BGPPeer" => Self::BgpPeer(name),
+            "IPPool" => Self::IpPool(name),
             _ => return None,
         };
-        Some(format!("{RESOURCES}{plural}/{name}"))
+        Some(key.path())
+    }
+
+    /// The etcd key this names (the inverse of [`Key::parse`]).
+    pub fn path(&self) -> String {
+        let (plural, name) = match self {
+            Self::Node(name) => ("nodes", name),
+            Self::BgpConfiguration(name) => ("bgpconfigurations", name),
+            Self::BgpPeer(name) => ("bgppeers", name),
+            Self::IpPool(name) => ("ippools", name),
+            Self::Affinity { node, cidr } => {
+                let family = if cidr.addr().is_ipv4() {
+                    "ipv4"
+                } else {
+                    "ipv6"
+                };
+                let dashed = cidr.to_string().replace('/', "-");
+                return format!("{AFFINITIES}{node}/{family}/block/{dashed}");
+            }
+        };
+        format!("{RESOURCES}{plural}/{name}")
     }
 
     /// The resource a key names, or `None` for keys BGP does not read.
@@ -170,6 +191,27 @@ fn replace<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, V>, key: K, value: V) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_the_path_it_parses_from() {
+        for key in [
+            Key::Node("n1".into()),
+            Key::BgpConfiguration("default".into()),
+            Key::BgpPeer("rr".into()),
+            Key::IpPool("pool".into()),
+            Key::Affinity {
+                node: "n1".into(),
+                cidr: "10.244.1.0/26".parse().unwrap(),
+            },
+            Key::Affinity {
+                node: "n1".into(),
+                cidr: "fd00:244::/122".parse().unwrap(),
+            },
+        ] {
+            assert_eq!(Key::parse(&key.path()), Some(key.clone()), "{}", key.path());
+        }
+        assert_eq!(Key::of_resource("Felix", "x"), None);
+    }
 
     #[test]
     fn keys_name_their_resources() {

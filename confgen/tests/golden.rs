@@ -14,7 +14,7 @@ use std::path::Path;
 
 use confgen::render::render;
 use confgen::secrets::SecretDir;
-use confgen::snapshot::{Key, Snapshot, AFFINITIES};
+use confgen::snapshot::{Key, Snapshot};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -22,13 +22,9 @@ use serde_json::Value;
 fn key_of(document: &Value) -> String {
     let kind = document["kind"].as_str().unwrap();
     if kind == "BlockAffinity" {
-        let node = document["node"].as_str().unwrap();
-        let cidr = document["cidr"].as_str().unwrap();
-        let family = if cidr.contains(':') { "ipv6" } else { "ipv4" };
-        return format!(
-            "{AFFINITIES}{node}/{family}/block/{}",
-            cidr.replace('/', "-")
-        );
+        let node = document["node"].as_str().unwrap().to_owned();
+        let cidr = document["cidr"].as_str().unwrap().parse().unwrap();
+        return Key::Affinity { node, cidr }.path();
     }
     let name = document["metadata"]["name"].as_str().unwrap();
     Key::of_resource(kind, name).unwrap_or_else(|| panic!("unknown kind {kind}"))

@@ -4,7 +4,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+/// A password; shown as *** everywhere bgpd prints its configuration.
+#[derive(Clone, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -30,18 +31,5 @@ impl fmt::Debug for Secret {
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str("***")
-    }
-}
-
-impl schemars::JsonSchema for Secret {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "Secret".into()
-    }
-
-    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        schemars::json_schema!({
-            "description": "A password; shown as *** everywhere bgpd prints its configuration.",
-            "type": "string"
-        })
     }
 }
