@@ -28,7 +28,7 @@ pub struct GoBgp {
 
 impl GoBgp {
     /// Starts gobgpd in `host` with a TOML `config`; ready when `gobgp global`
-    /// answers.
+    /// shows the configured AS.
     pub fn start(host: &Host, config: &str) -> Result<Self> {
         Self::start_with_args(host, config, &[])
     }
@@ -64,7 +64,8 @@ impl GoBgp {
             .process
             .wait_ready("answering gobgp", START_TIMEOUT, || {
                 Ok(match cli(&ns, &["global"]) {
-                    Ok(_) => Poll::Ready(()),
+                    Ok(out) if started(&out) => Poll::Ready(()),
+                    Ok(out) => Poll::Pending(format!("not started yet: {}", out.trim())),
                     Err(e) => Poll::Pending(e.to_string()),
                 })
             })?;
@@ -128,6 +129,17 @@ impl GoBgp {
     pub fn process(&mut self) -> &mut Process {
         &mut self.process
     }
+}
+
+/// Whether `gobgp global` shows a running server. gobgpd answers its API
+/// before it has read its config file, with `AS: 0`, and refuses every RIB
+/// change until the config's global section is applied.
+fn started(global: &str) -> bool {
+    global
+        .lines()
+        .find_map(|line| line.strip_prefix("AS:"))
+        .and_then(|asn| asn.trim().parse::<u32>().ok())
+        .is_some_and(|asn| asn != 0)
 }
 
 fn cli(ns: &str, args: &[&str]) -> Result<String> {
@@ -315,7 +327,16 @@ fn mirror_commands(line: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::mirror_commands;
+    use super::{mirror_commands, started};
+
+    #[test]
+    fn a_server_that_has_not_read_its_config_is_not_started() {
+        assert!(!started("AS:        0\nRouter-ID: \n"));
+        assert!(!started("no AS line at all"));
+        assert!(started(
+            "AS:        64512\nRouter-ID: 10.0.1.12\nListening Port: 179, Addresses: 0.0.0.0\n"
+        ));
+    }
 
     #[test]
     fn mirror_replaces_learned_paths_and_deletes_withdrawn_ones() {
