@@ -1,6 +1,6 @@
 //! Node registration, as calico-node's start-up does it, for nodes without
-//! calico-node: the Node resource gets `spec.bgp.ipv4Address` when it has
-//! none. What an operator set is never overwritten, every other field of a
+//! calico-node: the Node resource gets `spec.bgp.ipv4Address` (and
+//! `ipv6Address`) when it has none. What an operator set is never overwritten, every other field of a
 //! stored Node is kept as it was, and the write is a compare-and-swap on the
 //! key's revision, so that a concurrent writer is never lost.
 
@@ -11,42 +11,62 @@ use serde_json::{json, Value};
 use crate::snapshot::Key;
 use crate::watch::EtcdConfig;
 
-/// What registration did.
+/// What registration did with one address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Registered {
-    /// There was no Node: one was created with the address.
-    Created(IpNet),
-    /// The Node had no IPv4 address: it has this one now.
-    Added(IpNet),
+pub enum Outcome {
+    /// The Node had no address of this family: it has this one now.
+    Written(IpNet),
     /// The Node's address was set already (by an operator or calico-node): kept.
     Kept(String),
 }
 
-/// `stored` (a Node as etcd holds it) with `address` added; `Err` with the
-/// address it has when it has one already.
-fn with_address(mut stored: Value, address: IpNet) -> Result<Value, String> {
-    let current = stored["spec"]["bgp"]["ipv4Address"]
-        .as_str()
-        .unwrap_or("")
-        .to_owned();
-    if !current.is_empty() {
-        return Err(current);
-    }
-    if !stored["spec"].is_object() {
-        stored["spec"] = json!({});
-    }
-    if !stored["spec"]["bgp"].is_object() {
-        stored["spec"]["bgp"] = json!({});
-    }
-    stored["spec"]["bgp"]["ipv4Address"] = Value::String(address.to_string());
-    Ok(stored)
+/// What registration did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Registered {
+    /// There was no Node: one was created.
+    pub created: bool,
+    /// One outcome per address asked for, in the same order.
+    pub outcomes: Vec<Outcome>,
 }
 
-/// Writes `address` into `node`'s Node unless it has one.
+/// The Node field that holds an address of this family.
+fn field(address: &IpNet) -> &'static str {
+    match address {
+        IpNet::V4(_) => "ipv4Address",
+        IpNet::V6(_) => "ipv6Address",
+    }
+}
+
+/// `stored` (a Node as etcd holds it) with each of `addresses` written into
+/// its family's field unless that field is set; what happened to each.
+fn with_addresses(mut stored: Value, addresses: &[IpNet]) -> (Value, Vec<Outcome>) {
+    let mut outcomes = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let field = field(address);
+        let current = stored["spec"]["bgp"][field].as_str().unwrap_or("");
+        // An empty address is no address (libcalico-go writes "" for none).
+        if !current.is_empty() {
+            outcomes.push(Outcome::Kept(current.to_owned()));
+            continue;
+        }
+        if !stored["spec"].is_object() {
+            stored["spec"] = json!({});
+        }
+        if !stored["spec"]["bgp"].is_object() {
+            stored["spec"]["bgp"] = json!({});
+        }
+        stored["spec"]["bgp"][field] = Value::String(address.to_string());
+        outcomes.push(Outcome::Written(*address));
+    }
+    (stored, outcomes)
+}
+
+/// Writes each of `addresses` (one per family) into `node`'s Node unless it
+/// has one of that family; creates the Node when there is none.
 pub async fn register(
     config: &EtcdConfig,
     node: &str,
-    address: IpNet,
+    addresses: &[IpNet],
 ) -> Result<Registered, String> {
     let mut client = Client::connect(&config.endpoints, Some(config.options()?))
         .await
@@ -58,33 +78,33 @@ pub async fn register(
             .get(key.as_str(), None)
             .await
             .map_err(|e| format!("etcd: {e}"))?;
-        let (compare, value, outcome) = match response.kvs().first() {
-            None => {
-                let created = json!({
+        let (compare, stored, created) = match response.kvs().first() {
+            None => (
+                Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
+                json!({
                     "kind": "Node",
                     "apiVersion": "projectcalico.org/v3",
                     "metadata": {"name": node},
-                    "spec": {"bgp": {"ipv4Address": address.to_string()}},
-                });
-                (
-                    Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
-                    created,
-                    Registered::Created(address),
-                )
-            }
-            Some(kv) => {
-                let stored: Value = serde_json::from_slice(kv.value())
-                    .map_err(|e| format!("{key}: not a Node ({e}); left as it is"))?;
-                match with_address(stored, address) {
-                    Err(current) => return Ok(Registered::Kept(current)),
-                    Ok(value) => (
-                        Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision()),
-                        value,
-                        Registered::Added(address),
-                    ),
-                }
-            }
+                    "spec": {},
+                }),
+                true,
+            ),
+            Some(kv) => (
+                Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision()),
+                serde_json::from_slice(kv.value())
+                    .map_err(|e| format!("{key}: not a Node ({e}); left as it is"))?,
+                false,
+            ),
         };
+        let (value, outcomes) = with_addresses(stored, addresses);
+        let written = outcomes.iter().any(|o| matches!(o, Outcome::Written(_)));
+        let registered = Registered {
+            created: created && written,
+            outcomes,
+        };
+        if !written {
+            return Ok(registered);
+        }
         let txn = Txn::new().when([compare]).and_then([TxnOp::put(
             key.as_str(),
             value.to_string(),
@@ -96,7 +116,7 @@ pub async fn register(
             .map_err(|e| format!("etcd: {e}"))?
             .succeeded()
         {
-            return Ok(outcome);
+            return Ok(registered);
         }
     }
     Err(format!("{key} kept changing while it was being registered"))
@@ -106,26 +126,39 @@ pub async fn register(
 mod tests {
     use super::*;
 
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|a| a.parse().unwrap()).collect()
+    }
+
     #[test]
-    fn an_address_is_added_and_the_rest_kept() {
+    fn addresses_are_added_and_the_rest_kept() {
         let stored = json!({"kind": "Node", "metadata": {"name": "n1", "labels": {"rack": "a"}},
                             "spec": {"orchRefs": [{"orchestrator": "k8s"}]}});
-        let added = with_address(stored, "10.0.1.5/24".parse().unwrap()).unwrap();
+        let (added, outcomes) = with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]));
         assert_eq!(added["spec"]["bgp"]["ipv4Address"], "10.0.1.5/24");
+        assert_eq!(added["spec"]["bgp"]["ipv6Address"], "fd00:1::5/64");
         assert_eq!(added["metadata"]["labels"]["rack"], "a");
         assert_eq!(added["spec"]["orchRefs"][0]["orchestrator"], "k8s");
+        assert_eq!(
+            outcomes,
+            nets(&["10.0.1.5/24", "fd00:1::5/64"])
+                .into_iter()
+                .map(Outcome::Written)
+                .collect::<Vec<_>>()
+        );
     }
 
     #[test]
     fn an_address_set_is_never_overwritten() {
         let stored = json!({"spec": {"bgp": {"ipv4Address": "10.0.9.9/24", "asNumber": 65001}}});
-        assert_eq!(
-            with_address(stored, "10.0.1.5/24".parse().unwrap()),
-            Err("10.0.9.9/24".to_owned())
-        );
+        let (kept, outcomes) = with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]));
+        assert_eq!(kept["spec"]["bgp"]["ipv4Address"], "10.0.9.9/24");
+        assert_eq!(kept["spec"]["bgp"]["ipv6Address"], "fd00:1::5/64");
+        assert_eq!(outcomes[0], Outcome::Kept("10.0.9.9/24".to_owned()));
         // An empty address is no address (libcalico-go writes "" for none).
         let empty = json!({"spec": {"bgp": {"ipv4Address": "", "asNumber": 65001}}});
-        let added = with_address(empty, "10.0.1.5/24".parse().unwrap()).unwrap();
+        let (added, _) = with_addresses(empty, &nets(&["10.0.1.5/24"]));
+        assert_eq!(added["spec"]["bgp"]["ipv4Address"], "10.0.1.5/24");
         assert_eq!(added["spec"]["bgp"]["asNumber"], 65001);
     }
 }

@@ -107,7 +107,7 @@ struct Cli {
     )]
     stop_mode: StopMode,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
-    #[arg(long, env = "BGPD_LOG", default_value = "info")]
+    #[arg(long, env = "BGPD_LOG", default_value = "info", value_parser = log_filter)]
     log_level: String,
     /// With etcd: before starting, write this node's address into its Node
     /// resource (spec.bgp.ipv4Address) when it has none, as calico-node's
@@ -128,30 +128,60 @@ struct Cli {
         default_value = "first-found"
     )]
     ip_autodetection_method: String,
+    /// For --register-node: the node's IPv6 address with its prefix length,
+    /// "autodetect" (by --ip6-autodetection-method) or "none" (Calico's IP6;
+    /// none unless asked, as in calico-node).
+    #[arg(long, env = "IP6", value_name = "ADDRESS", default_value = "none")]
+    ip6: String,
+    /// For --register-node: how to find the IPv6 address, with the methods of
+    /// --ip-autodetection-method (Calico's IP6_AUTODETECTION_METHOD).
+    #[arg(
+        long,
+        env = "IP6_AUTODETECTION_METHOD",
+        value_name = "METHOD",
+        default_value = "first-found"
+    )]
+    ip6_autodetection_method: String,
     /// Print a completion script for SHELL and exit, e.g. `bgpd
     /// --completions bash > /etc/bash_completion.d/bgpd`.
     #[arg(long, value_name = "SHELL")]
     completions: Option<clap_complete::Shell>,
 }
 
-/// Finds this node's address as calico-node does and writes it into the
-/// Node resource unless one is set.
+/// A log filter that tracing accepts, refused at parse time rather than
+/// silently replaced.
+fn log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("not a log filter: {e}"))
+}
+
+/// Finds this node's addresses as calico-node does and writes each into the
+/// Node resource unless one of its family is set.
 async fn register_node(etcd: &EtcdConfig, node: &str, cli: &Cli) -> Result<(), String> {
-    let address =
-        confgen::autodetect::node_address(Some(&cli.ip), Some(&cli.ip_autodetection_method))?;
-    let Some(address) = address else {
-        info!(%node, "IP=none: no IPv4 address to register");
+    use confgen::autodetect::{node_address, Family};
+    use confgen::register::Outcome;
+    let v4 = node_address(&cli.ip, &cli.ip_autodetection_method, Family::V4)
+        .map_err(|e| format!("IP: {e}"))?;
+    let v6 = node_address(&cli.ip6, &cli.ip6_autodetection_method, Family::V6)
+        .map_err(|e| format!("IP6: {e}"))?;
+    let addresses: Vec<_> = v4.into_iter().chain(v6).collect();
+    if addresses.is_empty() {
+        info!(%node, "IP=none and IP6=none: no address to register");
         return Ok(());
-    };
-    match confgen::register::register(etcd, node, address).await? {
-        confgen::register::Registered::Created(a) => {
-            info!(%node, address = %a, "registered: Node created")
-        }
-        confgen::register::Registered::Added(a) => {
-            info!(%node, address = %a, "registered: address added to the Node")
-        }
-        confgen::register::Registered::Kept(a) => {
-            info!(%node, address = %a, found = %address, "the Node has an address already: kept")
+    }
+    let registered = confgen::register::register(etcd, node, &addresses).await?;
+    if registered.created {
+        info!(%node, "registered: Node created");
+    }
+    for (found, outcome) in addresses.iter().zip(&registered.outcomes) {
+        match outcome {
+            Outcome::Written(a) => {
+                info!(%node, address = %a, "registered: address written into the Node")
+            }
+            Outcome::Kept(a) => {
+                info!(%node, address = %a, %found, "the Node has an address already: kept")
+            }
         }
     }
     Ok(())
@@ -170,7 +200,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .unwrap_or_else(|_| "info".into()),
+                .expect("checked by the argument parser"),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

@@ -1,8 +1,9 @@
 //! `bgpd --register-node` against a real etcd, in a node with two
-//! interfaces (eth0 10.0.1.10/24 on the cluster's segment, eth1
-//! 192.168.5.10/24): the Node gets the address calico-node's
-//! `IP_AUTODETECTION_METHOD` would have found, every other field of a stored
-//! Node stays, and an address an operator set is never overwritten.
+//! interfaces (eth0 10.0.1.10/24 and fd00:1::10/64 on the cluster's segment,
+//! eth1 192.168.5.10/24 and fd00:5::10/64): the Node gets the addresses
+//! calico-node's `IP_AUTODETECTION_METHOD` and `IP6_AUTODETECTION_METHOD`
+//! would have found, every other field of a stored Node stays, and an
+//! address an operator set is never overwritten.
 
 use std::ffi::OsStr;
 
@@ -21,12 +22,23 @@ fn node(etcd: &Etcd, name: &str) -> Value {
     serde_json::from_str(&stored).unwrap()
 }
 
-/// bgpd registering as `name` with `method`; running once it is up.
-fn register(net: &testnets::Network, etcd: &Etcd, name: &str, method: &str) -> Bgpd {
-    let env: [(&str, &OsStr); 2] = [
+/// bgpd registering as `name` with `method` and, when given, IPv6 found
+/// by `method6`; running once it is up.
+fn register(
+    net: &testnets::Network,
+    etcd: &Etcd,
+    name: &str,
+    method: &str,
+    method6: Option<&str>,
+) -> Bgpd {
+    let mut env: Vec<(&str, &OsStr)> = vec![
         ("BGPD_REGISTER_NODE", OsStr::new("true")),
         ("IP_AUTODETECTION_METHOD", OsStr::new(method)),
     ];
+    if let Some(method6) = method6 {
+        env.push(("IP6", OsStr::new("autodetect")));
+        env.push(("IP6_AUTODETECTION_METHOD", OsStr::new(method6)));
+    }
     Bgpd::start_with_etcd_env(net.host("n0"), binary(), etcd.endpoint(), name, 179, &env).unwrap()
 }
 
@@ -38,16 +50,25 @@ fn register_node_writes_the_autodetected_address_and_keeps_what_was_set() {
     topology.segment("other");
     topology
         .node("n0")
-        .iface("lan", &["10.0.1.10/24"])
-        .iface("other", &["192.168.5.10/24"]);
-    topology.node("n1").iface("lan", &["10.0.1.11/24"]);
+        .iface("lan", &["10.0.1.10/24", "fd00:1::10/64"])
+        .iface("other", &["192.168.5.10/24", "fd00:5::10/64"]);
+    topology
+        .node("n1")
+        .iface("lan", &["10.0.1.11/24", "fd00:1::11/64"]);
     let net = topology.build().unwrap();
     let etcd = Etcd::start(net.host("n1")).unwrap();
 
-    // No Node at all: created, with the address inside the CIDR asked for.
-    let mut bgpd = register(&net, &etcd, "fresh", "cidr=192.168.5.0/24");
+    // No Node at all: created, with the addresses inside the CIDRs asked for.
+    let mut bgpd = register(
+        &net,
+        &etcd,
+        "fresh",
+        "cidr=192.168.5.0/24",
+        Some("cidr=fd00:5::/48"),
+    );
     let fresh = node(&etcd, "fresh");
     assert_eq!(fresh["spec"]["bgp"]["ipv4Address"], "192.168.5.10/24");
+    assert_eq!(fresh["spec"]["bgp"]["ipv6Address"], "fd00:5::10/64");
     assert_eq!(fresh["kind"], "Node");
     bgpd.process().stop();
 
@@ -58,32 +79,39 @@ fn register_node_writes_the_autodetected_address_and_keeps_what_was_set() {
         "spec": {"orchRefs": [{"nodeName": "labelled", "orchestrator": "k8s"}]}});
     etcd.put_json(&format!("{RESOURCES}/nodes/labelled"), &labelled)
         .unwrap();
-    let mut bgpd = register(&net, &etcd, "labelled", "first-found");
+    // IP6 unset is none, as in calico-node: no IPv6 address is written.
+    let mut bgpd = register(&net, &etcd, "labelled", "first-found", None);
     let labelled = node(&etcd, "labelled");
     assert_eq!(labelled["spec"]["bgp"]["ipv4Address"], "10.0.1.10/24");
+    assert_eq!(labelled["spec"]["bgp"].get("ipv6Address"), None);
     assert_eq!(labelled["metadata"]["labels"]["rack"], "r1");
     assert_eq!(labelled["spec"]["orchRefs"][0]["orchestrator"], "k8s");
     bgpd.process().stop();
 
     // can-reach: the address the kernel sends from towards n1.
     etcd.delete(&format!("{RESOURCES}/nodes/fresh")).unwrap();
-    let mut bgpd = register(&net, &etcd, "fresh", "can-reach=10.0.1.11");
-    assert_eq!(
-        node(&etcd, "fresh")["spec"]["bgp"]["ipv4Address"],
-        "10.0.1.10/24"
+    let mut bgpd = register(
+        &net,
+        &etcd,
+        "fresh",
+        "can-reach=10.0.1.11",
+        Some("can-reach=fd00:1::11"),
     );
+    let fresh = node(&etcd, "fresh");
+    assert_eq!(fresh["spec"]["bgp"]["ipv4Address"], "10.0.1.10/24");
+    assert_eq!(fresh["spec"]["bgp"]["ipv6Address"], "fd00:1::10/64");
     bgpd.process().stop();
 
-    // An operator's address stays, whatever autodetection finds.
+    // An operator's address stays, whatever autodetection finds; the family
+    // it left unset is filled.
     let set = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
         "metadata": {"name": "set"}, "spec": {"bgp": {"ipv4Address": "10.0.1.99/24"}}});
     etcd.put_json(&format!("{RESOURCES}/nodes/set"), &set)
         .unwrap();
-    let _bgpd = register(&net, &etcd, "set", "interface=eth1");
-    assert_eq!(
-        node(&etcd, "set")["spec"]["bgp"]["ipv4Address"],
-        "10.0.1.99/24"
-    );
+    let _bgpd = register(&net, &etcd, "set", "interface=eth1", Some("interface=eth1"));
+    let set = node(&etcd, "set");
+    assert_eq!(set["spec"]["bgp"]["ipv4Address"], "10.0.1.99/24");
+    assert_eq!(set["spec"]["bgp"]["ipv6Address"], "fd00:5::10/64");
 }
 
 #[test]
