@@ -177,9 +177,12 @@ impl Connection {
         &self.liveness
     }
 
-    /// Queues encoded messages for the writer.
+    /// Queues encoded messages for the writer. Nothing empty is queued: a
+    /// write of it alone would return 0, which reads as a closed peer.
     pub fn send(&self, bytes: Bytes) {
-        let _ = self.writer.send(bytes);
+        if !bytes.is_empty() {
+            let _ = self.writer.send(bytes);
+        }
     }
 
     /// Stops reading at once; the writer sends what is queued, then closes.
@@ -235,9 +238,6 @@ async fn write_queued(
                 Err(_) => break,
             }
         }
-        // Nothing queued is ever empty; were it so, a write of it alone
-        // would read as a peer that takes nothing.
-        pending.retain(|bytes| !bytes.is_empty());
         write_all_within(write, &mut pending, send_hold).await?;
         last_write = Instant::now();
     }

@@ -109,10 +109,10 @@ struct Cli {
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
     #[arg(long, env = "BGPD_LOG", default_value = "info", value_parser = log_filter)]
     log_level: String,
-    /// With etcd: before starting, write this node's address into its Node
-    /// resource (spec.bgp.ipv4Address) when it has none, as calico-node's
-    /// start-up does, for nodes without calico-node. An address already set
-    /// is kept.
+    /// With etcd: before starting, write this node's addresses into its Node
+    /// resource (spec.bgp.ipv4Address, and ipv6Address with --ip6) when it has
+    /// none, as calico-node's start-up does, for nodes without calico-node.
+    /// An address already set is kept.
     #[arg(long, env = "BGPD_REGISTER_NODE")]
     register_node: bool,
     /// For --register-node: the node's IPv4 address with its prefix length,
