@@ -41,7 +41,7 @@ pub async fn first_config(
         }
         match render(&synced.snapshot, node, secrets) {
             Ok(rendered) => {
-                for warning in &rendered.warnings {
+                for warning in &rendered.problems {
                     warn!(%warning, "datastore");
                 }
                 info!(
@@ -84,11 +84,11 @@ pub async fn follow_changes(
         }
         match render(&synced.snapshot, &node, secrets.as_ref()) {
             Ok(rendered) => {
-                if rendered.warnings != last_warnings {
-                    for warning in &rendered.warnings {
+                if rendered.problems != last_warnings {
+                    for warning in &rendered.problems {
                         warn!(%warning, "datastore");
                     }
-                    last_warnings = rendered.warnings;
+                    last_warnings = rendered.problems;
                 }
                 if rendered.config != *running.borrow() {
                     info!(

@@ -204,7 +204,7 @@ fn the_calico_resources_make_every_node_a_client_of_the_reflector() {
         .map(|p| format!("{} {}", p.protocol_name(), p.route_reflector_client))
         .collect();
     assert_eq!(peers, ["Node_10_0_0_10 false"], "only the reflector");
-    assert!(rr.warnings.is_empty() && client.warnings.is_empty());
+    assert!(rr.problems.is_empty() && client.problems.is_empty());
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //!   block affinities as stored in etcd.
 //! - [`snapshot`]: the keys and values of a datastore, parsed; a bad value is
 //!   reported with its key and skipped, never fatal.
+//! - [`problem`]: what could not be used, by key and field; one bad value,
+//!   entry or peer costs only itself.
 //! - [`render`]: the pure function from a snapshot and a node name to that
 //!   node's `SpeakerConfig`.
 //!
@@ -14,6 +16,7 @@
 
 pub mod autodetect;
 pub mod bird;
+pub mod problem;
 pub mod register;
 pub mod render;
 pub mod resources;

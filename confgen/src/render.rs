@@ -11,12 +11,18 @@ use proto::config::{
     PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
 };
 
+use crate::problem::Problem;
 use crate::resources::{
     parse_duration_secs, parse_peer_ip, BgpPeer, EncapMode, Node, NodeBgp, SecretRef,
 };
 use crate::secrets::SecretSource;
 use crate::selector::Selector;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Key, Snapshot};
+
+/// The etcd key of a BGPPeer, which its problems name.
+fn peer_key(resource: &BgpPeer) -> String {
+    Key::BgpPeer(resource.metadata.name.clone()).path()
+}
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
@@ -30,12 +36,13 @@ pub enum RenderError {
     Invalid(#[from] proto::config::ConfigError),
 }
 
-/// A node's configuration, and what was skipped on the way (bad selectors,
-/// missing secrets), each said once.
+/// A node's configuration, and what was skipped on the way (values that do
+/// not parse, bad selectors, peers that cannot be, missing secrets), each
+/// said once, in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
     pub config: SpeakerConfig,
-    pub warnings: Vec<String>,
+    pub problems: Vec<Problem>,
 }
 
 /// Calico's default AS (calico.md §1.3).
@@ -48,7 +55,7 @@ struct Context<'a> {
     bgp: &'a NodeBgp,
     global_as: Asn,
     secrets: &'a dyn SecretSource,
-    warnings: Vec<String>,
+    problems: Vec<Problem>,
 }
 
 impl Context<'_> {
@@ -82,26 +89,34 @@ impl Context<'_> {
         net.map(|n| n.addr())
     }
 
-    fn selector(&mut self, what: &str, text: &str) -> Option<Selector> {
+    fn problem(&mut self, resource: &str, field: &str, reason: String) {
+        self.problems.push(Problem::new(resource, field, reason));
+    }
+
+    /// The selector at `field` of `resource`; a bad one is a problem, and
+    /// what it would select gets nothing.
+    fn selector(&mut self, resource: &str, field: &str, text: &str) -> Option<Selector> {
         match Selector::parse(text) {
             Ok(selector) => Some(selector),
             Err(e) => {
-                self.warnings
-                    .push(format!("{what}: selector {text:?} skipped: {e}"));
+                self.problem(resource, field, format!("selector {text:?} skipped: {e}"));
                 None
             }
         }
     }
 
-    fn password(&mut self, owner: &str, reference: Option<&SecretRef>) -> Option<Secret> {
+    fn password(
+        &mut self,
+        resource: &str,
+        field: &str,
+        reference: Option<&SecretRef>,
+    ) -> Option<Secret> {
         let key = &reference?.secret_key_ref;
         match self.secrets.get(&key.name, &key.key) {
             Some(value) => Some(Secret::new(value)),
             None => {
-                self.warnings.push(format!(
-                    "{owner}: secret {}/{} not found; no password set",
-                    key.name, key.key
-                ));
+                let reason = format!("secret {}/{} not found; no password set", key.name, key.key);
+                self.problem(resource, field, reason);
                 None
             }
         }
@@ -162,7 +177,7 @@ pub fn render(
         bgp,
         global_as,
         secrets,
-        warnings: Vec::new(),
+        problems: snapshot.problems().cloned().collect(),
     };
     let local_as = cx.node_as(me);
 
@@ -212,10 +227,10 @@ pub fn render(
         restart_wait: proto::config::DEFAULT_RESTART_WAIT,
     };
     config.validate()?;
-    Ok(Rendered {
-        config,
-        warnings: cx.warnings,
-    })
+    let mut problems = cx.problems;
+    problems.sort();
+    problems.dedup();
+    Ok(Rendered { config, problems })
 }
 
 /// A remote end of a peering: its address, port and AS, and the Calico node it
@@ -239,7 +254,11 @@ fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
     // The node-to-node mesh: every other node but route reflectors; none at
     // all on a route reflector (calico.md §2.4, §2.8).
     if global.node_to_node_mesh_enabled.unwrap_or(true) && cluster_id.is_none() {
-        let password = cx.password("nodeMeshPassword", global.node_mesh_password.as_ref());
+        let password = cx.password(
+            &Key::BgpConfiguration("default".into()).path(),
+            "spec.nodeMeshPassword",
+            global.node_mesh_password.as_ref(),
+        );
         let restart = global
             .node_mesh_max_restart_time
             .as_deref()
@@ -264,7 +283,7 @@ fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
                 if let Some(secs) = restart {
                     peer.restart_time = secs.min(4095) as u16;
                 }
-                peers.entry((peer.address, peer.port)).or_insert(peer);
+                admit(cx, &mut peers, &Key::Node(name.clone()).path(), peer);
             }
         }
     }
@@ -286,7 +305,7 @@ fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
             };
             for remote in remotes(cx, resource) {
                 let peer = peer_config(cx, resource, &remote, kind, local_as, cluster_id);
-                peers.entry((peer.address, peer.port)).or_insert(peer);
+                admit(cx, &mut peers, &peer_key(resource), peer);
             }
         }
     }
@@ -315,12 +334,11 @@ fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
                     asn: cx.node_as(node),
                     node: Some(bgp),
                 };
-                let key = (remote.address, remote.port);
-                if peers.contains_key(&key) {
+                if peers.contains_key(&(remote.address, remote.port)) {
                     continue;
                 }
                 let peer = peer_config(cx, resource, &remote, PeerKind::Node, local_as, cluster_id);
-                peers.insert(key, peer);
+                admit(cx, &mut peers, &peer_key(resource), peer);
             }
         }
     }
@@ -334,6 +352,30 @@ fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
         .collect()
 }
 
+/// Adds `peer` unless one to its address and port is there already (the
+/// first wins: calico.md §1.4). A peer that cannot be is skipped alone, a
+/// problem of `origin`, the resource it comes from.
+fn admit(
+    cx: &mut Context<'_>,
+    peers: &mut BTreeMap<(IpAddr, u16), PeerConfig>,
+    origin: &str,
+    peer: PeerConfig,
+) {
+    let key = (peer.address, peer.port);
+    if peers.contains_key(&key) {
+        return;
+    }
+    match peer.validate() {
+        Ok(()) => {
+            peers.insert(key, peer);
+        }
+        Err(e) => {
+            let reason = format!("peer {} skipped: {}: {}", peer.address, e.field, e.message);
+            cx.problem(origin, "", reason);
+        }
+    }
+}
+
 /// Whether a BGPPeer's local side (`node`, `nodeSelector`, or every node) is this node.
 fn applies_here(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
     let me = cx.me.metadata.name.clone();
@@ -343,10 +385,9 @@ fn applies_here(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
         return *node == me;
     }
     match &spec.node_selector {
-        Some(text) => {
-            let what = format!("BGPPeer {} nodeSelector", resource.metadata.name);
-            cx.selector(&what, text).is_some_and(|s| s.matches(&labels))
-        }
+        Some(text) => cx
+            .selector(&peer_key(resource), "spec.nodeSelector", text)
+            .is_some_and(|s| s.matches(&labels)),
         None => true,
     }
 }
@@ -357,11 +398,9 @@ fn local_side_includes(cx: &mut Context<'_>, resource: &BgpPeer, name: &str, nod
         return only == name;
     }
     match &spec.node_selector {
-        Some(text) => {
-            let what = format!("BGPPeer {} nodeSelector", resource.metadata.name);
-            cx.selector(&what, text)
-                .is_some_and(|s| s.matches(&node.metadata.labels))
-        }
+        Some(text) => cx
+            .selector(&peer_key(resource), "spec.nodeSelector", text)
+            .is_some_and(|s| s.matches(&node.metadata.labels)),
         None => true,
     }
 }
@@ -371,9 +410,10 @@ fn local_side_includes(cx: &mut Context<'_>, resource: &BgpPeer, name: &str, nod
 fn remote_side_includes_me(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
     let spec = &resource.spec;
     if let Some(text) = &spec.peer_selector {
-        let what = format!("BGPPeer {} peerSelector", resource.metadata.name);
         let labels = cx.me.metadata.labels.clone();
-        return cx.selector(&what, text).is_some_and(|s| s.matches(&labels));
+        return cx
+            .selector(&peer_key(resource), "spec.peerSelector", text)
+            .is_some_and(|s| s.matches(&labels));
     }
     let Some((address, _)) = spec.peer_ip.as_deref().and_then(parse_peer_ip) else {
         return false;
@@ -386,8 +426,7 @@ fn remote_side_includes_me(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
 fn remotes<'a>(cx: &mut Context<'a>, resource: &BgpPeer) -> Vec<Remote<'a>> {
     let spec = &resource.spec;
     if let Some(text) = &spec.peer_selector {
-        let what = format!("BGPPeer {} peerSelector", resource.metadata.name);
-        let Some(selector) = cx.selector(&what, text) else {
+        let Some(selector) = cx.selector(&peer_key(resource), "spec.peerSelector", text) else {
             return Vec::new();
         };
         let snapshot = cx.snapshot;
@@ -417,17 +456,13 @@ fn remotes<'a>(cx: &mut Context<'a>, resource: &BgpPeer) -> Vec<Remote<'a>> {
         return Vec::new();
     };
     let Some((address, port)) = parse_peer_ip(text) else {
-        cx.warnings.push(format!(
-            "BGPPeer {}: peerIP {text:?} is not an address; skipped",
-            resource.metadata.name
-        ));
+        let reason = format!("{text:?} is not an address; peer skipped");
+        cx.problem(&peer_key(resource), "spec.peerIP", reason);
         return Vec::new();
     };
     let Some(asn) = spec.as_number else {
-        cx.warnings.push(format!(
-            "BGPPeer {}: peerIP without asNumber; skipped",
-            resource.metadata.name
-        ));
+        let reason = "a peerIP needs an asNumber; peer skipped".to_owned();
+        cx.problem(&peer_key(resource), "spec.asNumber", reason);
         return Vec::new();
     };
     let snapshot = cx.snapshot;
@@ -492,10 +527,7 @@ fn peer_config(
         peer.ttl_security = Some(hops);
     }
     peer.local_as = spec.local_as_number;
-    peer.password = cx.password(
-        &format!("BGPPeer {}", resource.metadata.name),
-        spec.password.as_ref(),
-    );
+    peer.password = cx.password(&peer_key(resource), "spec.password", spec.password.as_ref());
     peer
 }
 
@@ -524,7 +556,7 @@ fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         .iter()
         .chain(&global.service_external_ips)
         .chain(&global.service_load_balancer_ips)
-        .map(|entry| entry.cidr)
+        .filter_map(|entry| entry.cidr)
         .collect();
     for cidr in &services {
         originate.push(Originate {
@@ -534,11 +566,18 @@ fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         });
     }
     // prefixAdvertisements: this node's own BGPConfiguration wins over the global one.
-    let advertisements = snapshot
+    let node_config = Key::BgpConfiguration(format!("node.{name}"));
+    let (advertisements_key, advertisements) = match snapshot
         .node_config(&name)
-        .map(|c| c.spec.prefix_advertisements.clone())
+        .map(|c| c.spec.prefix_advertisements.good.clone())
         .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| global.prefix_advertisements.clone());
+    {
+        Some(own) => (node_config.path(), own),
+        None => (
+            Key::BgpConfiguration("default".into()).path(),
+            global.prefix_advertisements.good.clone(),
+        ),
+    };
     let names: BTreeMap<&str, &str> = global
         .communities
         .iter()
@@ -548,10 +587,11 @@ fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         for community in &advertisement.communities {
             let value = names.get(community.as_str()).copied().unwrap_or(community);
             if proto::config::parse_community(value).is_none() {
-                cx.warnings.push(format!(
+                let reason = format!(
                     "community {value:?} for {} skipped: only aa:nn is supported",
                     advertisement.cidr
-                ));
+                );
+                cx.problem(&advertisements_key, "spec.prefixAdvertisements", reason);
                 continue;
             }
             for origin in originate

@@ -10,6 +10,8 @@ use ipnet::IpNet;
 use proto::config::Asn;
 use serde::Deserialize;
 
+use crate::problem::{Entries, Problem};
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Metadata {
     pub name: String,
@@ -70,17 +72,17 @@ pub struct BgpConfigurationSpec {
     #[serde(default)]
     pub as_number: Option<Asn>,
     #[serde(default, rename = "serviceClusterIPs")]
-    pub service_cluster_ips: Vec<CidrEntry>,
+    pub service_cluster_ips: Entries<CidrEntry>,
     #[serde(default, rename = "serviceExternalIPs")]
-    pub service_external_ips: Vec<CidrEntry>,
+    pub service_external_ips: Entries<CidrEntry>,
     #[serde(default, rename = "serviceLoadBalancerIPs")]
-    pub service_load_balancer_ips: Vec<CidrEntry>,
+    pub service_load_balancer_ips: Entries<CidrEntry>,
     #[serde(default)]
     pub listen_port: Option<u16>,
     #[serde(default)]
-    pub communities: Vec<NamedCommunity>,
+    pub communities: Entries<NamedCommunity>,
     #[serde(default)]
-    pub prefix_advertisements: Vec<PrefixAdvertisement>,
+    pub prefix_advertisements: Entries<PrefixAdvertisement>,
     #[serde(default)]
     pub node_mesh_password: Option<SecretRef>,
     /// A Go duration ("120s", "2m").
@@ -90,9 +92,37 @@ pub struct BgpConfigurationSpec {
     pub bind_mode: Option<String>,
 }
 
+impl BgpConfigurationSpec {
+    /// The list entries skipped as bad, as problems of the resource at `key`.
+    pub fn problems(&self, key: &str) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        problems.extend(
+            self.service_cluster_ips
+                .problems(key, "spec.serviceClusterIPs"),
+        );
+        problems.extend(
+            self.service_external_ips
+                .problems(key, "spec.serviceExternalIPs"),
+        );
+        problems.extend(
+            self.service_load_balancer_ips
+                .problems(key, "spec.serviceLoadBalancerIPs"),
+        );
+        problems.extend(self.communities.problems(key, "spec.communities"));
+        problems.extend(
+            self.prefix_advertisements
+                .problems(key, "spec.prefixAdvertisements"),
+        );
+        problems
+    }
+}
+
+/// A service range entry. Calico's `cidr` is `omitempty`: an entry without
+/// one (`- {}`) is valid and names nothing.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 pub struct CidrEntry {
-    pub cidr: IpNet,
+    #[serde(default, deserialize_with = "empty_as_none")]
+    pub cidr: Option<IpNet>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

@@ -10,12 +10,29 @@ use std::collections::BTreeMap;
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
+use crate::problem::{parse_json, Problem};
 use crate::resources::{BgpConfiguration, BgpPeer, BlockAffinity, IpPool, Node};
 
 /// Where Calico keeps v3 resources (calico.md §1.1).
 pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org/";
 /// Where Calico keeps block affinities by host.
 pub const AFFINITIES: &str = "/calico/ipam/v2/host/";
+
+/// The kinds of resource BGP reads, by the plural of their key. Nothing
+/// else under [`RESOURCES`] is ever listed or watched: WorkloadEndpoints,
+/// policies, profiles and the rest can be of any number and churn at any
+/// rate without costing bgpd anything.
+pub const KINDS: [&str; 4] = ["nodes", "bgpconfigurations", "bgppeers", "ippools"];
+
+/// The key ranges (prefixes) `node` reads: each of [`KINDS`], and its own
+/// block affinities.
+pub fn ranges(node: &str) -> Vec<String> {
+    KINDS
+        .iter()
+        .map(|plural| format!("{RESOURCES}{plural}/"))
+        .chain([format!("{AFFINITIES}{node}/")])
+        .collect()
+}
 
 /// What a key names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,19 +128,54 @@ pub struct Snapshot {
     pub pools: BTreeMap<String, IpPool>,
     /// Block affinities by node, then block.
     pub affinities: BTreeMap<String, BTreeMap<IpNet, BlockAffinity>>,
+    /// What could not be used, by the key it is at: a value that did not
+    /// parse (its last good value, if any, stays in force) or entries of a
+    /// value skipped. Cleared when the key gets a good value or goes.
+    pub problems: BTreeMap<String, Vec<Problem>>,
 }
 
 fn parse<T: DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, BadValue> {
-    serde_json::from_slice(value).map_err(|e| BadValue {
+    parse_json(value).map_err(|(field, reason)| BadValue {
         key: key.to_owned(),
-        reason: e.to_string(),
+        reason: if field.is_empty() {
+            reason
+        } else {
+            format!("{field}: {reason}")
+        },
     })
 }
 
 impl Snapshot {
     /// Stores `value` at `key`. Returns whether anything BGP reads changed;
-    /// a bad value changes nothing and is returned as the error.
+    /// a bad value changes nothing but its problem, and is returned as the
+    /// error.
     pub fn put(&mut self, key: &str, value: &[u8]) -> Result<bool, BadValue> {
+        let stored = self.store(key, value);
+        let problems = match &stored {
+            Ok(_) => match Key::parse(key) {
+                Some(Key::BgpConfiguration(name)) => {
+                    self.bgp_configurations[&name].spec.problems(key)
+                }
+                _ => Vec::new(),
+            },
+            Err(bad) => vec![Problem::new(key, "", bad.reason.clone())],
+        };
+        let before = self.problems.get(key).cloned().unwrap_or_default();
+        if problems.is_empty() {
+            self.problems.remove(key);
+        } else {
+            self.problems.insert(key.to_owned(), problems.clone());
+        }
+        let problems_changed = before != problems;
+        stored.map(|changed| changed || problems_changed)
+    }
+
+    /// Every current problem, in key order.
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> {
+        self.problems.values().flatten()
+    }
+
+    fn store(&mut self, key: &str, value: &[u8]) -> Result<bool, BadValue> {
         let Some(parsed) = Key::parse(key) else {
             return Ok(false);
         };
@@ -148,7 +200,8 @@ impl Snapshot {
 
     /// Forgets `key`; returns whether anything BGP reads changed.
     pub fn delete(&mut self, key: &str) -> bool {
-        match Key::parse(key) {
+        let had_problems = self.problems.remove(key).is_some();
+        let removed = match Key::parse(key) {
             Some(Key::Node(name)) => self.nodes.remove(&name).is_some(),
             Some(Key::BgpConfiguration(name)) => self.bgp_configurations.remove(&name).is_some(),
             Some(Key::BgpPeer(name)) => self.peers.remove(&name).is_some(),
@@ -164,7 +217,8 @@ impl Snapshot {
                 removed
             }
             None => false,
-        }
+        };
+        removed || had_problems
     }
 
     /// The global BGPConfiguration (`default`).
@@ -264,6 +318,46 @@ mod tests {
         assert!(snapshot.put(&key, wrong_enum).is_err());
         assert!(snapshot.delete(&key));
         assert!(!snapshot.delete(&key));
+    }
+
+    #[test]
+    fn a_problem_lasts_as_long_as_its_value() {
+        let mut snapshot = Snapshot::default();
+        let key = format!("{RESOURCES}bgppeers/tor");
+        let err = snapshot
+            .put(
+                &key,
+                br#"{"metadata":{"name":"tor"},"spec":{"asNumber":"many"}}"#,
+            )
+            .unwrap_err();
+        assert!(err.reason.starts_with("spec.asNumber: "), "{err}");
+        let problems: Vec<_> = snapshot.problems().cloned().collect();
+        assert_eq!(problems, [Problem::new(&key, "", err.reason.clone())]);
+        let good = br#"{"metadata":{"name":"tor"},"spec":{"peerIP":"10.0.0.1","asNumber":65001}}"#;
+        assert_eq!(snapshot.put(&key, good), Ok(true));
+        assert_eq!(snapshot.problems().count(), 0, "a good value clears it");
+        assert!(snapshot.put(&key, b"{").is_err());
+        assert!(
+            snapshot.peers.contains_key("tor"),
+            "the last good value stays"
+        );
+        assert!(snapshot.delete(&key));
+        assert_eq!(snapshot.problems().count(), 0, "a deleted key has none");
+    }
+
+    #[test]
+    fn bad_entries_are_problems_of_a_value_that_applies() {
+        let mut snapshot = Snapshot::default();
+        let key = format!("{RESOURCES}bgpconfigurations/default");
+        let value = br#"{"metadata":{"name":"default"},"spec":{"asNumber":65001,
+            "serviceClusterIPs":[{"cidr":"10.101.0.0/16"},{},{"cidr":"x"}]}}"#;
+        assert_eq!(snapshot.put(&key, value), Ok(true));
+        let spec = &snapshot.global_config().unwrap().spec;
+        assert_eq!(spec.as_number, Some(proto::config::Asn(65001)));
+        let cidrs: Vec<_> = spec.service_cluster_ips.iter().map(|e| e.cidr).collect();
+        assert_eq!(cidrs, [Some("10.101.0.0/16".parse().unwrap()), None]);
+        let fields: Vec<_> = snapshot.problems().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["spec.serviceClusterIPs[2].cidr"]);
     }
 
     #[test]

@@ -96,7 +96,7 @@ fn every_case_renders_as_expected() {
             let expected_path = case.join("expected").join(format!("{name}.json"));
             let (got, bird) = match render(&snapshot, name, &secrets) {
                 Ok(rendered) => {
-                    for warning in &rendered.warnings {
+                    for warning in &rendered.problems {
                         warnings.push_str(&format!("{name}: {warning}\n"));
                     }
                     let bird =

@@ -80,14 +80,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let (snapshot, bad) = match runtime.block_on(list_once(&etcd, node)) {
+    let (snapshot, _) = match runtime.block_on(list_once(&etcd, node)) {
         Ok(listed) => listed,
         Err(e) => {
             eprintln!("confgen: cannot read etcd at {}: {e}", cli.etcd_endpoints);
             return ExitCode::FAILURE;
         }
     };
-    for problem in bad {
+    // What the datastore holds that cannot be used, whether or not it renders.
+    for problem in snapshot.problems() {
         eprintln!("confgen: skipped {problem}");
     }
     let secrets: Box<dyn SecretSource> = match secrets_dir {
@@ -96,8 +97,9 @@ fn main() -> ExitCode {
     };
     match render(&snapshot, node, secrets.as_ref()) {
         Ok(rendered) => {
-            for warning in &rendered.warnings {
-                eprintln!("confgen: warning: {warning}");
+            let stored: Vec<_> = snapshot.problems().collect();
+            for problem in rendered.problems.iter().filter(|p| !stored.contains(p)) {
+                eprintln!("confgen: warning: {problem}");
             }
             let text = match format {
                 Format::Json => {

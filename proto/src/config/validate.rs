@@ -105,8 +105,18 @@ pub fn parse_community(text: &str) -> Option<u32> {
     )
 }
 
+impl PeerConfig {
+    /// Checks one peer alone; the error's field is the peer's own
+    /// (`hold_time`), for a caller that skips a bad peer and keeps the rest.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_peer(self).map_err(|(field, message)| ConfigError::new(field, message))
+    }
+}
+
 fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
-    if peer.address.is_unspecified() || peer.address.is_multicast() {
+    // A multicast address is not refused: BIRD takes it as a neighbor, and
+    // Calico configures one as any other (its sessions never come up).
+    if peer.address.is_unspecified() {
         return Err(("address", format!("{} cannot be a peer", peer.address)));
     }
     if peer.port == 0 {
