@@ -1,19 +1,16 @@
-//! etcd as the source of desired state: confgen follows the datastore, each
-//! change is rendered for this node, and a configuration that differs from
-//! the running one is applied with the speaker's per-peer diff. Bursts of
-//! changes are coalesced; while etcd is away, the running configuration
-//! stays (DESIGN.md §1).
+//! etcd as a source of desired state: each snapshot confgen publishes is
+//! rendered for this node and offered to the applier, which alone applies
+//! it. Bursts of changes are coalesced; while etcd is away, the running
+//! configuration stays (DESIGN.md §1).
 
 use std::time::Duration;
 
-use confgen::render::render;
+use confgen::render::{render, RenderError};
 use confgen::secrets::SecretSource;
 use confgen::watch::{follow, EtcdConfig, Synced};
-use proto::config::SpeakerConfig;
 use tokio::sync::watch;
-use tracing::{info, warn};
 
-use crate::speaker::SpeakerHandle;
+use crate::applier::{Applier, Offer};
 
 /// Within a burst of etcd changes, at most one render per this long.
 const COALESCE: Duration = Duration::from_millis(10);
@@ -25,52 +22,57 @@ pub fn start(etcd: EtcdConfig, node: String) -> watch::Receiver<Synced> {
     receive
 }
 
-/// Waits for the first snapshot that renders for `node`.
-pub async fn first_config(
-    snapshots: &mut watch::Receiver<Synced>,
+/// Why nothing runs before etcd has answered.
+pub fn waiting_for(endpoints: &str) -> String {
+    format!("waiting for etcd at {endpoints}")
+}
+
+/// What a snapshot offers `node`.
+pub fn offer_for(
+    synced: &Synced,
     node: &str,
+    endpoints: &str,
     secrets: &dyn SecretSource,
-) -> Option<SpeakerConfig> {
-    loop {
-        if snapshots.changed().await.is_err() {
-            return None;
-        }
-        let synced = snapshots.borrow_and_update().clone();
-        if !synced.connected {
-            continue;
-        }
-        match render(&synced.snapshot, node, secrets) {
-            Ok(rendered) => {
-                for warning in &rendered.problems {
-                    warn!(%warning, "datastore");
-                }
-                info!(
-                    revision = synced.revision,
-                    peers = rendered.config.peers.len(),
-                    "configuration from etcd"
-                );
-                return Some(rendered.config);
-            }
-            Err(e) => {
-                warn!(error = %e, revision = synced.revision, "cannot run from the datastore yet")
-            }
+) -> Offer {
+    if !synced.connected {
+        let waiting = waiting_for(endpoints);
+        return Offer::Keep(match &synced.error {
+            Some(error) => format!("{waiting}: {error}"),
+            None => waiting,
+        });
+    }
+    match render(&synced.snapshot, node, secrets) {
+        Ok(rendered) => Offer::Run {
+            config: Box::new(rendered.config),
+            problems: rendered.problems,
+        },
+        // As Calico's BIRD with no BGP when its node has none: the
+        // sessions end until the node is back (docs/ARCHITECTURE.md).
+        Err(
+            e @ (RenderError::UnknownNode(_) | RenderError::NoBgp(_) | RenderError::NoRouterId(_)),
+        ) => Offer::Off(e.to_string()),
+        // A configuration the speaker cannot take: what runs stays.
+        Err(e @ RenderError::Invalid(_)) => {
+            Offer::Keep(format!("revision {}: {e}", synced.revision))
         }
     }
 }
 
-/// Applies every later change to the running speaker until the watcher ends.
-/// `running` holds the configuration the speaker runs (the first one to begin
-/// with) and gets each one applied, for the operator API.
-pub async fn follow_changes(
+/// Offers every snapshot, from the first, until the watcher ends.
+pub async fn offer_changes(
     mut snapshots: watch::Receiver<Synced>,
     node: String,
+    endpoints: String,
     secrets: Box<dyn SecretSource + Send + Sync>,
-    speaker: SpeakerHandle,
-    running: watch::Sender<SpeakerConfig>,
+    applier: Applier,
 ) {
-    let mut last_warnings = Vec::new();
     let mut last_render: Option<tokio::time::Instant> = None;
-    while snapshots.changed().await.is_ok() {
+    loop {
+        let synced = snapshots.borrow_and_update().clone();
+        applier.offer(offer_for(&synced, &node, &endpoints, secrets.as_ref()));
+        if snapshots.changed().await.is_err() {
+            return;
+        }
         // A change after a quiet spell renders at once (S6 of BENCHMARKS.md
         // times etcd to the kernels). In a burst, renders are a window
         // apart, and the watch keeps only the latest state meanwhile.
@@ -78,31 +80,5 @@ pub async fn follow_changes(
             tokio::time::sleep_until(last + COALESCE).await;
         }
         last_render = Some(tokio::time::Instant::now());
-        let synced = snapshots.borrow_and_update().clone();
-        if !synced.connected {
-            continue;
-        }
-        match render(&synced.snapshot, &node, secrets.as_ref()) {
-            Ok(rendered) => {
-                if rendered.problems != last_warnings {
-                    for warning in &rendered.problems {
-                        warn!(%warning, "datastore");
-                    }
-                    last_warnings = rendered.problems;
-                }
-                if rendered.config != *running.borrow() {
-                    info!(
-                        revision = synced.revision,
-                        "applying a new configuration from etcd"
-                    );
-                    speaker.reconfigure(rendered.config.clone());
-                    running.send_replace(rendered.config);
-                }
-            }
-            // A node that lost its BGP spec, say, keeps what runs.
-            Err(e) => {
-                warn!(error = %e, revision = synced.revision, "not applied; the running configuration stays")
-            }
-        }
     }
 }

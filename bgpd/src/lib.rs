@@ -1,7 +1,8 @@
 //! podroute's BGP speaker: the wire codec ([`packet`]), the session state
 //! machine ([`fsm`]), the RIB ([`rib`]), import and export rules ([`policy`],
 //! [`export`]), the speaker actor that owns them ([`speaker`]), the kernel
-//! side ([`fib`]), the etcd datastore ([`datastore`]) and the operator
+//! side ([`fib`]), the etcd datastore ([`datastore`]), the one way in for
+//! configuration ([`applier`], applying a [`config_diff`]) and the operator
 //! interfaces ([`api`]). See `docs/ARCHITECTURE.md`.
 
 /// The version `--version` and the API report: the crate's, and the commit
@@ -14,6 +15,8 @@ pub const VERSION: &str = concat!(
 );
 
 pub mod api;
+pub mod applier;
+pub mod config_diff;
 pub mod datastore;
 pub mod export;
 pub mod fasthash;

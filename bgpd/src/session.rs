@@ -66,6 +66,8 @@ pub enum Event {
         event: SessionEvent,
     },
     Reconfigure(proto::config::SpeakerConfig),
+    /// This node can run no BGP (its Node went, or lost its address).
+    Deconfigure,
     Shutdown(Stop),
 }
 

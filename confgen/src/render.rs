@@ -26,9 +26,11 @@ fn peer_key(resource: &BgpPeer) -> String {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RenderError {
-    #[error("node {0} is not in the datastore")]
+    #[error("node {0} not found in the datastore")]
     UnknownNode(String),
-    #[error("node {0} has no BGP address (spec.bgp): a policy-only node runs no BGP")]
+    #[error(
+        "node {0} has no BGP address: BGP is off on this node (a policy-only node runs no BGP)"
+    )]
     NoBgp(String),
     #[error("node {0} has no IPv4 address for its router id")]
     NoRouterId(String),

@@ -22,17 +22,18 @@ use std::time::{Duration, SystemTime};
 
 use futures::Stream;
 use ipnet::IpNet;
-use proto::config::{PeerKind, SpeakerConfig};
+use proto::config::PeerKind;
 use proto::v1;
 use proto::v1::bgpd_service_server::{BgpdService, BgpdServiceServer};
 use routesync::{RouteState, StatusReader};
 use tokio::net::UnixListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::{ReceiverStream, UnixListenerStream};
 use tonic::{Request, Response, Status};
 use tracing::{info, warn};
 
+use super::{DatastoreSource, Sources};
 use crate::fsm::State;
 use crate::speaker::SpeakerHandle;
 use crate::status::{PathStatus, PeerStatus, RouteStatus, SessionStatus};
@@ -77,41 +78,16 @@ impl From<ApiError> for Status {
     }
 }
 
-/// Where the configuration comes from, for GetStatus.
-#[derive(Clone, Debug)]
-pub enum DatastoreSource {
-    File(PathBuf),
-    Etcd {
-        endpoints: String,
-        /// The watcher's latest state: connected or not, and the revision.
-        sync: watch::Receiver<confgen::watch::Synced>,
-    },
-}
-
 /// The service: what it reads to answer.
 #[derive(Clone, Debug)]
 pub struct Api {
     speaker: SpeakerHandle,
-    kernel: Option<StatusReader>,
-    config: watch::Receiver<SpeakerConfig>,
-    datastore: DatastoreSource,
+    sources: Sources,
 }
 
 impl Api {
-    /// `config` holds the configuration the speaker runs: the caller sends
-    /// each configuration it gives the speaker.
-    pub fn new(
-        speaker: SpeakerHandle,
-        kernel: Option<StatusReader>,
-        config: watch::Receiver<SpeakerConfig>,
-        datastore: DatastoreSource,
-    ) -> Self {
-        Self {
-            speaker,
-            kernel,
-            config,
-            datastore,
-        }
+    pub fn new(speaker: SpeakerHandle, sources: Sources) -> Self {
+        Self { speaker, sources }
     }
 
     async fn peers(&self) -> Result<Vec<PeerStatus>, ApiError> {
@@ -127,8 +103,8 @@ impl Api {
             .ok_or_else(|| ApiError::NoSuchPeer(name.to_owned()))
     }
 
-    fn datastore(&self) -> v1::Datastore {
-        match &self.datastore {
+    fn datastore(&self) -> Option<v1::Datastore> {
+        Some(match self.sources.datastore.as_ref()? {
             DatastoreSource::File(path) => v1::Datastore {
                 kind: v1::DatastoreKind::File.into(),
                 source: path.display().to_string(),
@@ -149,11 +125,13 @@ impl Api {
                     revision: synced.revision,
                 }
             }
-        }
+        })
     }
 
     async fn status(&self) -> Result<v1::GetStatusResponse, ApiError> {
         let status = self.speaker.status().await.ok_or(ApiError::Stopped)?;
+        let not_configured = self.sources.not_configured();
+        let state = self.sources.config.borrow().clone();
         let uptime = SystemTime::now()
             .duration_since(status.started)
             .unwrap_or_default();
@@ -174,8 +152,19 @@ impl Api {
             graceful_restart_recovery: status.recovering,
             prefixes: status.prefixes as u64,
             attribute_sets: status.attr_sets as u64,
-            datastore: Some(self.datastore()),
-            kernel: self.kernel.as_ref().map(|kernel| {
+            datastore: self.datastore(),
+            configured: not_configured.is_none(),
+            not_configured_reason: not_configured.unwrap_or_default(),
+            problems: state
+                .problems
+                .iter()
+                .map(|p| v1::Problem {
+                    resource: p.resource.clone(),
+                    field: p.field.clone(),
+                    reason: p.reason.clone(),
+                })
+                .collect(),
+            kernel: self.sources.kernel().map(|kernel| {
                 let (installed, not_installed, failed) = kernel.counts();
                 v1::KernelSummary {
                     installed: installed as u64,
@@ -187,7 +176,11 @@ impl Api {
     }
 
     fn config(&self) -> Result<v1::GetConfigResponse, ApiError> {
-        let config = self.config.borrow().clone();
+        let state = self.sources.config.borrow().clone();
+        let Some(config) = state.running else {
+            let reason = self.sources.not_configured().unwrap_or_default();
+            return Err(ApiError::NotNow(format!("not configured: {reason}")));
+        };
         toml::to_string(&config)
             .map(|toml| v1::GetConfigResponse { toml })
             .map_err(|e| ApiError::Internal(format!("cannot write the configuration: {e}")))
@@ -199,7 +192,7 @@ impl Api {
             text => Some(parse_prefix(text)?),
         };
         let routes = self.speaker.routes(within).await.ok_or(ApiError::Stopped)?;
-        let kernel = self.kernel.as_ref().filter(|_| request.kernel);
+        let kernel = self.sources.kernel().filter(|_| request.kernel);
         let mut out: BTreeMap<IpNet, v1::Route> = routes
             .into_iter()
             .map(|route| {

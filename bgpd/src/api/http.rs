@@ -10,19 +10,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::warn;
 
+use super::{DatastoreSource, Sources};
 use crate::speaker::SpeakerHandle;
 use crate::status::{PeerStatus, SpeakerStatus};
 
 /// calico-node's `-threshold-time` default: right after start every peer must
 /// be up; later one is enough.
 pub const READY_THRESHOLD: Duration = Duration::from_secs(30);
-
-/// What the HTTP server reads besides the speaker.
-#[derive(Clone, Debug, Default)]
-pub struct Sources {
-    pub kernel: Option<routesync::StatusReader>,
-    pub datastore: Option<tokio::sync::watch::Receiver<confgen::watch::Synced>>,
-}
 
 pub async fn serve(
     address: SocketAddr,
@@ -93,7 +87,11 @@ async fn route(path: &str, speaker: &SpeakerHandle, sources: &Sources) -> (u16, 
     match (path, status, peers) {
         ("/liveness", Some(_), Some(_)) => (200, "live\n".into()),
         ("/readiness", Some(status), Some(peers)) => {
-            match readiness(&status, &peers, SystemTime::now()) {
+            let ready = match sources.not_configured() {
+                Some(reason) => Err(reason),
+                None => readiness(&status, &peers, SystemTime::now()),
+            };
+            match ready {
                 Ok(()) => (200, "ready\n".into()),
                 Err(reason) => (503, format!("{reason}\n")),
             }
@@ -262,7 +260,20 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
         "gauge",
         vec![(String::new(), u8::from(status.converged).to_string())],
     );
-    if let Some(kernel) = &sources.kernel {
+    let state = sources.config.borrow().clone();
+    gauge(
+        "configured",
+        "1 while a configuration runs; 0 before the first, and while the node can run no BGP.",
+        "gauge",
+        vec![(String::new(), u8::from(state.running.is_some()).to_string())],
+    );
+    gauge(
+        "config_problems",
+        "What the datastore holds that could not be used (each skipped alone).",
+        "gauge",
+        vec![(String::new(), state.problems.len().to_string())],
+    );
+    if let Some(kernel) = sources.kernel() {
         let (installed, not_installed, failed) = kernel.counts();
         gauge(
             "kernel_routes",
@@ -278,8 +289,8 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
             ],
         );
     }
-    if let Some(datastore) = &sources.datastore {
-        let synced = datastore.borrow();
+    if let Some(DatastoreSource::Etcd { sync, .. }) = &sources.datastore {
+        let synced = sync.borrow();
         gauge(
             "datastore_connected",
             "1 while etcd answers.",

@@ -6,14 +6,18 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::{Arc, OnceLock};
+
+use bgpd::api::{DatastoreSource, Sources};
+use bgpd::applier::{Applier, Offer};
 use bgpd::fib::KernelFib;
-use bgpd::speaker::{Speaker, SpeakerHandle, Stop};
+use bgpd::speaker::{spawn_when_configured, SpeakerHandle, Stop};
 use clap::{CommandFactory, Parser, ValueEnum};
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
 use confgen::watch::EtcdConfig;
 use proto::config::SpeakerConfig;
 use tokio::signal::unix::{signal, SignalKind};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Datastore {
@@ -156,21 +160,37 @@ fn log_filter(text: &str) -> Result<String, String> {
         .map_err(|e| format!("not a log filter: {e}"))
 }
 
-/// Finds this node's addresses as calico-node does and writes each into the
-/// Node resource unless one of its family is set.
-async fn register_node(etcd: &EtcdConfig, node: &str, cli: &Cli) -> Result<(), String> {
+/// This node's addresses, found as calico-node finds them (IP, IP6 and
+/// their autodetection methods); a method that cannot be read is an error.
+fn node_addresses(cli: &Cli) -> Result<Vec<ipnet::IpNet>, String> {
     use confgen::autodetect::{node_address, Family};
-    use confgen::register::Outcome;
     let v4 = node_address(&cli.ip, &cli.ip_autodetection_method, Family::V4)
         .map_err(|e| format!("IP: {e}"))?;
     let v6 = node_address(&cli.ip6, &cli.ip6_autodetection_method, Family::V6)
         .map_err(|e| format!("IP6: {e}"))?;
-    let addresses: Vec<_> = v4.into_iter().chain(v6).collect();
+    Ok(v4.into_iter().chain(v6).collect())
+}
+
+/// Writes `addresses` into the Node resource unless one of its family is
+/// set, trying again (with backoff) while etcd cannot be reached, so that a
+/// node whose etcd is not up yet still registers, and is served meanwhile.
+async fn register_node(etcd: EtcdConfig, node: String, addresses: Vec<ipnet::IpNet>) {
+    use confgen::register::Outcome;
     if addresses.is_empty() {
         info!(%node, "IP=none and IP6=none: no address to register");
-        return Ok(());
+        return;
     }
-    let registered = confgen::register::register(etcd, node, &addresses).await?;
+    let mut backoff = std::time::Duration::from_millis(200);
+    let registered = loop {
+        match confgen::register::register(&etcd, &node, &addresses).await {
+            Ok(registered) => break registered,
+            Err(e) => {
+                warn!(%node, error = %e, retry_in = ?backoff, "--register-node: cannot write the Node yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
+            }
+        }
+    };
     if registered.created {
         info!(%node, "registered: Node created");
     }
@@ -184,7 +204,6 @@ async fn register_node(etcd: &EtcdConfig, node: &str, cli: &Cli) -> Result<(), S
             }
         }
     }
-    Ok(())
 }
 
 /// jemalloc, with the settings of `.cargo/config.toml` built in.
@@ -218,7 +237,18 @@ fn main() -> ExitCode {
     runtime.block_on(run(cli))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+/// Where the configuration comes from, checked before anything is served.
+enum Source {
+    File(PathBuf, SpeakerConfig),
+    Etcd {
+        etcd: EtcdConfig,
+        node: String,
+        endpoints: String,
+    },
+}
+
+/// The source the command line names; a usage error (exit 2) otherwise.
+fn source(cli: &Cli) -> Result<Source, String> {
     let datastore = cli.datastore.unwrap_or(if cli.etcd_endpoints.is_some() {
         Datastore::Etcd
     } else {
@@ -227,122 +257,160 @@ async fn run(cli: Cli) -> ExitCode {
     match datastore {
         Datastore::File => {
             let Some(path) = cli.config.clone() else {
-                eprintln!("bgpd: give --config FILE (or BGPD_CONFIG), or ETCD_ENDPOINTS and NODENAME for etcd");
-                return ExitCode::from(2);
+                return Err(
+                    "give --config FILE (or BGPD_CONFIG), or ETCD_ENDPOINTS and NODENAME for etcd"
+                        .into(),
+                );
             };
-            let config = match SpeakerConfig::load(&path) {
-                Ok(config) => config,
-                Err(e) => {
-                    eprintln!("bgpd: {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-            };
-            let Some((speaker, task, kernel)) = start(config.clone()).await else {
-                return ExitCode::FAILURE;
-            };
-            // The operator API (gRPC); `running` gets every configuration applied.
-            let (running, applied) = tokio::sync::watch::channel(config);
-            let file = bgpd::api::grpc::DatastoreSource::File(path.clone());
-            let api = serve_api(&cli, &speaker, kernel.clone(), applied, file);
-            let sources = bgpd::api::http::Sources {
-                kernel: Some(kernel),
-                datastore: None,
-            };
-            let servers = serve_operators(&cli, &speaker, sources).await;
-            serve_signals(&speaker, Some(&path), &running).await;
-            drop(api);
-            servers.iter().for_each(|s| s.abort());
-            stop(speaker, task, cli.stop_mode.into()).await
+            let config =
+                SpeakerConfig::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(Source::File(path, config))
         }
         Datastore::Etcd => {
-            let (Some(endpoints), Some(node)) =
-                (cli.etcd_endpoints.as_deref(), cli.node_name.clone())
+            let (Some(endpoints), Some(node)) = (cli.etcd_endpoints.clone(), cli.node_name.clone())
             else {
-                eprintln!("bgpd: the etcd datastore needs ETCD_ENDPOINTS and NODENAME (or --etcd-endpoints and --node-name)");
-                return ExitCode::from(2);
+                return Err("the etcd datastore needs ETCD_ENDPOINTS and NODENAME (or --etcd-endpoints and --node-name)".into());
             };
             let etcd = EtcdConfig {
                 ca_cert: cli.etcd_ca_cert_file.clone(),
                 cert: cli.etcd_cert_file.clone(),
                 key: cli.etcd_key_file.clone(),
-                ..EtcdConfig::from_endpoints(endpoints)
+                ..EtcdConfig::from_endpoints(&endpoints)
             };
-            let secrets = || -> Box<dyn SecretSource + Send + Sync> {
-                match &cli.secrets_dir {
-                    Some(dir) => Box::new(SecretDir(dir.clone())),
-                    None => Box::new(NoSecrets),
-                }
-            };
-            if cli.register_node {
-                if let Err(e) = register_node(&etcd, &node, &cli).await {
-                    eprintln!("bgpd: --register-node: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-            let mut snapshots = bgpd::datastore::start(etcd, node.clone());
-            info!(%node, endpoints, "waiting for the datastore");
-            let first_secrets = secrets();
-            let first = tokio::select! {
-                config = bgpd::datastore::first_config(&mut snapshots, &node, first_secrets.as_ref()) => config,
-                _ = shutdown_signal() => return ExitCode::SUCCESS,
-            };
-            let Some(config) = first else {
-                return ExitCode::FAILURE;
-            };
-            let Some((speaker, task, kernel)) = start(config.clone()).await else {
-                return ExitCode::FAILURE;
-            };
-            // The operator API (gRPC); `running` gets every configuration applied.
-            let (running, applied) = tokio::sync::watch::channel(config.clone());
-            let etcd = bgpd::api::grpc::DatastoreSource::Etcd {
-                endpoints: endpoints.to_owned(),
-                sync: snapshots.clone(),
-            };
-            let api = serve_api(&cli, &speaker, kernel.clone(), applied, etcd);
-            let sources = bgpd::api::http::Sources {
-                kernel: Some(kernel),
-                datastore: Some(snapshots.clone()),
-            };
-            let servers = serve_operators(&cli, &speaker, sources).await;
-            let follower = tokio::spawn(bgpd::datastore::follow_changes(
-                snapshots,
+            Ok(Source::Etcd {
+                etcd,
                 node,
-                secrets(),
-                speaker.clone(),
-                running.clone(),
-            ));
-            serve_signals(&speaker, None, &running).await;
-            drop(api);
-            follower.abort();
-            servers.iter().for_each(|s| s.abort());
-            stop(speaker, task, cli.stop_mode.into()).await
+                endpoints,
+            })
         }
     }
 }
 
-async fn start(
-    config: SpeakerConfig,
-) -> Option<(
-    SpeakerHandle,
-    tokio::task::JoinHandle<()>,
-    routesync::StatusReader,
-)> {
-    let fib = KernelFib::start(&config);
-    let kernel = fib.status();
-    match Speaker::start(config, Box::new(fib)).await {
-        Ok((speaker, handle, events)) => Some((handle, tokio::spawn(speaker.run(events)), kernel)),
+/// Serves every operator interface at once, then feeds the applier from
+/// the source: the speaker starts with the first configuration.
+async fn run(cli: Cli) -> ExitCode {
+    let source = match source(&cli) {
+        Ok(source) => source,
         Err(e) => {
-            error!(error = %e, "cannot start");
-            None
+            eprintln!("bgpd: {e}");
+            return ExitCode::from(2);
         }
+    };
+    let registration = match (&source, cli.register_node) {
+        (Source::Etcd { etcd, node, .. }, true) => match node_addresses(&cli) {
+            Ok(addresses) => Some((etcd.clone(), node.clone(), addresses)),
+            Err(e) => {
+                eprintln!("bgpd: --register-node: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let node_name = match &source {
+        Source::File(_, config) => config.node_name.clone(),
+        Source::Etcd { node, .. } => node.clone(),
+    };
+    let kernel: Arc<OnceLock<routesync::StatusReader>> = Arc::default();
+    let slot = kernel.clone();
+    let (speaker, mut task) = spawn_when_configured(
+        node_name,
+        Box::new(move |config: &SpeakerConfig| {
+            let fib = KernelFib::start(config);
+            let _ = slot.set(fib.status());
+            Box::new(fib) as Box<dyn bgpd::speaker::FibSink>
+        }),
+    );
+    let (applier, datastore, reason) = match &source {
+        Source::File(path, _) => (
+            Applier::new(speaker.clone(), format!("reading {}", path.display())),
+            DatastoreSource::File(path.clone()),
+            None,
+        ),
+        Source::Etcd {
+            etcd,
+            node,
+            endpoints,
+        } => {
+            let snapshots = bgpd::datastore::start(etcd.clone(), node.clone());
+            let reason = bgpd::datastore::waiting_for(endpoints);
+            (
+                Applier::new(speaker.clone(), reason.clone()),
+                DatastoreSource::Etcd {
+                    endpoints: endpoints.clone(),
+                    sync: snapshots,
+                },
+                Some(reason),
+            )
+        }
+    };
+    let sources = Sources {
+        config: applier.subscribe(),
+        kernel,
+        datastore: Some(datastore.clone()),
+    };
+    let api = serve_api(&cli, &speaker, sources.clone());
+    let servers = serve_operators(&cli, &speaker, sources).await;
+    if let Some(reason) = reason {
+        info!(%reason, "serving; not configured yet");
     }
+    if let Some((etcd, node, addresses)) = registration {
+        tokio::spawn(register_node(etcd, node, addresses));
+    }
+    // The source feeds the applier: the file now and on SIGHUP, etcd on
+    // every change.
+    let mut reloads = None;
+    let mut follower = None;
+    match (source, datastore) {
+        (Source::File(path, config), _) => {
+            applier.offer(Offer::Run {
+                config: Box::new(config),
+                problems: Vec::new(),
+            });
+            reloads = Some((path, applier));
+        }
+        (
+            Source::Etcd {
+                node, endpoints, ..
+            },
+            DatastoreSource::Etcd { sync, .. },
+        ) => {
+            let secrets: Box<dyn SecretSource + Send + Sync> = match cli.secrets_dir.clone() {
+                Some(dir) => Box::new(SecretDir(dir)),
+                None => Box::new(NoSecrets),
+            };
+            follower = Some(tokio::spawn(bgpd::datastore::offer_changes(
+                sync, node, endpoints, secrets, applier,
+            )));
+        }
+        (Source::Etcd { .. }, DatastoreSource::File(_)) => {}
+    }
+    let failed = tokio::select! {
+        _ = serve_signals(reloads.as_ref()) => false,
+        ended = &mut task => {
+            match ended {
+                Ok(Ok(())) => error!("the speaker ended"),
+                Ok(Err(e)) => error!(error = %e, "cannot start"),
+                Err(e) => error!(error = %e, "the speaker failed"),
+            }
+            true
+        }
+    };
+    if let Some(follower) = follower {
+        follower.abort();
+    }
+    drop(api);
+    servers.iter().for_each(|s| s.abort());
+    if failed {
+        return ExitCode::FAILURE;
+    }
+    stop(speaker, task, cli.stop_mode.into()).await
 }
 
 /// The operator interfaces: BIRD-compatible sockets and HTTP health and metrics.
 async fn serve_operators(
     cli: &Cli,
     speaker: &SpeakerHandle,
-    sources: bgpd::api::http::Sources,
+    sources: Sources,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     use bgpd::api::bird::{serve, Daemon};
     let mut tasks = Vec::new();
@@ -381,14 +449,12 @@ async fn serve_operators(
 fn serve_api(
     cli: &Cli,
     speaker: &SpeakerHandle,
-    kernel: routesync::StatusReader,
-    running: tokio::sync::watch::Receiver<SpeakerConfig>,
-    datastore: bgpd::api::grpc::DatastoreSource,
+    sources: Sources,
 ) -> Option<bgpd::api::grpc::ApiServer> {
     if cli.api_socket.as_os_str() == "off" {
         return None;
     }
-    let api = bgpd::api::grpc::Api::new(speaker.clone(), Some(kernel), running, datastore);
+    let api = bgpd::api::grpc::Api::new(speaker.clone(), sources);
     match bgpd::api::grpc::serve(&cli.api_socket, api) {
         Ok(server) => Some(server),
         Err(e) => {
@@ -400,12 +466,9 @@ fn serve_api(
 
 // ---- end of the operator API ----
 
-/// Until SIGTERM or SIGINT; SIGHUP re-reads the file, if there is one.
-async fn serve_signals(
-    speaker: &SpeakerHandle,
-    file: Option<&PathBuf>,
-    running: &tokio::sync::watch::Sender<SpeakerConfig>,
-) {
+/// Until SIGTERM or SIGINT. SIGHUP re-reads the file, if the configuration
+/// comes from one, and offers it to the applier.
+async fn serve_signals(file: Option<&(PathBuf, Applier)>) {
     let Ok(mut hangup) = signal(SignalKind::hangup()) else {
         shutdown_signal().await;
         return;
@@ -413,13 +476,15 @@ async fn serve_signals(
     loop {
         tokio::select! {
             _ = hangup.recv() => match file {
-                Some(path) => match SpeakerConfig::load(path) {
+                Some((path, applier)) => match SpeakerConfig::load(path) {
                     Ok(config) => {
                         info!(file = %path.display(), "configuration reloaded");
-                        running.send_replace(config.clone());
-                        speaker.reconfigure(config);
+                        applier.offer(Offer::Run { config: Box::new(config), problems: Vec::new() });
                     }
-                    Err(e) => error!(file = %path.display(), error = %e, "reload refused; the running configuration stays"),
+                    Err(e) => {
+                        error!(file = %path.display(), error = %e, "reload refused; the running configuration stays");
+                        applier.offer(Offer::Keep(format!("{}: {e}", path.display())));
+                    }
                 },
                 None => info!("SIGHUP ignored: the configuration comes from etcd"),
             },
@@ -443,7 +508,11 @@ async fn shutdown_signal() {
     }
 }
 
-async fn stop(speaker: SpeakerHandle, task: tokio::task::JoinHandle<()>, how: Stop) -> ExitCode {
+async fn stop(
+    speaker: SpeakerHandle,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+    how: Stop,
+) -> ExitCode {
     info!(?how, "shutting down");
     speaker.shutdown(how);
     let _ = task.await;

@@ -1,7 +1,10 @@
 //! Configuration: peers added, removed and changed, the router identity,
 //! the listening socket and the originated routes.
 
+use std::collections::HashMap;
+
 use super::*;
+use crate::config_diff::ConfigDiff;
 
 impl Speaker {
     pub(super) fn new_session(&mut self) -> SessionId {
@@ -44,45 +47,19 @@ impl Speaker {
         self.dirty.extend(gone);
     }
 
-    /// Applies a new configuration: peers added, removed or changed are the
-    /// only sessions touched (Calico's confd reloads flap them all; this does
-    /// not). A change of identity (router id, AS, cluster, addresses, listen)
-    /// restarts every session.
+    /// Applies a new configuration, as [`ConfigDiff`] says: peers added,
+    /// removed or changed are the only sessions touched (Calico's confd
+    /// reloads flap them all; this does not). A change of identity (router
+    /// id, AS, cluster, addresses, listen) restarts every session.
     pub(super) fn reconfigure(&mut self, config: SpeakerConfig) {
-        if config.kernel != self.config.kernel || config.addresses != self.config.addresses {
-            let was_enabled = self.config.kernel.enabled;
-            if was_enabled && !config.kernel.enabled {
-                // routesync removes our kernel routes; then it forgets them,
-                // holding nothing while off.
-                self.fib.reconfigure(&config);
-                let every: Vec<FibUpdate> = self
-                    .rib
-                    .prefixes()
-                    .map(|prefix| FibUpdate {
-                        prefix,
-                        entry: FibEntry::Remove,
-                    })
-                    .collect();
-                self.fib.apply(every);
-            } else {
-                self.fib.reconfigure(&config);
-            }
-            if !was_enabled && config.kernel.enabled {
-                self.config.kernel = config.kernel.clone();
-                let every: Vec<IpNet> = self.rib.prefixes().collect();
-                self.program_fib(every);
-            }
+        let diff = ConfigDiff::between(&self.config, &config);
+        if !diff.is_empty() {
+            info!(%diff, "applying a configuration");
         }
-        let identity = |c: &SpeakerConfig| {
-            (
-                c.router_id,
-                c.local_as,
-                c.cluster_id,
-                c.addresses.clone(),
-                c.listen.clone(),
-            )
-        };
-        if identity(&config) != identity(&self.config) {
+        if diff.kernel {
+            self.reconfigure_kernel(&config);
+        }
+        if diff.identity {
             info!("router identity changed: restarting every session");
             let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
             for id in ids {
@@ -102,34 +79,30 @@ impl Speaker {
             }
             return;
         }
-        // Peers, by address and port.
-        let key = |p: &PeerConfig| (p.address, p.port);
-        let removed: Vec<PeerId> = self
+        let by_key: HashMap<(IpAddr, u16), PeerId> = self
             .neighbors
             .values()
-            .filter(|n| !config.peers.iter().any(|p| key(p) == key(&n.config)))
-            .map(|n| n.id)
+            .map(|n| ((n.config.address, n.config.port), n.id))
             .collect();
-        for id in removed {
-            self.remove_peer(id, STOP_DECONFIGURED);
-        }
-        for peer in &config.peers {
-            let existing = self
-                .neighbors
-                .values()
-                .find(|n| key(&n.config) == key(peer))
-                .map(|n| (n.id, n.config == *peer));
-            match existing {
-                Some((_, true)) => {}
-                Some((id, false)) => {
-                    self.remove_peer(id, cease_subcode::OTHER_CONFIGURATION_CHANGE);
-                    self.add_peer(peer.clone());
-                }
-                None => self.add_peer(peer.clone()),
+        for key in &diff.removed {
+            if let Some(id) = by_key.get(key) {
+                self.remove_peer(*id, STOP_DECONFIGURED);
             }
         }
-        let old_origin = std::mem::replace(&mut self.config.originate, config.originate.clone());
-        self.originate(&old_origin, &config.originate);
+        for peer in diff.changed {
+            if let Some(id) = by_key.get(&(peer.address, peer.port)) {
+                self.remove_peer(*id, cease_subcode::OTHER_CONFIGURATION_CHANGE);
+            }
+            self.add_peer(peer);
+        }
+        for peer in diff.added {
+            self.add_peer(peer);
+        }
+        if diff.originate {
+            let old_origin =
+                std::mem::replace(&mut self.config.originate, config.originate.clone());
+            self.originate(&old_origin, &config.originate);
+        }
         let policy = policy_of(&config);
         if policy != self.policy {
             // The export rule changed: every prefix is exported anew.
@@ -137,6 +110,52 @@ impl Speaker {
             self.dirty.extend(self.rib.prefixes());
         }
         self.config = config;
+    }
+
+    /// The kernel section or the node's addresses changed: routesync is
+    /// told; turned off, it removes our routes; turned on, it gets them all.
+    fn reconfigure_kernel(&mut self, config: &SpeakerConfig) {
+        let was_enabled = self.config.kernel.enabled;
+        if was_enabled && !config.kernel.enabled {
+            // routesync removes our kernel routes; then it forgets them,
+            // holding nothing while off.
+            self.fib.reconfigure(config);
+            let every: Vec<FibUpdate> = self
+                .rib
+                .prefixes()
+                .map(|prefix| FibUpdate {
+                    prefix,
+                    entry: FibEntry::Remove,
+                })
+                .collect();
+            self.fib.apply(every);
+        } else {
+            self.fib.reconfigure(config);
+        }
+        if !was_enabled && config.kernel.enabled {
+            self.config.kernel = config.kernel.clone();
+            let every: Vec<IpNet> = self.rib.prefixes().collect();
+            self.program_fib(every);
+        }
+    }
+
+    /// The node can run no BGP any more (it lost its address, or its Node
+    /// went): every session ends, as when Calico's BIRD is configured with
+    /// none. The identity and the originated routes stay, so the kernel
+    /// keeps this node's blackholes, and the next configuration brings the
+    /// peers back.
+    pub(super) fn deconfigure(&mut self) {
+        let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
+        if !ids.is_empty() {
+            info!(
+                peers = ids.len(),
+                "BGP is off on this node: every session ends"
+            );
+        }
+        for id in ids {
+            self.remove_peer(id, STOP_DECONFIGURED);
+        }
+        self.config.peers.clear();
     }
 
     pub(super) fn rebind(&mut self, config: &SpeakerConfig) {

@@ -39,6 +39,9 @@ mod graceful;
 mod operators;
 mod routes;
 mod sessions;
+mod waiting;
+
+pub use waiting::{spawn_when_configured, FibFactory};
 
 /// Where best-route changes go: routesync (`fib::KernelFib`), or nowhere.
 pub trait FibSink: Send {
@@ -149,6 +152,12 @@ impl SpeakerHandle {
         let _ = self.events.send(Event::Reconfigure(config));
     }
 
+    /// This node can run no BGP for now: every session ends; the next
+    /// configuration brings them back.
+    pub fn deconfigure(&self) {
+        let _ = self.events.send(Event::Deconfigure);
+    }
+
     /// Ends the speaker, its sessions as `stop` says.
     pub fn shutdown(&self, stop: Stop) {
         let _ = self.events.send(Event::Shutdown(stop));
@@ -189,14 +198,61 @@ impl SpeakerHandle {
     }
 }
 
+/// The receiving ends of a speaker's channels, and its own sender of
+/// events (for the connections it starts).
+#[derive(Debug)]
+pub struct Inbox {
+    events: UnboundedSender<Event>,
+    receiver: UnboundedReceiver<Event>,
+    queries: UnboundedReceiver<Query>,
+}
+
+#[cfg(test)]
+impl Inbox {
+    /// The next event sent, if any (for tests of what is sent).
+    pub(crate) fn try_event(&mut self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// A speaker's channels: the handle that talks to it, and its inbox.
+pub fn channels() -> (SpeakerHandle, Inbox) {
+    let (events, receiver) = unbounded_channel();
+    let (query_sender, queries) = unbounded_channel();
+    let handle = SpeakerHandle {
+        events: events.clone(),
+        queries: query_sender,
+    };
+    let inbox = Inbox {
+        events,
+        receiver,
+        queries,
+    };
+    (handle, inbox)
+}
+
 impl Speaker {
     /// Binds the BGP port and starts the configured peers.
     pub async fn start(
         config: SpeakerConfig,
         fib: Box<dyn FibSink>,
     ) -> std::io::Result<(Self, SpeakerHandle, UnboundedReceiver<Event>)> {
-        let (events, receiver) = unbounded_channel();
-        let (query_sender, queries) = unbounded_channel();
+        let (handle, inbox) = channels();
+        let (speaker, receiver) = Self::start_on(config, fib, inbox)?;
+        Ok((speaker, handle, receiver))
+    }
+
+    /// [`Speaker::start`] on channels made beforehand.
+    fn start_on(
+        config: SpeakerConfig,
+        fib: Box<dyn FibSink>,
+        inbox: Inbox,
+    ) -> std::io::Result<(Self, UnboundedReceiver<Event>)> {
+        let Inbox {
+            events,
+            receiver,
+            queries,
+        } = inbox;
         let listener = session::listen(config.listen.address, config.listen.port)?;
         info!(address = %listener.local_addr()?, "listening for BGP");
         let listen_socket = Some(session::ListenSocket::of(&listener)?);
@@ -240,11 +296,7 @@ impl Speaker {
         speaker.flush();
         // A speaker without peers has nothing to wait for.
         speaker.check_converged();
-        let handle = SpeakerHandle {
-            events,
-            queries: query_sender,
-        };
-        Ok((speaker, handle, receiver))
+        Ok((speaker, receiver))
     }
 
     /// Runs until shut down.
@@ -340,6 +392,11 @@ impl Speaker {
             }
             Event::Reconfigure(config) => {
                 self.reconfigure(config);
+                self.last_reconfigured = SystemTime::now();
+                self.reconfigurations += 1;
+            }
+            Event::Deconfigure => {
+                self.deconfigure();
                 self.last_reconfigured = SystemTime::now();
                 self.reconfigurations += 1;
             }

@@ -13,6 +13,7 @@ mod cluster;
 mod communities;
 mod ebgp;
 mod etcd;
+mod first_second;
 mod flapping_peer;
 mod flooding_peer;
 mod graceful_restart;

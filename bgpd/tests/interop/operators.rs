@@ -15,7 +15,7 @@ use crate::support::{lan, start_operator_node, CONVERGE};
 
 /// A row of `calicoctl node status` (calicoctl/commands/node/status.go).
 #[derive(Debug, PartialEq, Eq)]
-struct CalicoRow {
+pub(crate) struct CalicoRow {
     address: String,
     kind: String,
     state: String,
@@ -26,7 +26,7 @@ struct CalicoRow {
 /// `show protocols` read as calicoctl reads it, to the letter: greeting 0001,
 /// header 2002 with exactly these columns, rows 1002- or continuation ' ',
 /// end 0000; BGP rows named Global_/Node_/Mesh_ only.
-fn calicoctl_show_protocols(socket: &Path) -> Result<Vec<CalicoRow>, String> {
+pub(crate) fn calicoctl_show_protocols(socket: &Path) -> Result<Vec<CalicoRow>, String> {
     let mut stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
     let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
     let mut line = String::new();
@@ -104,7 +104,7 @@ fn birdc(version: BirdVersion, client: &str, socket: &Path, command: &str) -> St
 }
 
 /// A GET on the host's loopback, from inside its namespace.
-fn get(host: &testnets::Host, path: &str) -> (u16, String) {
+pub(crate) fn get(host: &testnets::Host, path: &str) -> (u16, String) {
     let path = path.to_owned();
     host.ns()
         .enter(move || {

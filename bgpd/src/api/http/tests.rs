@@ -1,6 +1,7 @@
 use std::net::Ipv4Addr;
 
 use super::*;
+use crate::applier::ConfigState;
 use crate::fsm::State;
 
 fn speaker(started: SystemTime) -> SpeakerStatus {
@@ -69,9 +70,14 @@ fn metrics_are_prometheus_text() {
     let text = metrics(
         &speaker(SystemTime::now()),
         &[peer("10.0.0.2", State::Established)],
-        &Sources::default(),
+        &Sources::of(ConfigState {
+            problems: vec![confgen::problem::Problem::new("/k", "spec.x", "bad")],
+            ..ConfigState::default()
+        }),
     );
     assert!(text.contains("# TYPE podroute_peers gauge"), "{text}");
+    assert!(text.contains("podroute_config_problems 1"), "{text}");
+    assert!(text.contains("podroute_configured 0"), "{text}");
     assert!(
         text.contains("podroute_peers{state=\"Established\"} 1"),
         "{text}"

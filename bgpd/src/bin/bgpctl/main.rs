@@ -203,6 +203,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 println!("live");
                 return Ok(());
             }
+            if !status.configured {
+                return Err(status.not_configured_reason);
+            }
             let peers = client
                 .list_peers(v1::ListPeersRequest::default())
                 .await
@@ -553,6 +556,12 @@ fn status_text(status: &v1::GetStatusResponse, now: SystemTime) -> String {
     let mut out = format!("bgpd {}\n", status.version);
     let mut line = |label: &str, value: String| out.push_str(&format!("{label:<16}{value}\n"));
     line("Node:", status.node_name.clone());
+    if !status.configured {
+        line(
+            "Configured:",
+            format!("no: {}", status.not_configured_reason),
+        );
+    }
     line("Router ID:", status.router_id.clone());
     line("AS:", status.local_as.to_string());
     if !status.cluster_id.is_empty() {
@@ -629,6 +638,24 @@ fn status_text(status: &v1::GetStatusResponse, now: SystemTime) -> String {
                 kernel.installed, kernel.not_installed, kernel.failed
             ),
         );
+    }
+    line(
+        "Problems:",
+        match status.problems.len() {
+            0 => "none".to_owned(),
+            n => format!("{n} (skipped alone; everything else applies)"),
+        },
+    );
+    for problem in &status.problems {
+        let field = if problem.field.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", problem.field)
+        };
+        out.push_str(&format!(
+            "  {}{field}: {}\n",
+            problem.resource, problem.reason
+        ));
     }
     out
 }
