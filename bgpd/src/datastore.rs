@@ -68,8 +68,12 @@ pub async fn offer_changes(
 ) {
     let mut last_render: Option<tokio::time::Instant> = None;
     loop {
-        let synced = snapshots.borrow_and_update().clone();
-        applier.offer(offer_for(&synced, &node, &endpoints, secrets.as_ref()));
+        {
+            // Held only while rendering: the watcher changes the snapshot
+            // in place while nobody holds it (confgen's watch/mod.rs).
+            let synced = snapshots.borrow_and_update().clone();
+            applier.offer(offer_for(&synced, &node, &endpoints, secrets.as_ref()));
+        }
         if snapshots.changed().await.is_err() {
             return;
         }

@@ -11,6 +11,7 @@ use proto::config::Asn;
 use serde::Deserialize;
 
 use crate::problem::{Entries, Problem};
+use crate::selector::{Selector, SelectorError};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Metadata {
@@ -166,14 +167,14 @@ pub struct BgpPeerSpec {
     #[serde(default, deserialize_with = "empty_as_none")]
     pub node: Option<String>,
     #[serde(default, deserialize_with = "empty_as_none")]
-    pub node_selector: Option<String>,
+    pub node_selector: Option<StoredSelector>,
     /// `a.b.c.d`, `a.b.c.d:port`, `v6` or `[v6]:port`.
     #[serde(default, rename = "peerIP", deserialize_with = "empty_as_none")]
     pub peer_ip: Option<String>,
     #[serde(default)]
     pub as_number: Option<Asn>,
     #[serde(default, deserialize_with = "empty_as_none")]
-    pub peer_selector: Option<String>,
+    pub peer_selector: Option<StoredSelector>,
     #[serde(default)]
     pub keep_original_next_hop: bool,
     /// `Auto`, `Self` or `Keep` (Calico v3.31).
@@ -192,6 +193,26 @@ pub struct BgpPeerSpec {
     pub ttl_security: Option<u8>,
     #[serde(default, rename = "localASNumber")]
     pub local_as_number: Option<Asn>,
+}
+
+/// A selector as stored, and as parsed once, when its resource is read:
+/// rendering then matches labels without parsing again. A selector that
+/// does not parse is kept with its error, which rendering reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredSelector {
+    pub text: String,
+    pub parsed: Result<Selector, SelectorError>,
+}
+
+impl std::str::FromStr for StoredSelector {
+    type Err = std::convert::Infallible;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(Self {
+            text: text.to_owned(),
+            parsed: Selector::parse(text),
+        })
+    }
 }
 
 // ===== IPPool =====

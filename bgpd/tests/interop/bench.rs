@@ -20,7 +20,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
     };
     let results = bench::run(&options, &mut |line| eprintln!("{line}")).unwrap();
     let ids: Vec<&str> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids, ["S1", "S2", "S3", "S4", "S5", "S6"]);
+    assert_eq!(ids, ["S1", "S2", "S3", "S4", "S5", "S6", "S7"]);
     for result in &results {
         assert!(!result.rows.is_empty(), "{} has no rows", result.id);
         for row in &result.rows {
@@ -58,6 +58,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
         "## S4 kernel",
         "## S5 churn in a mesh",
         "## S6 etcd to the kernels",
+        "## S7 a production-size datastore",
         "BIRD 1.6",
         "GoBGP",
         "| 5,000 | bgpd |",

@@ -114,9 +114,7 @@ async fn session(
     let mut listed = false;
     loop {
         let Listing {
-            mut snapshot,
-            revision,
-            ..
+            snapshot, revision, ..
         } = list(&clients, ranges, PAGE_SIZE)
             .await
             .map_err(ended(listed))?;
@@ -130,7 +128,7 @@ async fn session(
             "etcd listed"
         );
         let synced = Synced {
-            snapshot: Arc::new(snapshot.clone()),
+            snapshot: Arc::new(snapshot),
             revision,
             connected: true,
             error: None,
@@ -147,29 +145,27 @@ async fn session(
                 Ok(None) => return Err(ended(true)("the watch stream ended".into())),
                 Err(e) => return Err(ended(true)(e.to_string())),
             };
-            let applied = apply(&mut snapshot, &response);
-            if applied.compacted {
+            if response.compact_revision() > 0 || response.canceled() {
                 info!("etcd compacted past our revision; listing again");
                 break;
             }
-            let sent = if applied.changed {
-                publish
-                    .send(Synced {
-                        snapshot: Arc::new(snapshot.clone()),
-                        revision: applied.revision,
-                        connected: true,
-                        error: None,
-                    })
-                    .is_ok()
-            } else {
-                publish.send_modify(|synced| {
-                    synced.revision = synced.revision.max(applied.revision);
-                    synced.connected = true;
-                    synced.error = None;
-                });
-                !publish.is_closed()
-            };
-            if !sent {
+            // The snapshot is changed where it is published: the work is
+            // the keys the response carries. Only a reader still holding
+            // the previous snapshot (a render in progress) makes this a
+            // copy, once for that render.
+            publish.send_if_modified(|synced| {
+                let mut changed = !synced.connected;
+                synced.connected = true;
+                synced.error = None;
+                if !response.events().is_empty() {
+                    let applied = apply(Arc::make_mut(&mut synced.snapshot), &response);
+                    changed |= applied.changed;
+                }
+                let revision = response.header().map_or(0, |h| h.revision());
+                synced.revision = synced.revision.max(revision);
+                changed
+            });
+            if publish.is_closed() {
                 return Ok(());
             }
         }

@@ -25,6 +25,7 @@ const RTM_DELROUTE: u16 = 25;
 const AF_INET: u8 = 2;
 const RT_TABLE_MAIN: u8 = 254;
 const RTN_UNICAST: u8 = 1;
+const RTN_BLACKHOLE: u8 = 6;
 const RTA_DST: u16 = 1;
 const NLMSG_HEADER: usize = 16;
 const RTMSG_LEN: usize = 12;
@@ -44,6 +45,15 @@ impl FibWatch {
     /// Starts watching `host`'s main table for unicast IPv4 routes into
     /// `tally` (routes already there are not counted).
     pub fn start(host: &Host, tally: Arc<Tally>) -> Result<Self> {
+        Self::start_for(host, tally, RTN_UNICAST)
+    }
+
+    /// The same for blackhole routes (a node's own blocks).
+    pub fn blackholes(host: &Host, tally: Arc<Tally>) -> Result<Self> {
+        Self::start_for(host, tally, RTN_BLACKHOLE)
+    }
+
+    fn start_for(host: &Host, tally: Arc<Tally>, route_type: u8) -> Result<Self> {
         let (socket, mut dumper) = host.ns().enter(|| {
             let mut socket =
                 Socket::new(NETLINK_ROUTE).map_err(|e| Error::Netlink(format!("socket: {e}")))?;
@@ -68,7 +78,9 @@ impl FibWatch {
         let overruns = Arc::new(AtomicUsize::new(0));
         let thread = {
             let (stop, overruns) = (stop.clone(), overruns.clone());
-            std::thread::spawn(move || read(&socket, &mut dumper, &tally, &stop, &overruns))
+            std::thread::spawn(move || {
+                read(&socket, &mut dumper, &tally, route_type, &stop, &overruns)
+            })
         };
         Ok(Self {
             stop,
@@ -100,11 +112,17 @@ fn read(
     socket: &Socket,
     dumper: &mut Socket,
     tally: &Tally,
+    route_type: u8,
     stop: &AtomicBool,
     overruns: &AtomicUsize,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut events = Vec::with_capacity(8192);
+    let dumped = if route_type == RTN_BLACKHOLE {
+        RouteKind::Blackhole
+    } else {
+        RouteKind::Unicast
+    };
     while !stop.load(Ordering::Relaxed) {
         buf.clear();
         match socket.recv(&mut buf, 0) {
@@ -121,7 +139,7 @@ fn read(
                 overruns.fetch_add(1, Ordering::Relaxed);
                 let held = routes::main_table(routes::dump_with(dumper)?)
                     .into_iter()
-                    .filter(|r| r.kind == RouteKind::Unicast)
+                    .filter(|r| r.kind == dumped)
                     .filter_map(|r| match r.destination {
                         ipnet::IpNet::V4(net) => Some(net),
                         ipnet::IpNet::V6(_) => None,
@@ -132,7 +150,7 @@ fn read(
             Err(e) => return Err(Error::Netlink(format!("receive route events: {e}"))),
         }
         events.clear();
-        parse(&buf, &mut events);
+        parse(&buf, route_type, &mut events);
         if !events.is_empty() {
             tally.apply_routes(events.drain(..));
         }
@@ -140,9 +158,9 @@ fn read(
     Ok(())
 }
 
-/// The (destination, added) of each main-table unicast IPv4 route event in
-/// one datagram.
-fn parse(mut data: &[u8], events: &mut Vec<(Ipv4Net, bool)>) {
+/// The (destination, added) of each main-table IPv4 route event of
+/// `route_type` (RTN_UNICAST, RTN_BLACKHOLE) in one datagram.
+fn parse(mut data: &[u8], route_type: u8, events: &mut Vec<(Ipv4Net, bool)>) {
     while data.len() >= NLMSG_HEADER {
         let len = u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) as usize;
         if len < NLMSG_HEADER || len > data.len() {
@@ -159,8 +177,8 @@ fn parse(mut data: &[u8], events: &mut Vec<(Ipv4Net, bool)>) {
         if message.len() < RTMSG_LEN {
             continue;
         }
-        let (family, dst_len, table, route_type) = (message[0], message[1], message[4], message[7]);
-        if family != AF_INET || table != RT_TABLE_MAIN || route_type != RTN_UNICAST {
+        let (family, dst_len, table, kind) = (message[0], message[1], message[4], message[7]);
+        if family != AF_INET || table != RT_TABLE_MAIN || kind != route_type {
             continue;
         }
         let mut attrs = &message[RTMSG_LEN..];
@@ -215,7 +233,7 @@ mod tests {
         data.extend(new_route(RTM_DELROUTE, RT_TABLE_MAIN, [11, 0, 0, 128]));
         data.extend(new_route(RTM_NEWROUTE, 255, [11, 0, 0, 192])); // local table
         let mut events = Vec::new();
-        parse(&data, &mut events);
+        parse(&data, RTN_UNICAST, &mut events);
         assert_eq!(
             events,
             vec![

@@ -11,6 +11,7 @@
 mod bgp_end;
 mod churn;
 mod confd;
+mod datastore;
 pub mod duts;
 mod etcd_fib;
 mod fib;
@@ -113,6 +114,7 @@ fn scenarios() -> Vec<Box<dyn Scenario>> {
         Box::new(fib::FibInstall),
         Box::new(churn::Churn),
         Box::new(etcd_fib::EtcdToFib),
+        Box::new(datastore::DatastoreScale),
     ]
 }
 

@@ -97,12 +97,28 @@ impl Bgpd {
         node: &str,
         env: &[(&str, &OsStr)],
     ) -> Result<Process> {
+        Self::spawn_with_etcd_args(host, binary, endpoints, node, env, &[])
+    }
+
+    /// Like [`Bgpd::spawn_with_etcd`], with more command-line arguments
+    /// (debug logs unless they set `--log-level`).
+    pub fn spawn_with_etcd_args(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        env: &[(&str, &OsStr)],
+        args: &[&str],
+    ) -> Result<Process> {
         let mut command = host.command(binary);
         command
             .env("BGPD_API_SOCKET", api_socket(host))
             .env("ETCD_ENDPOINTS", endpoints)
-            .env("NODENAME", node)
-            .args(["--log-level", "debug"]);
+            .env("NODENAME", node);
+        if !args.contains(&"--log-level") {
+            command.args(["--log-level", "debug"]);
+        }
+        command.args(args);
         for (name, value) in env {
             command.env(name, value);
         }

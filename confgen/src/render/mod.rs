@@ -1,0 +1,256 @@
+//! `render(snapshot, node) -> SpeakerConfig`: what one node runs, computed from
+//! Calico's resources the way confd computes BIRD's configuration (calico.md
+//! §1.4, §2.4 to §2.8), as a pure function.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use proto::config::{
+    Asn, ExportConfig, IpipMode, KernelConfig, ListenConfig, NextHopMode, OriginKind, Originate,
+    PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
+};
+
+mod originate;
+mod peers;
+
+use originate::originated;
+use peers::peers;
+
+use crate::problem::Problem;
+use crate::resources::{
+    parse_duration_secs, parse_peer_ip, BgpPeer, EncapMode, Node, NodeBgp, SecretRef,
+    StoredSelector,
+};
+use crate::secrets::SecretSource;
+use crate::selector::Selector;
+use crate::snapshot::{Key, Snapshot};
+
+/// The etcd key of a BGPPeer, which its problems name.
+fn peer_key(resource: &BgpPeer) -> String {
+    Key::BgpPeer(resource.metadata.name.clone()).path()
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("node {0} not found in the datastore")]
+    UnknownNode(String),
+    #[error(
+        "node {0} has no BGP address: BGP is off on this node (a policy-only node runs no BGP)"
+    )]
+    NoBgp(String),
+    #[error("node {0} has no IPv4 address for its router id")]
+    NoRouterId(String),
+    #[error("the rendered configuration is invalid: {0}")]
+    Invalid(#[from] proto::config::ConfigError),
+}
+
+/// A node's configuration, and what was skipped on the way (values that do
+/// not parse, bad selectors, peers that cannot be, missing secrets), each
+/// said once, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    pub config: SpeakerConfig,
+    pub problems: Vec<Problem>,
+}
+
+/// Calico's default AS (calico.md §1.3).
+const DEFAULT_AS: Asn = Asn::CALICO_DEFAULT;
+const DEFAULT_PORT: u16 = 179;
+
+struct Context<'a> {
+    snapshot: &'a Snapshot,
+    me: &'a Node,
+    bgp: &'a NodeBgp,
+    global_as: Asn,
+    /// The global BGPConfiguration's listen port, else BGP's.
+    global_port: u16,
+    /// Nodes whose own BGPConfiguration sets a listen port (few, if any):
+    /// looked up once here, not once per node.
+    node_ports: BTreeMap<&'a str, u16>,
+    secrets: &'a dyn SecretSource,
+    problems: Vec<Problem>,
+}
+
+impl<'a> Context<'a> {
+    fn node_as(&self, node: &Node) -> Asn {
+        node.spec
+            .bgp
+            .as_ref()
+            .and_then(|b| b.as_number)
+            .unwrap_or(self.global_as)
+    }
+
+    /// The port a node listens on: its own BGPConfiguration, else the global one.
+    fn node_port(&self, name: &str) -> u16 {
+        self.node_ports
+            .get(name)
+            .copied()
+            .unwrap_or(self.global_port)
+    }
+
+    fn my_address(&self, v4: bool) -> Option<IpAddr> {
+        let net = if v4 {
+            self.bgp.ipv4_address
+        } else {
+            self.bgp.ipv6_address
+        };
+        net.map(|n| n.addr())
+    }
+
+    fn problem(&mut self, resource: &str, field: &str, reason: String) {
+        self.problems.push(Problem::new(resource, field, reason));
+    }
+
+    /// A BGPPeer's selector at `field`, parsed when the BGPPeer was read; a
+    /// bad one is a problem, and what it would select gets nothing.
+    fn selector<'s>(
+        &mut self,
+        resource: &BgpPeer,
+        field: &str,
+        stored: &'s StoredSelector,
+    ) -> Option<&'s Selector> {
+        match &stored.parsed {
+            Ok(selector) => Some(selector),
+            Err(e) => {
+                let reason = format!("selector {:?} skipped: {e}", stored.text);
+                self.problem(&peer_key(resource), field, reason);
+                None
+            }
+        }
+    }
+
+    fn password(
+        &mut self,
+        resource: &str,
+        field: &str,
+        reference: Option<&SecretRef>,
+    ) -> Option<Secret> {
+        let key = &reference?.secret_key_ref;
+        match self.secrets.get(&key.name, &key.key) {
+            Some(value) => Some(Secret::new(value)),
+            None => {
+                let reason = format!("secret {}/{} not found; no password set", key.name, key.key);
+                self.problem(resource, field, reason);
+                None
+            }
+        }
+    }
+
+    /// Other Calico nodes with a BGP spec, by name.
+    fn others(&self) -> impl Iterator<Item = (&'a String, &'a Node, &'a NodeBgp)> + 'a {
+        let me = &self.me.metadata.name;
+        self.snapshot
+            .nodes
+            .iter()
+            .filter(move |(name, _)| *name != me)
+            .filter_map(|(name, n)| Some((name, n, n.spec.bgp.as_ref()?)))
+    }
+}
+
+/// Calico's mesh direction rule: the side whose address is smaller, compared
+/// as strings (Go's `gt` in the template), waits (calico.md §2.4).
+fn passive_toward(peer: IpAddr, me: IpAddr) -> bool {
+    peer.to_string() > me.to_string()
+}
+
+fn encap(mode: EncapMode) -> IpipMode {
+    match mode {
+        EncapMode::Always => IpipMode::Always,
+        EncapMode::CrossSubnet => IpipMode::CrossSubnet,
+        EncapMode::Never => IpipMode::Never,
+    }
+}
+
+/// Renders `node`'s configuration from `snapshot`.
+pub fn render(
+    snapshot: &Snapshot,
+    node: &str,
+    secrets: &dyn SecretSource,
+) -> Result<Rendered, RenderError> {
+    let me = snapshot
+        .nodes
+        .get(node)
+        .ok_or_else(|| RenderError::UnknownNode(node.to_owned()))?;
+    let bgp = me
+        .spec
+        .bgp
+        .as_ref()
+        .ok_or_else(|| RenderError::NoBgp(node.to_owned()))?;
+    let v4 = bgp
+        .ipv4_address
+        .ok_or_else(|| RenderError::NoRouterId(node.to_owned()))?;
+    let router_id = match v4.addr() {
+        IpAddr::V4(id) => id,
+        IpAddr::V6(_) => return Err(RenderError::NoRouterId(node.to_owned())),
+    };
+    let global = snapshot.global_config().map(|c| &c.spec);
+    let global_as = global.and_then(|g| g.as_number).unwrap_or(DEFAULT_AS);
+    let node_ports = snapshot
+        .bgp_configurations
+        .iter()
+        .filter_map(|(name, c)| Some((name.strip_prefix("node.")?, c.spec.listen_port?)))
+        .collect();
+    let mut cx = Context {
+        snapshot,
+        me,
+        bgp,
+        global_as,
+        global_port: global.and_then(|g| g.listen_port).unwrap_or(DEFAULT_PORT),
+        node_ports,
+        secrets,
+        problems: snapshot.problems().cloned().collect(),
+    };
+    let local_as = cx.node_as(me);
+
+    let listen = ListenConfig {
+        // bindMode NodeIP: listen on the node's address only.
+        address: (global.and_then(|g| g.bind_mode.as_deref()) == Some("NodeIP"))
+            .then_some(v4.addr()),
+        port: cx.node_port(node),
+    };
+    let peers = peers(&mut cx, local_as);
+    let (originate, services) = originated(&mut cx);
+    let pools: Vec<_> = snapshot.pools.values().collect();
+    let mut export: Vec<IpNet> = pools
+        .iter()
+        .filter(|p| !p.spec.disable_bgp_export)
+        .map(|p| p.spec.cidr)
+        .collect();
+    export.extend(services.iter().copied());
+    export.sort();
+    export.dedup();
+    let kernel = KernelConfig {
+        pools: pools
+            .iter()
+            .map(|p| PoolConfig {
+                cidr: p.spec.cidr,
+                ipip: encap(p.spec.ipip_mode),
+                vxlan: p.spec.vxlan_mode != EncapMode::Never,
+            })
+            .collect(),
+        never_install: services,
+        ..KernelConfig::default()
+    };
+    let config = SpeakerConfig {
+        node_name: node.to_owned(),
+        router_id,
+        local_as,
+        listen,
+        addresses: [bgp.ipv4_address, bgp.ipv6_address]
+            .into_iter()
+            .flatten()
+            .collect(),
+        cluster_id: bgp.route_reflector_cluster_id,
+        peers,
+        originate,
+        export: ExportConfig { prefixes: export },
+        kernel,
+        restart_wait: proto::config::DEFAULT_RESTART_WAIT,
+    };
+    config.validate()?;
+    let mut problems = cx.problems;
+    problems.sort();
+    problems.dedup();
+    Ok(Rendered { config, problems })
+}

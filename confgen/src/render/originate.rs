@@ -1,0 +1,85 @@
+//! What a node originates: its confirmed blocks, the service ranges, and
+//! their communities (calico.md §2.5, §2.6).
+
+use super::*;
+
+/// This node's confirmed blocks and the service ranges, with their
+/// communities; and the service ranges alone (never installed in the kernel).
+pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
+    let snapshot = cx.snapshot;
+    let global = snapshot
+        .global_config()
+        .map(|c| c.spec.clone())
+        .unwrap_or_default();
+    let name = cx.me.metadata.name.clone();
+    let mut originate = Vec::new();
+    for (cidr, affinity) in snapshot.affinities.get(&name).into_iter().flatten() {
+        // /32 and /128 blocks get no blackhole in Calico (calico.md §2.6).
+        if affinity.confirmed() && cidr.prefix_len() < cidr.max_prefix_len() {
+            originate.push(Originate {
+                prefix: *cidr,
+                kind: OriginKind::Block,
+                communities: Vec::new(),
+            });
+        }
+    }
+    let services: Vec<IpNet> = global
+        .service_cluster_ips
+        .iter()
+        .chain(&global.service_external_ips)
+        .chain(&global.service_load_balancer_ips)
+        .filter_map(|entry| entry.cidr)
+        .collect();
+    for cidr in &services {
+        originate.push(Originate {
+            prefix: cidr.trunc(),
+            kind: OriginKind::Static,
+            communities: Vec::new(),
+        });
+    }
+    // prefixAdvertisements: this node's own BGPConfiguration wins over the global one.
+    let node_config = Key::BgpConfiguration(format!("node.{name}"));
+    let (advertisements_key, advertisements) = match snapshot
+        .node_config(&name)
+        .map(|c| c.spec.prefix_advertisements.good.clone())
+        .filter(|a| !a.is_empty())
+    {
+        Some(own) => (node_config.path(), own),
+        None => (
+            Key::BgpConfiguration("default".into()).path(),
+            global.prefix_advertisements.good.clone(),
+        ),
+    };
+    let names: BTreeMap<&str, &str> = global
+        .communities
+        .iter()
+        .map(|c| (c.name.as_str(), c.value.as_str()))
+        .collect();
+    for advertisement in &advertisements {
+        for community in &advertisement.communities {
+            let value = names.get(community.as_str()).copied().unwrap_or(community);
+            if proto::config::parse_community(value).is_none() {
+                let reason = format!(
+                    "community {value:?} for {} skipped: only aa:nn is supported",
+                    advertisement.cidr
+                );
+                cx.problem(&advertisements_key, "spec.prefixAdvertisements", reason);
+                continue;
+            }
+            for origin in originate
+                .iter_mut()
+                .filter(|o| advertisement.cidr.contains(&o.prefix))
+            {
+                if !origin.communities.iter().any(|c| c == value) {
+                    origin.communities.push(value.to_owned());
+                }
+            }
+        }
+    }
+    originate.sort_by_key(|o| o.prefix);
+    originate.dedup_by(|a, b| a.prefix == b.prefix);
+    let mut never_install: Vec<IpNet> = services.iter().map(IpNet::trunc).collect();
+    never_install.sort();
+    never_install.dedup();
+    (originate, never_install)
+}
