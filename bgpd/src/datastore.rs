@@ -2,10 +2,22 @@
 //! rendered for this node and offered to the applier, which alone applies
 //! it. Bursts of changes are coalesced; while etcd is away, the running
 //! configuration stays (DESIGN.md §1).
+//!
+//! What one etcd change costs, and where it is bounded:
+//! - a key BGP does not read (a WorkloadEndpoint, a policy): nothing; it is
+//!   not watched (confgen's `snapshot::ranges`);
+//! - the watcher: the keys of the watch response, applied in place;
+//! - the render (`Renderer`): an affinity or IPPool change, this node's
+//!   affinities and the pools, the peers re-used; a Node, BGPConfiguration
+//!   or BGPPeer change, the peers made again (a pass over the Nodes per
+//!   BGPPeer that selects Nodes, selectors parsed once, when read);
+//! - the applier and the speaker: a comparison of the peer lists, and for a
+//!   changed configuration one `ConfigDiff` (a map lookup per peer); only
+//!   the peers that changed are touched.
 
 use std::time::Duration;
 
-use confgen::render::{render, RenderError};
+use confgen::render::{RenderError, Renderer};
 use confgen::secrets::SecretSource;
 use confgen::watch::{follow, EtcdConfig, Synced};
 use tokio::sync::watch;
@@ -27,8 +39,9 @@ pub fn waiting_for(endpoints: &str) -> String {
     format!("waiting for etcd at {endpoints}")
 }
 
-/// What a snapshot offers `node`.
+/// What a snapshot offers `node`; `renderer` re-uses what did not change.
 pub fn offer_for(
+    renderer: &mut Renderer,
     synced: &Synced,
     node: &str,
     endpoints: &str,
@@ -41,7 +54,7 @@ pub fn offer_for(
             None => waiting,
         });
     }
-    match render(&synced.snapshot, node, secrets) {
+    match renderer.render(&synced.snapshot, node, secrets) {
         Ok(rendered) => Offer::Run {
             config: Box::new(rendered.config),
             problems: rendered.problems,
@@ -67,12 +80,14 @@ pub async fn offer_changes(
     applier: Applier,
 ) {
     let mut last_render: Option<tokio::time::Instant> = None;
+    let mut renderer = Renderer::default();
     loop {
         {
             // Held only while rendering: the watcher changes the snapshot
             // in place while nobody holds it (confgen's watch/mod.rs).
             let synced = snapshots.borrow_and_update().clone();
-            applier.offer(offer_for(&synced, &node, &endpoints, secrets.as_ref()));
+            let offer = offer_for(&mut renderer, &synced, &node, &endpoints, secrets.as_ref());
+            applier.offer(offer);
         }
         if snapshots.changed().await.is_err() {
             return;

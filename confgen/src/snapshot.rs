@@ -120,7 +120,7 @@ pub struct BadValue {
     pub reason: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Snapshot {
     pub nodes: BTreeMap<String, Node>,
     pub bgp_configurations: BTreeMap<String, BgpConfiguration>,
@@ -132,6 +132,46 @@ pub struct Snapshot {
     /// parse (its last good value, if any, stays in force) or entries of a
     /// value skipped. Cleared when the key gets a good value or goes.
     pub problems: BTreeMap<String, Vec<Problem>>,
+    /// How many times each kind changed: what a renderer compares to know
+    /// which of its parts it must make again. Not part of the content (two
+    /// snapshots of the same datastore are equal whatever their histories).
+    pub generations: Generations,
+}
+
+impl PartialEq for Snapshot {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes
+            && self.bgp_configurations == other.bgp_configurations
+            && self.peers == other.peers
+            && self.pools == other.pools
+            && self.affinities == other.affinities
+            && self.problems == other.problems
+    }
+}
+
+impl Eq for Snapshot {}
+
+/// A change count per kind (a problem appearing or going counts too).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Generations {
+    pub nodes: u64,
+    pub bgp_configurations: u64,
+    pub peers: u64,
+    pub pools: u64,
+    pub affinities: u64,
+}
+
+impl Generations {
+    fn bump(&mut self, key: &Key) {
+        let count = match key {
+            Key::Node(_) => &mut self.nodes,
+            Key::BgpConfiguration(_) => &mut self.bgp_configurations,
+            Key::BgpPeer(_) => &mut self.peers,
+            Key::IpPool(_) => &mut self.pools,
+            Key::Affinity { .. } => &mut self.affinities,
+        };
+        *count += 1;
+    }
 }
 
 fn parse<T: DeserializeOwned>(key: &str, value: &[u8]) -> Result<T, BadValue> {
@@ -150,24 +190,28 @@ impl Snapshot {
     /// a bad value changes nothing but its problem, and is returned as the
     /// error.
     pub fn put(&mut self, key: &str, value: &[u8]) -> Result<bool, BadValue> {
-        let stored = self.store(key, value);
-        let problems = match &stored {
-            Ok(_) => match Key::parse(key) {
-                Some(Key::BgpConfiguration(name)) => {
-                    self.bgp_configurations[&name].spec.problems(key)
-                }
-                _ => Vec::new(),
-            },
-            Err(bad) => vec![Problem::new(key, "", bad.reason.clone())],
+        let Some(parsed) = Key::parse(key) else {
+            return Ok(false);
         };
-        let before = self.problems.get(key).cloned().unwrap_or_default();
+        let stored = self.store(key, &parsed, value);
+        let problems = match (&stored, &parsed) {
+            (Ok(_), Key::BgpConfiguration(name)) => {
+                self.bgp_configurations[name].spec.problems(key)
+            }
+            (Ok(_), _) => Vec::new(),
+            (Err(bad), _) => vec![Problem::new(key, "", bad.reason.clone())],
+        };
+        let problems_changed = self.problems.get(key).map_or(&[][..], Vec::as_slice) != problems;
         if problems.is_empty() {
             self.problems.remove(key);
         } else {
-            self.problems.insert(key.to_owned(), problems.clone());
+            self.problems.insert(key.to_owned(), problems);
         }
-        let problems_changed = before != problems;
-        stored.map(|changed| changed || problems_changed)
+        let changed = stored.map(|changed| changed || problems_changed);
+        if changed.as_ref().is_ok_and(|c| *c) || problems_changed {
+            self.generations.bump(&parsed);
+        }
+        changed
     }
 
     /// Every current problem, in key order.
@@ -175,11 +219,8 @@ impl Snapshot {
         self.problems.values().flatten()
     }
 
-    fn store(&mut self, key: &str, value: &[u8]) -> Result<bool, BadValue> {
-        let Some(parsed) = Key::parse(key) else {
-            return Ok(false);
-        };
-        Ok(match parsed {
+    fn store(&mut self, key: &str, parsed: &Key, value: &[u8]) -> Result<bool, BadValue> {
+        Ok(match parsed.clone() {
             Key::Node(name) => replace(&mut self.nodes, name, parse(key, value)?),
             Key::BgpConfiguration(name) => {
                 replace(&mut self.bgp_configurations, name, parse(key, value)?)
@@ -200,24 +241,29 @@ impl Snapshot {
 
     /// Forgets `key`; returns whether anything BGP reads changed.
     pub fn delete(&mut self, key: &str) -> bool {
+        let Some(parsed) = Key::parse(key) else {
+            return false;
+        };
         let had_problems = self.problems.remove(key).is_some();
-        let removed = match Key::parse(key) {
-            Some(Key::Node(name)) => self.nodes.remove(&name).is_some(),
-            Some(Key::BgpConfiguration(name)) => self.bgp_configurations.remove(&name).is_some(),
-            Some(Key::BgpPeer(name)) => self.peers.remove(&name).is_some(),
-            Some(Key::IpPool(name)) => self.pools.remove(&name).is_some(),
-            Some(Key::Affinity { node, cidr }) => {
+        let removed = match &parsed {
+            Key::Node(name) => self.nodes.remove(name).is_some(),
+            Key::BgpConfiguration(name) => self.bgp_configurations.remove(name).is_some(),
+            Key::BgpPeer(name) => self.peers.remove(name).is_some(),
+            Key::IpPool(name) => self.pools.remove(name).is_some(),
+            Key::Affinity { node, cidr } => {
                 let removed = self
                     .affinities
-                    .get_mut(&node)
-                    .is_some_and(|blocks| blocks.remove(&cidr).is_some());
-                if self.affinities.get(&node).is_some_and(BTreeMap::is_empty) {
-                    self.affinities.remove(&node);
+                    .get_mut(node)
+                    .is_some_and(|blocks| blocks.remove(cidr).is_some());
+                if self.affinities.get(node).is_some_and(BTreeMap::is_empty) {
+                    self.affinities.remove(node);
                 }
                 removed
             }
-            None => false,
         };
+        if removed || had_problems {
+            self.generations.bump(&parsed);
+        }
         removed || had_problems
     }
 

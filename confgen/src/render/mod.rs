@@ -168,6 +168,65 @@ pub fn render(
     node: &str,
     secrets: &dyn SecretSource,
 ) -> Result<Rendered, RenderError> {
+    Renderer::default().render(snapshot, node, secrets)
+}
+
+/// Renders one node again and again, as its snapshot changes, making again
+/// only the parts whose inputs changed ([`Snapshot::generations`]). The
+/// peers, the costly part (passes over every Node), depend on the Nodes,
+/// the BGPConfigurations and the BGPPeers: a change to a block affinity or
+/// an IPPool, the most frequent in a live cluster, re-uses them, and costs
+/// the node's own affinities and the pools. Secrets are read when the peers
+/// are made: a password changed on disk applies with the next change to
+/// what the peers depend on.
+#[derive(Debug, Default)]
+pub struct Renderer {
+    peers: Option<CachedPeers>,
+}
+
+#[derive(Debug)]
+struct CachedPeers {
+    /// The node, and the generations of what the peers depend on.
+    inputs: (String, u64, u64, u64),
+    peers: Vec<PeerConfig>,
+    problems: Vec<Problem>,
+}
+
+impl Renderer {
+    /// Renders `node`'s configuration from `snapshot`, as [`render`] does.
+    pub fn render(
+        &mut self,
+        snapshot: &Snapshot,
+        node: &str,
+        secrets: &dyn SecretSource,
+    ) -> Result<Rendered, RenderError> {
+        let g = snapshot.generations;
+        let inputs = (node.to_owned(), g.nodes, g.bgp_configurations, g.peers);
+        let cached = self.peers.take().filter(|c| c.inputs == inputs);
+        let (rendered, made) = render_with(snapshot, node, secrets, cached.as_ref())?;
+        self.peers = match made {
+            Some((peers, problems)) => Some(CachedPeers {
+                inputs,
+                peers,
+                problems,
+            }),
+            None => cached,
+        };
+        Ok(rendered)
+    }
+}
+
+/// The peers made by a render, and their problems.
+type MadePeers = (Vec<PeerConfig>, Vec<Problem>);
+
+/// Renders, with the peers of `cached` when given; returns the peers made
+/// (and their problems) when they were.
+fn render_with(
+    snapshot: &Snapshot,
+    node: &str,
+    secrets: &dyn SecretSource,
+    cached: Option<&CachedPeers>,
+) -> Result<(Rendered, Option<MadePeers>), RenderError> {
     let me = snapshot
         .nodes
         .get(node)
@@ -209,7 +268,18 @@ pub fn render(
             .then_some(v4.addr()),
         port: cx.node_port(node),
     };
-    let peers = peers(&mut cx, local_as);
+    let (peers, made) = match cached {
+        Some(cached) => {
+            cx.problems.extend(cached.problems.iter().cloned());
+            (cached.peers.clone(), None)
+        }
+        None => {
+            let before = cx.problems.len();
+            let peers = peers(&mut cx, local_as);
+            let made = (peers.clone(), cx.problems[before..].to_vec());
+            (peers, Some(made))
+        }
+    };
     let (originate, services) = originated(&mut cx);
     let pools: Vec<_> = snapshot.pools.values().collect();
     let mut export: Vec<IpNet> = pools
@@ -252,5 +322,8 @@ pub fn render(
     let mut problems = cx.problems;
     problems.sort();
     problems.dedup();
-    Ok(Rendered { config, problems })
+    Ok((Rendered { config, problems }, made))
 }
+
+#[cfg(test)]
+mod tests;

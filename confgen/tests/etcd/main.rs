@@ -37,6 +37,16 @@ async fn put(kv: &mut KvClient, key: &str, value: &str) -> i64 {
     response.header().unwrap().revision()
 }
 
+/// Nodes `name(0)` to `name(count - 1)`, node i at 10.0.x.y/24 (i + 1 in
+/// the last two octets).
+async fn put_nodes(kv: &mut KvClient, count: usize, name: impl Fn(usize) -> String) {
+    for i in 0..count {
+        let name = name(i);
+        let address = format!("10.0.{}.{}/24", i / 250, i % 250 + 1);
+        put(kv, &node_key(&name), &node(&name, &address)).await;
+    }
+}
+
 /// `count` WorkloadEndpoints of about 1.3 KB each, as Calico writes them,
 /// in transactions of 100.
 async fn put_workload_endpoints(kv: &mut KvClient, count: usize) {
@@ -70,15 +80,7 @@ async fn lists_only_what_bgp_reads_however_much_else_there_is() {
     // About 5.5 MB of WorkloadEndpoints: more than one gRPC response
     // holds by default, under the same prefix as the resources BGP reads.
     put_workload_endpoints(&mut kv, 4200).await;
-    for i in 0..300 {
-        let name = format!("n{i}");
-        put(
-            &mut kv,
-            &node_key(&name),
-            &node(&name, &format!("10.0.{}.{}/16", i / 250, i % 250 + 1)),
-        )
-        .await;
-    }
+    put_nodes(&mut kv, 300, |i| format!("n{i}")).await;
     put(
         &mut kv,
         &format!("{AFFINITIES}n1/ipv4/block/10.244.1.0-26"),
@@ -109,15 +111,7 @@ async fn every_page_is_read_at_the_first_pages_revision() {
     let server = Server::start("pages").await;
     let clients = server.clients().await;
     let mut kv = clients.kv.clone();
-    for i in 0..10 {
-        let name = format!("node-{i:02}");
-        put(
-            &mut kv,
-            &node_key(&name),
-            &node(&name, &format!("10.0.0.{}/24", i + 1)),
-        )
-        .await;
-    }
+    put_nodes(&mut kv, 10, |i| format!("node-{i:02}")).await;
     let mut pager = Pager::new(&clients, ranges("node-00"), 3);
     let first = pager.next_page().await.unwrap().unwrap();
     assert_eq!(first.len(), 3, "pages of three");
@@ -194,15 +188,7 @@ async fn a_compaction_while_listing_or_before_the_watch_lists_again() {
     let server = Server::start("compaction").await;
     let clients = server.clients().await;
     let mut kv = clients.kv.clone();
-    for i in 0..6 {
-        let name = format!("n{i}");
-        put(
-            &mut kv,
-            &node_key(&name),
-            &node(&name, &format!("10.0.0.{}/24", i + 1)),
-        )
-        .await;
-    }
+    put_nodes(&mut kv, 6, |i| format!("n{i}")).await;
     let mut pager = Pager::new(&clients, ranges("n0"), 2);
     pager.next_page().await.unwrap().unwrap();
     let listed_at = pager.revision();

@@ -10,7 +10,9 @@ use super::stats::Summary;
 use super::{Daemon, Metric, ScenarioResult};
 use crate::error::{Error, Result};
 
-/// Writes `BENCHMARKS.md` and `benchmarks/<scenario>.svg` under `dir`.
+/// Writes `BENCHMARKS.md` and `benchmarks/<scenario>.svg` under `dir`. A
+/// run of some scenarios replaces their sections of an existing report and
+/// keeps the others, each of which says what measured it.
 pub fn write(dir: &Path, results: &[ScenarioResult], command: &str, quick: bool) -> Result<()> {
     let charts = dir.join("benchmarks");
     std::fs::create_dir_all(&charts).map_err(Error::io(format!("create {}", charts.display())))?;
@@ -20,22 +22,97 @@ pub fn write(dir: &Path, results: &[ScenarioResult], command: &str, quick: bool)
             .map_err(Error::io(format!("write {}", path.display())))?;
     }
     let path = dir.join("BENCHMARKS.md");
-    std::fs::write(&path, markdown(results, command, quick))
+    let measured_by = format!(
+        "Measured by `{command}` on {} (commit {}).",
+        today(),
+        commit()
+    );
+    let mut sections: Vec<(String, String)> = results
+        .iter()
+        .map(|r| (r.id.to_owned(), scenario_section(r, &measured_by)))
+        .collect();
+    // A quick run stands alone: its figures mean little.
+    if !quick {
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            for (id, text) in kept_sections(&old) {
+                if !sections.iter().any(|(ran, _)| *ran == id) {
+                    sections.push((id, text));
+                }
+            }
+        }
+    }
+    sections.sort_by_key(|(id, _)| id[1..].parse::<u32>().unwrap_or(u32::MAX));
+    std::fs::write(&path, markdown(&sections, quick))
         .map_err(Error::io(format!("write {}", path.display())))
 }
 
-fn markdown(results: &[ScenarioResult], command: &str, quick: bool) -> String {
+/// Today's date (UTC), as 2026-12-03.
+fn today() -> String {
+    let (year, month, day, ..) = bgpd::api::clock::civil(std::time::SystemTime::now());
+    format!("{year}-{month:02}-{day:02}")
+}
+
+/// The commit the report is written at (the work tree it is run in).
+fn commit() -> String {
+    Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The scenario sections of an existing report (`## S<n> ...` to the next
+/// `## `), by id. One from a report of before this format, without its
+/// `Measured by` line, gets one naming that report's command.
+fn kept_sections(old: &str) -> Vec<(String, String)> {
+    let command = old
+        .lines()
+        .find_map(|l| l.strip_prefix("Command: "))
+        .map(str::to_owned);
+    let mut sections = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in old.split_inclusive('\n') {
+        if let Some(heading) = line.strip_prefix("## ") {
+            sections.extend(current.take());
+            let id = heading.split_whitespace().next().unwrap_or("");
+            let is_scenario = id
+                .strip_prefix('S')
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()));
+            if is_scenario {
+                current = Some((id.to_owned(), line.to_owned()));
+                if !old.contains("\nMeasured by `") {
+                    if let Some(command) = &command {
+                        let _ = write!(
+                            current.as_mut().map(|(_, t)| t).expect("just set"),
+                            "\nMeasured by {command}, in a run of every scenario.\n"
+                        );
+                    }
+                }
+            }
+            continue;
+        }
+        if let Some((_, text)) = current.as_mut() {
+            text.push_str(line);
+        }
+    }
+    sections.extend(current);
+    sections
+}
+
+fn markdown(sections: &[(String, String)], quick: bool) -> String {
     let mut out = String::from("# Benchmarks\n\n");
     let _ = writeln!(
         out,
         "podroute's bgpd side by side with BIRD 2, BIRD 1.6, FRR and GoBGP, in one run on one \
-         machine (scenarios of `../shared/reference/benchmarks.md` §5). Written by the command \
-         below; do not edit by hand.\n"
+         machine (scenarios of `../shared/reference/benchmarks.md` §5). Written by \
+         `scripts/bench.sh` (`testnets bench`); do not edit by hand. Each scenario says the \
+         command and the commit that measured it: a run of some scenarios replaces theirs.\n"
     );
     if quick {
         out.push_str("**Quick run**: small sizes and one run each; it proves the harness, its figures mean little.\n\n");
     }
-    let _ = writeln!(out, "Command: `{command}`\n");
     out.push_str("## Machine and versions\n\n");
     for (what, value) in machine() {
         let _ = writeln!(out, "- {what}: {value}");
@@ -54,14 +131,17 @@ fn markdown(results: &[ScenarioResult], command: &str, quick: bool) -> String {
          bgpd's for times, CPU and memory, bgpd's over the peer's for rates: above 1 means bgpd \
          does better. The table of ratios under each scenario gives it for every figure.\n\n",
     );
-    for result in results {
-        scenario_section(&mut out, result);
+    for (_, text) in sections {
+        out.push_str(text);
     }
     out
 }
 
-fn scenario_section(out: &mut String, result: &ScenarioResult) {
+fn scenario_section(result: &ScenarioResult, measured_by: &str) -> String {
+    let mut text = String::new();
+    let out = &mut text;
     let _ = writeln!(out, "## {} {}\n", result.id, result.title);
+    let _ = writeln!(out, "{measured_by}\n");
     let _ = writeln!(out, "{}\n", result.method);
     let _ = writeln!(
         out,
@@ -110,6 +190,7 @@ fn scenario_section(out: &mut String, result: &ScenarioResult) {
         }
     }
     out.push('\n');
+    text
 }
 
 /// A table's header: size, daemon, a column per figure, and `last`.
@@ -348,6 +429,25 @@ fn chart(result: &ScenarioResult) -> String {
 mod tests {
     use super::*;
     use crate::bench::Row;
+
+    #[test]
+    fn a_partial_run_keeps_the_other_scenarios_sections() {
+        let old = "# Benchmarks\n\nCommand: `testnets bench --out .`\n\n## Machine and versions\n\n- CPU: x\n\n\
+                   ## Method\n\nm\n\n## S1 ingest\n\ntable 1\n\n## S6 etcd\n\ntable 6\n";
+        let kept = kept_sections(old);
+        let ids: Vec<&str> = kept.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, ["S1", "S6"], "machine and method are not scenarios");
+        assert_eq!(
+            kept[0].1,
+            "## S1 ingest\n\nMeasured by `testnets bench --out .`, in a run of every scenario.\n\ntable 1\n\n"
+        );
+        // A report of this format keeps its sections as they are.
+        let new = "# Benchmarks\n\n## S7 big\n\nMeasured by `x` on 2026-12-03 (commit abc).\n\nt\n";
+        assert_eq!(
+            kept_sections(new),
+            [("S7".to_owned(), new[14..].to_owned())]
+        );
+    }
 
     #[test]
     fn numbers_read_well() {
