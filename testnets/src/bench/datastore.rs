@@ -118,7 +118,7 @@ impl Scenario for DatastoreScale {
          are in rr1's kernel. Then 20 new affinities for n1, one at a time, each timed from the \
          write to the blackhole in n1's kernel and to the route in rr1's (netlink watchers). \
          CPU (schedstat) of both bgpds over 1,000 WorkloadEndpoint writes, and over an idle \
-         stretch as long just before (what the reflector's thousands of unreachable peers \
+         stretch as long just after (what the reflector's thousands of unreachable peers \
          cost meanwhile). The floor: `etcdctl get --prefix` of each range the reflector reads, \
          one process each, summed."
     }
@@ -211,7 +211,9 @@ impl Scenario for DatastoreScale {
                 }
             }
 
-            // CPU: a stretch of WorkloadEndpoint writes, then an idle one as long.
+            // CPU: a stretch of WorkloadEndpoint writes, then an idle one as
+            // long, once what the changes above set going is done.
+            std::thread::sleep(SETTLE);
             let start = usage::sample(&pids);
             let t0 = Instant::now();
             for n in 0..wep_writes {

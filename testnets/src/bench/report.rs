@@ -150,8 +150,15 @@ fn scenario_section(result: &ScenarioResult, measured_by: &str) -> String {
         result.id.to_lowercase()
     );
     let primary = &result.metrics[0];
+    // A scenario only bgpd runs (no other daemon reads Calico's etcd) has no
+    // ratios: its own reference figures stand in the table.
+    let compared = result.rows.iter().any(|r| r.daemon != Daemon::Bgpd);
     let ratio_column = format!("ratio ({})", primary.label);
-    table_header(out, result.metrics, Some(&ratio_column));
+    table_header(
+        out,
+        result.metrics,
+        compared.then_some(ratio_column.as_str()),
+    );
     for size in result.sizes() {
         let bgpd = result
             .row(size, Daemon::Bgpd)
@@ -165,6 +172,10 @@ fn scenario_section(result: &ScenarioResult, measured_by: &str) -> String {
                     .map_or_else(|| "–".to_owned(), cell);
                 let _ = write!(out, " {cell} |");
             }
+            if !compared {
+                out.push('\n');
+                continue;
+            }
             let ratio = match (row.daemon, bgpd, row.summaries.get(primary.key)) {
                 (Daemon::Bgpd, Some(_), _) => "1".to_owned(),
                 (_, Some(ours), Some(theirs)) => format!("{:.2}", ratio(primary, ours, theirs)),
@@ -173,7 +184,9 @@ fn scenario_section(result: &ScenarioResult, measured_by: &str) -> String {
             let _ = writeln!(out, " {ratio} |");
         }
     }
-    ratios_table(out, result);
+    if compared {
+        ratios_table(out, result);
+    }
     let failures: Vec<String> = result
         .rows
         .iter()
