@@ -43,6 +43,9 @@ PACKAGES=(
   python3             # helper scripts
   python3-venv        # .cache/venv for kubernetes-validate
   make                # builds jemalloc, bgpd's allocator (tikv-jemalloc-sys)
+  podman              # runs bgpd's image in tests (scripts/image.sh builds it)
+  runc                # podman's runtime here (crun refuses this kernel's hybrid cgroups)
+  debootstrap         # the image's Debian 12 base, from Debian's packages (no image registry)
 )
 
 die() { echo "setup.sh: error: $*" >&2; exit 1; }

@@ -17,6 +17,7 @@ mod first_second;
 mod flapping_peer;
 mod flooding_peer;
 mod graceful_restart;
+mod image;
 mod ipv6;
 mod kernel_toggle;
 mod malformed;
