@@ -6,6 +6,7 @@
 //! the rest of the state is untouched.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ipnet::IpNet;
 use serde::de::DeserializeOwned;
@@ -151,7 +152,11 @@ impl PartialEq for Snapshot {
 
 impl Eq for Snapshot {}
 
-/// A change count per kind (a problem appearing or going counts too).
+/// A version per kind, new at every change of that kind (a problem
+/// appearing or going counts too). Versions come from one counter for the
+/// whole process, so a value names one state of its kind: a snapshot listed
+/// anew (after a reconnection, say) never repeats the versions of another
+/// history, and a renderer comparing them never takes one state for another.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Generations {
     pub nodes: u64,
@@ -170,7 +175,8 @@ impl Generations {
             Key::IpPool(_) => &mut self.pools,
             Key::Affinity { .. } => &mut self.affinities,
         };
-        *count += 1;
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        *count = NEXT.fetch_add(1, Ordering::Relaxed);
     }
 }
 

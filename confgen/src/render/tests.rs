@@ -93,3 +93,31 @@ fn re_used_peers_render_as_a_fresh_render_does() {
     let rendered = renderer.render(&snapshot, "n1", &secrets).expect("renders");
     assert!(rendered.config.peers.is_empty(), "the mesh off: no peers");
 }
+
+#[test]
+fn a_snapshot_listed_anew_is_never_taken_for_the_one_before() {
+    // The same number of writes, another content: as after a reconnection,
+    // when this node's address changed meanwhile.
+    let build = |address: &str| {
+        let mut snapshot = Snapshot::default();
+        node(&mut snapshot, "n1", address, "a");
+        node(&mut snapshot, "n2", "10.0.0.2/24", "a");
+        snapshot
+    };
+    let mut renderer = Renderer::default();
+    let before = renderer
+        .render(&build("10.0.0.1/24"), "n1", &Counting::default())
+        .expect("renders");
+    assert_eq!(
+        before.config.peers[0].source_address,
+        Some("10.0.0.1".parse().unwrap())
+    );
+    let after = renderer
+        .render(&build("10.0.0.9/24"), "n1", &Counting::default())
+        .expect("renders");
+    assert_eq!(
+        after.config.peers[0].source_address,
+        Some("10.0.0.9".parse().unwrap()),
+        "the peers are made again from the new snapshot"
+    );
+}
