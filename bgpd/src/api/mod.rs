@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::applier::ConfigState;
 
 pub mod bird;
+pub mod bird6_name;
 pub mod clock;
 pub mod grpc;
 pub mod http;

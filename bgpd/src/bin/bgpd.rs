@@ -211,6 +211,10 @@ async fn register_node(etcd: EtcdConfig, node: String, addresses: Vec<ipnet::IpN
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some(bgpd::api::bird6_name::HOLD) {
+        bgpd::api::bird6_name::hold(args.get(2).map_or("", String::as_str));
+    }
     let cli = Cli::parse();
     if let Some(shell) = cli.completions {
         clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
@@ -399,7 +403,7 @@ async fn run(cli: Cli) -> ExitCode {
         follower.abort();
     }
     drop(api);
-    servers.iter().for_each(|s| s.abort());
+    servers.stop();
     if failed {
         return ExitCode::FAILURE;
     }
@@ -407,13 +411,26 @@ async fn run(cli: Cli) -> ExitCode {
 }
 
 /// The operator interfaces: BIRD-compatible sockets and HTTP health and metrics.
-async fn serve_operators(
-    cli: &Cli,
-    speaker: &SpeakerHandle,
-    sources: Sources,
-) -> Vec<tokio::task::JoinHandle<()>> {
+/// The servers of the operator interfaces, and the `bird6` name holder.
+struct Operators {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    bird6_name: Option<std::process::Child>,
+}
+
+impl Operators {
+    fn stop(mut self) {
+        self.tasks.iter().for_each(|t| t.abort());
+        if let Some(mut holder) = self.bird6_name.take() {
+            let _ = holder.kill();
+            let _ = holder.wait();
+        }
+    }
+}
+
+async fn serve_operators(cli: &Cli, speaker: &SpeakerHandle, sources: Sources) -> Operators {
     use bgpd::api::bird::{serve, Daemon};
     let mut tasks = Vec::new();
+    let mut bird6_name = None;
     for (path, daemon) in [
         (&cli.bird_socket, Daemon::Bird),
         (&cli.bird6_socket, Daemon::Bird6),
@@ -423,6 +440,14 @@ async fn serve_operators(
                 Ok(task) => tasks.push(task),
                 Err(e) => {
                     error!(path = %path.display(), error = %e, "cannot serve the BIRD socket")
+                }
+            }
+            if daemon == Daemon::Bird6 {
+                match bgpd::api::bird6_name::spawn() {
+                    Ok(holder) => bird6_name = Some(holder),
+                    Err(e) => {
+                        warn!(error = %e, "cannot start the bird6 name holder: calicoctl will not show the IPv6 table")
+                    }
                 }
             }
         }
@@ -438,7 +463,7 @@ async fn serve_operators(
             }
         }
     }
-    tasks
+    Operators { tasks, bird6_name }
 }
 
 // ---- The operator API: gRPC on a unix socket, for bgpctl (api/grpc.rs). ----

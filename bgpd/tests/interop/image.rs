@@ -127,10 +127,13 @@ fn wait_probe(container: &str, command: &[String], passes: bool, saying: &str) -
 
 /// The shared libraries birdc needs that a minimal Debian lacks, beside it.
 fn birdc_tools(dir: &Path) -> PathBuf {
-    let birdc = repo().join(".cache/bird16/root/usr/sbin/birdc");
+    let sbin = repo().join(".cache/bird16/root/usr/sbin");
+    let birdc = sbin.join("birdc");
     let lib = dir.join("lib");
     std::fs::create_dir_all(&lib).unwrap();
-    std::fs::copy(&birdc, dir.join("birdc")).unwrap();
+    for client in ["birdc", "birdc6"] {
+        std::fs::copy(sbin.join(client), dir.join(client)).unwrap();
+    }
     let ldd = ok(
         Command::new("ldd").arg(&birdc).output().unwrap(),
         "ldd birdc",
@@ -313,14 +316,26 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
             &tag,
             "-c",
             "for f in /proc/[0-9]*/cmdline; do tr '\\0' '\\n' < $f | head -n 1; echo; done; \
-             echo ==; /opt/bird16/birdc -s /var/run/calico/bird.ctl show protocols",
+             echo ==; /opt/bird16/birdc -s /var/run/calico/bird.ctl show protocols; \
+             echo ==; /opt/bird16/birdc6 -s /var/run/calico/bird6.ctl show protocols",
         ]),
         "the calico-node stand-in",
     );
-    let (processes, protocols) = stand_in.split_once("==").unwrap();
+    let parts: Vec<&str> = stand_in.split("==").collect();
+    let [processes, protocols, protocols6] = parts[..] else {
+        panic!("the stand-in's output: {stand_in}");
+    };
+    // Both of calicoctl's rules: `bird` for the IPv4 table, `bird6` (bgpd's
+    // name holder, as it serves bird6.ctl) for the IPv6 one.
+    for name in ["bird", "bird6"] {
+        assert!(
+            processes.lines().any(|argv0| argv0 == name),
+            "calicoctl's rule for {name} inside the pod: {processes}"
+        );
+    }
     assert!(
-        processes.lines().any(|argv0| argv0 == "bird"),
-        "calicoctl's rule inside the pod: {processes}"
+        protocols6.contains("name") && !protocols6.contains("Mesh_"),
+        "birdc6 of BIRD 1.6 reads bird6.ctl: the IPv4 peers are not there: {protocols6}"
     );
     assert!(
         protocols
