@@ -46,6 +46,7 @@ PACKAGES=(
   podman              # runs bgpd's image in tests (scripts/image.sh builds it)
   runc                # podman's runtime here (crun refuses this kernel's hybrid cgroups)
   debootstrap         # the image's Debian 12 base, from Debian's packages (no image registry)
+  prometheus          # scrapes bgpd in the sidecar test; promtool checks /metrics
 )
 
 die() { echo "setup.sh: error: $*" >&2; exit 1; }
@@ -125,6 +126,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         frr) units+=(frr.service) ;;
         gobgpd) units+=(gobgpd.service) ;;
         etcd-server) units+=(etcd.service) ;;
+        prometheus) units+=(prometheus.service) ;;
       esac
     done
     if [ "${#units[@]}" -gt 0 ]; then

@@ -260,6 +260,19 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
         "gauge",
         vec![(String::new(), u8::from(status.converged).to_string())],
     );
+    gauge(
+        "build_info",
+        "bgpd's version and the commit it was built from; always 1.",
+        "gauge",
+        vec![(
+            format!(
+                "{{version=\"{}\",commit=\"{}\"}}",
+                env!("CARGO_PKG_VERSION"),
+                env!("PODROUTE_COMMIT")
+            ),
+            "1".into(),
+        )],
+    );
     let state = sources.config.borrow().clone();
     gauge(
         "configured",
@@ -304,6 +317,7 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
             vec![(String::new(), synced.revision.to_string())],
         );
     }
+    super::process_metrics::write(&mut m);
     m
 }
 

@@ -16,6 +16,7 @@ pub mod bird6_name;
 pub mod clock;
 pub mod grpc;
 pub mod http;
+pub mod process_metrics;
 
 /// Where the configuration comes from.
 #[derive(Clone, Debug)]

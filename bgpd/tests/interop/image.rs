@@ -6,7 +6,8 @@
 //! network, against etcd over TLS as Calico's calico-etcd.yaml has it. A
 //! second container stands in for calico-node: it shares the pod's process
 //! namespace and /var/run/calico, and runs calicoctl's process rule and the
-//! real `birdc` of BIRD 1.6 there. The node is fresh (no Node in etcd): the
+//! real `birdc` of BIRD 1.6 there. Debian's Prometheus scrapes it where the
+//! manifest has it listen. The node is fresh (no Node in etcd): the
 //! sidecar registers it, as calico-node with CALICO_NETWORKING_BACKEND=none
 //! does not.
 
@@ -283,6 +284,60 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
     })
     .unwrap();
 
+    // Prometheus, as Debian ships it, scrapes bgpd where the manifest has
+    // it listen; promtool finds nothing to say about what it serves.
+    let listen = sidecar["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "BGPD_HTTP_LISTEN")
+        .and_then(|e| e["value"].as_str())
+        .expect("the manifest sets BGPD_HTTP_LISTEN");
+    let port = listen.rsplit_once(':').unwrap().1;
+    let target = format!("10.0.1.11:{port}");
+    let _prometheus = start_prometheus(net.host("n0"), &target);
+    for (query, labels) in [
+        ("up{job=\"bgpd\"}", "job=bgpd"),
+        (
+            "podroute_peer_up{peer=\"Mesh_10_0_1_12\"}",
+            "Mesh_10_0_1_12",
+        ),
+        ("podroute_configured", "configured"),
+        ("podroute_build_info", "build_info"),
+    ] {
+        wait_for(
+            &format!("Prometheus to read {labels} = 1"),
+            CONVERGE,
+            || {
+                let answer = query_prometheus(net.host("n0"), query);
+                let value = answer["data"]["result"][0]["value"][1].clone();
+                Ok(if value == "1" {
+                    Poll::Ready(())
+                } else {
+                    Poll::Pending(answer.to_string())
+                })
+            },
+        )
+        .unwrap();
+    }
+    let metrics = http_get(net.host("n0"), &target, "/metrics");
+    assert!(
+        metrics.contains("\nprocess_resident_memory_bytes "),
+        "Prometheus' standard process metrics: {metrics}"
+    );
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
+    ok(
+        promtool.wait_with_output().unwrap(),
+        "promtool check metrics",
+    );
+
     // calicoctl's process rule: argv[0] exactly `bird`, seen from the host
     // and from the calico-node stand-in, which shares the pod's processes
     // (shareProcessNamespace) and /var/run/calico; there, the real birdc of
@@ -360,4 +415,72 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
         "n2 keeps n1's block through its graceful restart: {routes:?}"
     );
     drop(n2);
+}
+
+/// Debian's Prometheus in `host`, scraping `target` every second.
+fn start_prometheus(host: &testnets::Host, target: &str) -> testnets::Process {
+    let dir = host.dir().join("prometheus");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             scrape_configs:\n  - job_name: bgpd\n    static_configs:\n      - targets: [\"{target}\"]\n"
+        ),
+    )
+    .unwrap();
+    let mut command = host.command("prometheus");
+    command
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.join("data").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:9090");
+    testnets::Process::spawn("prometheus", command, dir.join("prometheus.log")).unwrap()
+}
+
+/// An instant query of the Prometheus in `host`, its JSON answer.
+fn query_prometheus(host: &testnets::Host, query: &str) -> Value {
+    let encoded: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body = http_get(
+        host,
+        "127.0.0.1:9090",
+        &format!("/api/v1/query?query={encoded}"),
+    );
+    serde_json::from_str(&body).unwrap_or(Value::Null)
+}
+
+/// The body of `GET path` from `address`, asked from inside `host`'s
+/// namespace; empty when it does not answer.
+fn http_get(host: &testnets::Host, address: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let (address, request) = (
+        address.to_owned(),
+        format!("GET {path} HTTP/1.0\r\nHost: {address}\r\n\r\n"),
+    );
+    host.ns()
+        .enter(move || {
+            let Ok(mut stream) = std::net::TcpStream::connect(&address) else {
+                return Ok(String::new());
+            };
+            let mut response = String::new();
+            if stream.write_all(request.as_bytes()).is_err()
+                || stream.read_to_string(&mut response).is_err()
+            {
+                return Ok(String::new());
+            }
+            Ok(response
+                .split_once("\r\n\r\n")
+                .map(|(_, body)| body.to_owned())
+                .unwrap_or_default())
+        })
+        .unwrap()
 }
