@@ -29,6 +29,8 @@ pub struct SpeakerStatus {
     pub recovering: bool,
     pub prefixes: usize,
     pub attr_sets: usize,
+    /// How long each UPDATE took the speaker since start.
+    pub update_processing: routesync::Histogram,
 }
 
 /// One peer as operators see it.

@@ -25,6 +25,7 @@ mod classify;
 mod device;
 mod fasthash;
 mod fib;
+mod histogram;
 mod kernel;
 mod netlink;
 mod status;
@@ -43,6 +44,7 @@ use proto::config::KernelConfig;
 pub use classify::{classify, classify_entry, Action, Decision, Hop, Hops, NodeNetwork, Via};
 pub use device::DeviceName;
 pub use fib::{FibEntry, FibUpdate, NextHopList};
+pub use histogram::Histogram;
 pub use status::{RouteState, RouteStatus, StatusReader};
 pub use uplink::interface_with;
 

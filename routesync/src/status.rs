@@ -17,6 +17,7 @@ use proto::config::KernelConfig;
 use crate::classify::{classify_entry, NodeNetwork};
 use crate::fasthash::FastMap;
 use crate::fib::FibEntry;
+use crate::histogram::Histogram;
 use crate::netlink::message::render;
 use crate::netlink::{Owner, RouteSpec};
 
@@ -79,6 +80,8 @@ pub(crate) struct Context {
 struct Table {
     context: Arc<Context>,
     routes: FastMap<IpNet, Entry>,
+    /// How long each batch of route changes took the kernel (netlink).
+    batches: Histogram,
 }
 
 /// A cheap handle on the status table; clone it for an API server.
@@ -127,6 +130,16 @@ impl StatusReader {
                 State::NotInstalled | State::Disabled => (i, n + 1, f),
                 State::Failed(_) => (i, n, f + 1),
             })
+    }
+
+    /// How long the kernel took for each batch of route changes.
+    pub fn kernel_batches(&self) -> Histogram {
+        self.lock().batches.clone()
+    }
+
+    /// A batch sent to the kernel and answered in `took`.
+    pub(crate) fn observe_batch(&self, took: std::time::Duration) {
+        self.lock().batches.observe(took);
     }
 
     /// Applies a pass's changes under one lock, with the settings they were

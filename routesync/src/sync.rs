@@ -838,7 +838,11 @@ impl Worker {
             }
         }
 
+        let sent = Instant::now();
         let outcomes = kernel.apply(&ops);
+        if !ops.is_empty() {
+            self.status.observe_batch(sent.elapsed());
+        }
         for (op, outcome) in ops.into_iter().zip(outcomes) {
             let prefix = op.prefix();
             let change = self.record(op, outcome);

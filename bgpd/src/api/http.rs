@@ -317,6 +317,18 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
             vec![(String::new(), synced.revision.to_string())],
         );
     }
+    status.update_processing.write(
+        &mut m,
+        "podroute_update_processing_seconds",
+        "How long the speaker took over each UPDATE received (RIB and export marking).",
+    );
+    if let Some(kernel) = sources.kernel() {
+        kernel.kernel_batches().write(
+            &mut m,
+            "podroute_kernel_batch_seconds",
+            "How long the kernel took for each batch of route changes (netlink, until answered).",
+        );
+    }
     super::process_metrics::write(&mut m);
     m
 }

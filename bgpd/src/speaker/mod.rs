@@ -124,6 +124,8 @@ pub struct Speaker {
     started: SystemTime,
     last_reconfigured: SystemTime,
     reconfigurations: u64,
+    /// How long each UPDATE took the speaker.
+    update_processing: routesync::Histogram,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -279,6 +281,7 @@ impl Speaker {
             started: SystemTime::now(),
             last_reconfigured: SystemTime::now(),
             reconfigurations: 0,
+            update_processing: routesync::Histogram::default(),
         };
         if config.kernel.enabled && speaker.fib.forwarding_preserved() {
             info!("routes of a previous run are in the kernel: graceful restart recovery");
@@ -388,7 +391,14 @@ impl Speaker {
                         bytes::Bytes::new(),
                     )),
                 };
+                // How long the speaker takes over one UPDATE (the RIB and
+                // what it marks for export), for the histogram operators see.
+                let update = matches!(&input, Input::Message(crate::packet::Message::Update(_)));
+                let started = update.then(std::time::Instant::now);
                 self.step(peer, session, input);
+                if let Some(started) = started {
+                    self.update_processing.observe(started.elapsed());
+                }
             }
             Event::Reconfigure(config) => {
                 self.reconfigure(config);

@@ -19,6 +19,7 @@ impl Speaker {
                     recovering: self.recovering,
                     prefixes: self.rib.len(),
                     attr_sets: self.rib.attr_sets(),
+                    update_processing: self.update_processing.clone(),
                 });
             }
             Query::Peers(answer) => {

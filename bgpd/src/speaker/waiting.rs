@@ -65,6 +65,7 @@ fn answer_unconfigured(query: Query, node_name: &str, waiting_since: SystemTime)
                 recovering: false,
                 prefixes: 0,
                 attr_sets: 0,
+                update_processing: routesync::Histogram::default(),
             });
         }
         Query::Peers(answer) => {

@@ -320,6 +320,27 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
         )
         .unwrap();
     }
+    // The histograms: n2's UPDATE taken, its block sent to the kernel.
+    for histogram in [
+        "podroute_update_processing_seconds_count",
+        "podroute_kernel_batch_seconds_count",
+    ] {
+        wait_for(
+            &format!("Prometheus to count {histogram}"),
+            CONVERGE,
+            || {
+                let answer = query_prometheus(net.host("n0"), histogram);
+                let value = answer["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse::<f64>().ok());
+                Ok(match value {
+                    Some(n) if n >= 1.0 => Poll::Ready(()),
+                    _ => Poll::Pending(answer.to_string()),
+                })
+            },
+        )
+        .unwrap();
+    }
     let metrics = http_get(net.host("n0"), &target, "/metrics");
     assert!(
         metrics.contains("\nprocess_resident_memory_bytes "),

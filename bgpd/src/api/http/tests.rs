@@ -17,6 +17,11 @@ fn speaker(started: SystemTime) -> SpeakerStatus {
         recovering: false,
         prefixes: 3,
         attr_sets: 1,
+        update_processing: {
+            let mut h = routesync::Histogram::default();
+            h.observe(std::time::Duration::from_micros(30));
+            h
+        },
     }
 }
 
@@ -78,6 +83,11 @@ fn metrics_are_prometheus_text() {
     assert!(text.contains("# TYPE podroute_peers gauge"), "{text}");
     assert!(text.contains("podroute_config_problems 1"), "{text}");
     assert!(text.contains("podroute_configured 0"), "{text}");
+    assert!(
+        text.contains("# TYPE podroute_update_processing_seconds histogram")
+            && text.contains("podroute_update_processing_seconds_count 1"),
+        "{text}"
+    );
     assert!(
         text.contains("podroute_peers{state=\"Established\"} 1"),
         "{text}"
