@@ -410,7 +410,6 @@ async fn run(cli: Cli) -> ExitCode {
     stop(speaker, task, cli.stop_mode.into()).await
 }
 
-/// The operator interfaces: BIRD-compatible sockets and HTTP health and metrics.
 /// The servers of the operator interfaces, and the `bird6` name holder.
 struct Operators {
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -427,6 +426,7 @@ impl Operators {
     }
 }
 
+/// The operator interfaces: BIRD-compatible sockets and HTTP health and metrics.
 async fn serve_operators(cli: &Cli, speaker: &SpeakerHandle, sources: Sources) -> Operators {
     use bgpd::api::bird::{serve, Daemon};
     let mut tasks = Vec::new();
