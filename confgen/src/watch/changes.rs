@@ -6,7 +6,7 @@ use etcd_client::{EventType, WatchOptions, WatchResponse, WatchStream};
 use tracing::warn;
 
 use super::connect::Clients;
-use crate::snapshot::{BadValue, Snapshot};
+use crate::snapshot::Snapshot;
 
 /// Opens one watch stream with a watcher per range, every one from `start`.
 pub async fn watch(
@@ -48,15 +48,18 @@ pub struct Applied {
     pub compacted: bool,
     /// The revision the response is at.
     pub revision: i64,
-    /// Values that did not parse (skipped; the last good value stays).
-    pub bad: Vec<BadValue>,
+}
+
+/// etcd compacted past the watch's start, or cancelled it: list again.
+pub fn compacted(response: &WatchResponse) -> bool {
+    response.compact_revision() > 0 || response.canceled()
 }
 
 /// Applies a watch response to `snapshot`.
 pub fn apply(snapshot: &mut Snapshot, response: &WatchResponse) -> Applied {
     let mut applied = Applied {
         revision: response.header().map_or(0, |h| h.revision()),
-        compacted: response.compact_revision() > 0 || response.canceled(),
+        compacted: compacted(response),
         ..Applied::default()
     };
     if applied.compacted {
@@ -66,9 +69,9 @@ pub fn apply(snapshot: &mut Snapshot, response: &WatchResponse) -> Applied {
         let Some(kv) = event.kv() else { continue };
         let key = String::from_utf8_lossy(kv.key());
         applied.changed |= match event.event_type() {
+            // A bad value is kept among the snapshot's problems.
             EventType::Put => snapshot.put(&key, kv.value()).unwrap_or_else(|bad| {
                 warn!(%bad, "skipped");
-                applied.bad.push(bad);
                 false
             }),
             EventType::Delete => snapshot.delete(&key),

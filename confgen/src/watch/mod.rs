@@ -18,7 +18,7 @@ mod changes;
 mod connect;
 mod list;
 
-pub use changes::{apply, watch, Applied};
+pub use changes::{apply, compacted, watch, Applied};
 pub use connect::{Clients, EtcdConfig};
 pub use list::{list, prefix_end, ListError, Listing, Pager, PAGE_SIZE};
 
@@ -145,7 +145,7 @@ async fn session(
                 Ok(None) => return Err(ended(true)("the watch stream ended".into())),
                 Err(e) => return Err(ended(true)(e.to_string())),
             };
-            if response.compact_revision() > 0 || response.canceled() {
+            if compacted(&response) {
                 info!("etcd compacted past our revision; listing again");
                 break;
             }
