@@ -118,10 +118,14 @@ pub struct PathStatus {
     /// The peer's name, or "local" for an originated route.
     pub from: String,
     pub next_hop: IpAddr,
+    pub origin: Option<crate::packet::Origin>,
     pub as_path: Vec<u32>,
     pub local_pref: Option<u32>,
     pub med: Option<u32>,
     pub communities: Vec<String>,
+    /// Set by a route reflector (RFC 4456 §8).
+    pub originator_id: Option<Ipv4Addr>,
+    pub cluster_list: Vec<Ipv4Addr>,
     pub best: bool,
     /// In the equal-cost set that goes to the kernel.
     pub multipath: bool,

@@ -9,12 +9,13 @@
 //! million on every pass.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ipnet::IpNet;
 use proto::config::KernelConfig;
 
-use crate::classify::{classify_entry, NodeNetwork};
+use crate::classify::{action_of, classify_entry, Action, NodeNetwork, Via};
 use crate::fasthash::FastMap;
 use crate::fib::FibEntry;
 use crate::histogram::Histogram;
@@ -31,6 +32,10 @@ pub struct RouteStatus {
     /// The route of ours the kernel holds for the prefix, like `ip route`
     /// shows it; after a failure, the previous route when it is still there.
     pub kernel: Option<String>,
+    /// The device each next hop leaves by (`10.0.2.5` → `tunl0`): those of
+    /// our kernel route, or, when none is installed, as classified. Empty for
+    /// a blackhole, and for a hop the kernel resolves itself before it has.
+    pub devices: Vec<(IpAddr, String)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +137,11 @@ impl StatusReader {
             })
     }
 
+    /// The interface toward the other nodes, once the node's network is known.
+    pub fn uplink(&self) -> Option<String> {
+        Some(self.lock().context.node.as_ref()?.uplink.clone())
+    }
+
     /// How long the kernel took for each batch of route changes.
     pub fn kernel_batches(&self) -> Histogram {
         self.lock().batches.clone()
@@ -205,5 +215,28 @@ fn describe(context: &Context, prefix: IpNet, entry: &Entry) -> RouteStatus {
             .kernel
             .as_ref()
             .map(|spec| render(prefix, spec, &context.names, owner)),
+        devices: devices(context, prefix, entry),
+    }
+}
+
+fn devices(context: &Context, prefix: IpNet, entry: &Entry) -> Vec<(IpAddr, String)> {
+    if let Some(RouteSpec::Unicast(hops)) = &entry.kernel {
+        return hops
+            .iter()
+            .filter_map(|hop| Some((hop.gateway, context.names.get(&hop.ifindex?)?.clone())))
+            .collect();
+    }
+    let Some(node) = &context.node else {
+        return Vec::new();
+    };
+    match action_of(&context.config, node, prefix, &entry.entry) {
+        Action::Forward(hops) => hops
+            .into_iter()
+            .filter_map(|hop| match hop.via {
+                Via::Device { name, .. } => Some((hop.gateway, name.to_string())),
+                Via::Recursive => None,
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }

@@ -9,20 +9,26 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
+use routesync::StatusReader;
+
+use super::bird_routes::{self, show_route, RouteQuery};
 use super::clock;
 use crate::speaker::SpeakerHandle;
 use crate::status::{PeerStatus, SpeakerStatus};
 
-/// What bgpd calls itself where BIRD prints its version; tools check only
-/// that it starts with `BIRD`.
+/// What bgpd calls itself where BIRD prints its version. Tools check that
+/// it starts with `BIRD`; calico-node's status reporter takes what follows
+/// `BIRD ` as the version when it starts with `v` (as Calico's BIRD's
+/// `BIRD v0.3.3+birdv1.6.8` does).
 pub fn version() -> String {
-    format!("BIRD podroute-{}", env!("CARGO_PKG_VERSION"))
+    format!("BIRD v{}+podroute", env!("CARGO_PKG_VERSION"))
 }
 
 /// Which peers a socket shows: `bird.ctl` the IPv4 ones, `bird6.ctl` the
@@ -39,11 +45,13 @@ impl Daemon {
     }
 }
 
-/// Binds `path` (replacing a stale socket) and serves until the task is dropped.
+/// Binds `path` (replacing a stale socket) and serves until the task is
+/// dropped; `kernel` says which device each route leaves by, once routesync runs.
 pub fn serve(
     path: PathBuf,
     daemon: Daemon,
     speaker: SpeakerHandle,
+    kernel: Arc<OnceLock<StatusReader>>,
 ) -> std::io::Result<tokio::task::JoinHandle<()>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -56,7 +64,7 @@ pub fn serve(
         loop {
             match listener.accept().await {
                 Ok((stream, _)) => {
-                    tokio::spawn(session(stream, daemon, speaker.clone()));
+                    tokio::spawn(session(stream, daemon, speaker.clone(), kernel.clone()));
                 }
                 Err(e) => {
                     warn!(error = %e, "BIRD socket: accept failed");
@@ -67,7 +75,12 @@ pub fn serve(
     }))
 }
 
-async fn session(stream: UnixStream, daemon: Daemon, speaker: SpeakerHandle) {
+async fn session(
+    stream: UnixStream,
+    daemon: Daemon,
+    speaker: SpeakerHandle,
+    kernel: Arc<OnceLock<StatusReader>>,
+) {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read).lines();
     if write
@@ -78,7 +91,7 @@ async fn session(stream: UnixStream, daemon: Daemon, speaker: SpeakerHandle) {
         return;
     }
     while let Ok(Some(line)) = lines.next_line().await {
-        let reply = answer(line.trim(), daemon, &speaker).await;
+        let reply = answer(line.trim(), daemon, &speaker, &kernel).await;
         if write.write_all(reply.as_bytes()).await.is_err() {
             return;
         }
@@ -86,7 +99,12 @@ async fn session(stream: UnixStream, daemon: Daemon, speaker: SpeakerHandle) {
 }
 
 /// The reply to one command line.
-pub async fn answer(command: &str, daemon: Daemon, speaker: &SpeakerHandle) -> String {
+pub async fn answer(
+    command: &str,
+    daemon: Daemon,
+    speaker: &SpeakerHandle,
+    kernel: &OnceLock<StatusReader>,
+) -> String {
     debug!(command, "BIRD socket");
     let words: Vec<&str> = command.split_whitespace().collect();
     let (Some(status), Some(mut peers)) = (speaker.status().await, speaker.peers().await) else {
@@ -105,15 +123,19 @@ pub async fn answer(command: &str, daemon: Daemon, speaker: &SpeakerHandle) -> S
             show_protocols(&status, &peers, Some(name), true, now)
         }
         ["show", "protocols", name] => show_protocols(&status, &peers, Some(name), false, now),
-        ["show", "route", "count"] => {
-            let paths = match speaker.routes(None).await {
-                Some(routes) => routes.iter().map(|r| r.paths.len()).sum::<usize>(),
-                None => 0,
+        ["show", "route", options @ ..] => {
+            let Some(query) = RouteQuery::parse(options) else {
+                return "9001 syntax error, unknown command\n".into();
             };
-            format!(
-                "0014 {paths} of {paths} routes for {} networks\n",
-                status.prefixes
-            )
+            let routes = speaker.routes(query.within()).await.unwrap_or_default();
+            let context = bird_routes::Context {
+                speaker: &status,
+                peers: &peers,
+                kernel: kernel.get(),
+                ipv6: daemon == Daemon::Bird6,
+                now,
+            };
+            show_route(&query, &routes, &context)
         }
         _ => "9001 syntax error, unknown command\n".into(),
     }

@@ -13,6 +13,7 @@ use crate::applier::ConfigState;
 
 pub mod bird;
 pub mod bird6_name;
+pub mod bird_routes;
 pub mod clock;
 pub mod grpc;
 pub mod http;

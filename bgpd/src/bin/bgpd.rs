@@ -436,7 +436,12 @@ async fn serve_operators(cli: &Cli, speaker: &SpeakerHandle, sources: Sources) -
         (&cli.bird6_socket, Daemon::Bird6),
     ] {
         if let Some(path) = path {
-            match serve(path.clone(), daemon, speaker.clone()) {
+            match serve(
+                path.clone(),
+                daemon,
+                speaker.clone(),
+                sources.kernel.clone(),
+            ) {
                 Ok(task) => tasks.push(task),
                 Err(e) => {
                     error!(path = %path.display(), error = %e, "cannot serve the BIRD socket")

@@ -145,6 +145,7 @@ impl Speaker {
                             .map_or_else(|| format!("peer {id}"), |n| n.name.clone()),
                     },
                     next_hop: path.attrs.next_hop,
+                    origin: a.origin,
                     as_path: a
                         .as_path
                         .as_ref()
@@ -157,6 +158,8 @@ impl Speaker {
                         .iter()
                         .map(|c| format!("{}:{}", c.0 >> 16, c.0 & 0xffff))
                         .collect(),
+                    originator_id: a.originator_id,
+                    cluster_list: a.cluster_list.clone(),
                     best: i == 0,
                     multipath: i < multipath,
                 }

@@ -88,6 +88,89 @@ pub(crate) fn calicoctl_show_protocols(socket: &Path) -> Result<Vec<CalicoRow>, 
     }
 }
 
+/// A route as calico-node's status reporter takes it from `show route`
+/// (node/pkg/status/populators/route.go): destination, gateway, interface,
+/// the protocol it came from, and whether it is the primary (`] *`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ReporterRoute {
+    dest: String,
+    gateway: String,
+    iface: String,
+    from: String,
+    primary: bool,
+}
+
+impl ReporterRoute {
+    fn new(dest: &str, gateway: &str, iface: &str, from: &str) -> Self {
+        Self {
+            dest: dest.into(),
+            gateway: gateway.into(),
+            iface: iface.into(),
+            from: from.into(),
+            primary: true,
+        }
+    }
+
+    /// One line's text: `DEST via GW on IFACE [FROM ...`, `DEST dev IFACE
+    /// [FROM ...` or `DEST blackhole [FROM ...`, DEST empty for a further
+    /// route of the network before.
+    fn read(text: &str, previous: &str) -> Option<Self> {
+        let (head, bracket) = text.split_once(" [")?;
+        let from = bracket.split_whitespace().next()?.to_owned();
+        let words: Vec<&str> = head.split_whitespace().collect();
+        let (dest, rest) = match words.first() {
+            Some(w) if w.contains('/') => (w.to_string(), &words[1..]),
+            _ => (previous.to_owned(), &words[..]),
+        };
+        let (gateway, iface) = match rest {
+            ["via", gateway, "on", iface] => (gateway.to_string(), iface.to_string()),
+            ["dev", iface] => ("N/A".into(), iface.to_string()),
+            ["blackhole"] => ("N/A".into(), "blackhole".into()),
+            ["unreachable"] => ("N/A".into(), "unreachable".into()),
+            _ => return None,
+        };
+        Some(Self {
+            dest,
+            gateway,
+            iface,
+            from,
+            primary: text.contains("] *"),
+        })
+    }
+}
+
+/// `show route` read as calico-node's status reporter reads it, to the
+/// letter: rows 1007- or continuation ' ', end 0000, anything else an error.
+pub(crate) fn reporter_show_route(socket: &Path) -> Result<Vec<ReporterRoute>, String> {
+    let mut stream = UnixStream::connect(socket).map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream.try_clone().map_err(|e| e.to_string())?);
+    stream
+        .write_all(b"show route\n")
+        .map_err(|e| e.to_string())?;
+    let mut routes: Vec<ReporterRoute> = Vec::new();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(|e| e.to_string())? == 0 {
+            return Err("the reply ended early".into());
+        }
+        let text = line.trim_end_matches('\n');
+        let row = if text.starts_with("0000") {
+            return Ok(routes);
+        } else if text.starts_with("0001") {
+            continue;
+        } else if let Some(row) = text.strip_prefix("1007-") {
+            row
+        } else if let Some(row) = text.strip_prefix(' ') {
+            row
+        } else {
+            return Err(format!("unexpected output line from BIRD: {text:?}"));
+        };
+        let previous = routes.last().map_or("", |r| r.dest.as_str());
+        routes.push(ReporterRoute::read(row, previous).ok_or(format!("failed to parse {row:?}"))?);
+    }
+}
+
 fn birdc(version: BirdVersion, client: &str, socket: &Path, command: &str) -> String {
     let out = Command::new(version.sbin().join(client))
         .arg("-s")
@@ -140,7 +223,7 @@ fn calicoctl_birdc_and_probes_read_bgpd() {
     let bird = Bird::start(
         net.host("n1"),
         BirdVersion::V2,
-        "router id 10.0.1.11;\nprotocol device { }\nprotocol bgp bgpd { local 10.0.1.11 as 64512; neighbor 10.0.1.10 as 64512; connect delay time 0; ipv4 { import all; export none; }; }\n",
+        "router id 10.0.1.11;\nprotocol device { }\nprotocol static { ipv4; route 10.244.1.0/26 blackhole; }\nprotocol bgp bgpd { local 10.0.1.11 as 64512; neighbor 10.0.1.10 as 64512; connect delay time 0; ipv4 { import all; export where source = RTS_STATIC; }; }\n",
     )
     .unwrap();
     bird.wait_established(1, CONVERGE).unwrap();
@@ -182,7 +265,9 @@ fn calicoctl_birdc_and_probes_read_bgpd() {
     ] {
         let status = birdc(version, client, &socket, "show status");
         assert!(
-            status.contains("BIRD podroute") && status.contains("Daemon is up and running"),
+            status.contains("BIRD v")
+                && status.contains("+podroute")
+                && status.contains("Daemon is up and running"),
             "{client}: {status}"
         );
         let protocols = birdc(version, client, &socket, "show protocols");
@@ -202,6 +287,52 @@ fn calicoctl_birdc_and_probes_read_bgpd() {
             && details.contains("Neighbor address: 10.0.1.11"),
         "{details}"
     );
+
+    // `show route`, as calico-node's status reporter reads it to fill a
+    // CalicoNodeStatus, and as birdc shows it.
+    let installed = net
+        .host("n0")
+        .wait_for_routes("n1's block", CONVERGE, |routes| {
+            routes
+                .iter()
+                .any(|r| r.destination.to_string() == "10.244.1.0/26")
+        })
+        .unwrap();
+    let uplink = installed
+        .iter()
+        .find(|r| r.destination.to_string() == "10.244.1.0/26")
+        .and_then(|r| r.device().map(str::to_owned))
+        .unwrap();
+    let routes = reporter_show_route(&socket).unwrap();
+    assert_eq!(
+        routes,
+        [
+            ReporterRoute::new("10.244.0.0/26", "N/A", "blackhole", "static1"),
+            ReporterRoute::new("10.244.1.0/26", "10.0.1.11", &uplink, "Mesh_10_0_1_11"),
+        ]
+    );
+    let table = birdc(BirdVersion::V1_6, "birdc", &socket, "show route");
+    assert!(
+        table.contains(&format!(
+            "10.244.1.0/26      via 10.0.1.11 on {uplink} [Mesh_10_0_1_11 "
+        )),
+        "{table}"
+    );
+    let one = birdc(
+        BirdVersion::V1_6,
+        "birdc",
+        &socket,
+        "show route for 10.244.1.7 all",
+    );
+    assert!(
+        one.contains("10.244.1.0/26")
+            && one.contains("Type: BGP unicast univ")
+            && one.contains("BGP.next_hop: 10.0.1.11")
+            && !one.contains("10.244.0.0/26"),
+        "{one}"
+    );
+    let count = birdc(BirdVersion::V2, "birdc", &socket, "show route count");
+    assert!(count.contains("2 of 2 routes for 2 networks"), "{count}");
 
     // calico-node's readiness rule: right after start every peer must be up.
     let (code, body) = get(net.host("n0"), "/readiness");
