@@ -24,6 +24,7 @@ pub mod fib;
 pub mod fsm;
 pub mod liveness;
 pub mod neighbor;
+pub mod node_status;
 pub mod packet;
 pub mod policy;
 pub mod restart;

@@ -55,6 +55,12 @@ fn bad_flags_are_refused_with_what_is_wrong() {
     refused(&["--no-such-flag"], &["--no-such-flag"]);
     refused(&["--datastore", "etcd"], &["ETCD_ENDPOINTS", "NODENAME"]);
     refused(&[], &["--config"]);
+    for flag in ["--register-node", "--node-status-reporter"] {
+        refused(
+            &["--config", "/nonexistent.toml", flag],
+            &[flag, "etcd datastore"],
+        );
+    }
 }
 
 #[test]

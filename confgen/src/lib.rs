@@ -16,6 +16,7 @@
 
 pub mod autodetect;
 pub mod bird;
+pub mod node_status;
 pub mod problem;
 pub mod register;
 pub mod render;

@@ -215,6 +215,33 @@ impl std::str::FromStr for StoredSelector {
     }
 }
 
+// ===== CalicoNodeStatus =====
+
+/// An operator's request for a node's status (Calico v3.21+): which node,
+/// which classes of status, how often. Only the spec is read; the status is
+/// what the node's reporter writes (docs/INSTALL.md, "CalicoNodeStatus").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct NodeStatusRequest {
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: NodeStatusSpec,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeStatusSpec {
+    /// The node to report on.
+    #[serde(default)]
+    pub node: String,
+    /// `Agent`, `BGP`, `Routes`.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// Seconds between reports; 0 reports once. Calico requires it: a
+    /// request without it is not reported.
+    #[serde(default)]
+    pub update_period_seconds: Option<u32>,
+}
+
 // ===== IPPool =====
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]

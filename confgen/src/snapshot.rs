@@ -12,18 +12,25 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use crate::problem::{parse_json, Problem};
-use crate::resources::{BgpConfiguration, BgpPeer, BlockAffinity, IpPool, Node};
+use crate::resources::{BgpConfiguration, BgpPeer, BlockAffinity, IpPool, Node, NodeStatusRequest};
 
 /// Where Calico keeps v3 resources (calico.md §1.1).
 pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org/";
 /// Where Calico keeps block affinities by host.
 pub const AFFINITIES: &str = "/calico/ipam/v2/host/";
 
-/// The kinds of resource BGP reads, by the plural of their key. Nothing
-/// else under [`RESOURCES`] is ever listed or watched: WorkloadEndpoints,
+/// The kinds of resource BGP reads, by the plural of their key, and the
+/// requests for a node's status that the BGP daemon answers. Nothing else
+/// under [`RESOURCES`] is ever listed or watched: WorkloadEndpoints,
 /// policies, profiles and the rest can be of any number and churn at any
 /// rate without costing bgpd anything.
-pub const KINDS: [&str; 4] = ["nodes", "bgpconfigurations", "bgppeers", "ippools"];
+pub const KINDS: [&str; 5] = [
+    "nodes",
+    "bgpconfigurations",
+    "bgppeers",
+    "ippools",
+    "caliconodestatuses",
+];
 
 /// The key ranges (prefixes) `node` reads: each of [`KINDS`], and its own
 /// block affinities.
@@ -42,6 +49,7 @@ pub enum Key {
     BgpConfiguration(String),
     BgpPeer(String),
     IpPool(String),
+    NodeStatus(String),
     Affinity { node: String, cidr: IpNet },
 }
 
@@ -55,6 +63,7 @@ impl Key {
             "BGPConfiguration" => Self::BgpConfiguration(name),
             "BGPPeer" => Self::BgpPeer(name),
             "IPPool" => Self::IpPool(name),
+            "CalicoNodeStatus" => Self::NodeStatus(name),
             _ => return None,
         };
         Some(key.path())
@@ -67,6 +76,7 @@ impl Key {
             Self::BgpConfiguration(name) => ("bgpconfigurations", name),
             Self::BgpPeer(name) => ("bgppeers", name),
             Self::IpPool(name) => ("ippools", name),
+            Self::NodeStatus(name) => ("caliconodestatuses", name),
             Self::Affinity { node, cidr } => {
                 let family = if cidr.addr().is_ipv4() {
                     "ipv4"
@@ -93,6 +103,7 @@ impl Key {
                 "bgpconfigurations" => Some(Self::BgpConfiguration(name)),
                 "bgppeers" => Some(Self::BgpPeer(name)),
                 "ippools" => Some(Self::IpPool(name)),
+                "caliconodestatuses" => Some(Self::NodeStatus(name)),
                 _ => None,
             };
         }
@@ -127,6 +138,9 @@ pub struct Snapshot {
     pub bgp_configurations: BTreeMap<String, BgpConfiguration>,
     pub peers: BTreeMap<String, BgpPeer>,
     pub pools: BTreeMap<String, IpPool>,
+    /// CalicoNodeStatus requests, of every node. A status written into one
+    /// changes nothing here: only the spec is kept.
+    pub node_statuses: BTreeMap<String, NodeStatusRequest>,
     /// Block affinities by node, then block.
     pub affinities: BTreeMap<String, BTreeMap<IpNet, BlockAffinity>>,
     /// What could not be used, by the key it is at: a value that did not
@@ -145,6 +159,7 @@ impl PartialEq for Snapshot {
             && self.bgp_configurations == other.bgp_configurations
             && self.peers == other.peers
             && self.pools == other.pools
+            && self.node_statuses == other.node_statuses
             && self.affinities == other.affinities
             && self.problems == other.problems
     }
@@ -163,6 +178,7 @@ pub struct Generations {
     pub bgp_configurations: u64,
     pub peers: u64,
     pub pools: u64,
+    pub node_statuses: u64,
     pub affinities: u64,
 }
 
@@ -173,6 +189,7 @@ impl Generations {
             Key::BgpConfiguration(_) => &mut self.bgp_configurations,
             Key::BgpPeer(_) => &mut self.peers,
             Key::IpPool(_) => &mut self.pools,
+            Key::NodeStatus(_) => &mut self.node_statuses,
             Key::Affinity { .. } => &mut self.affinities,
         };
         static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -233,6 +250,7 @@ impl Snapshot {
             }
             Key::BgpPeer(name) => replace(&mut self.peers, name, parse(key, value)?),
             Key::IpPool(name) => replace(&mut self.pools, name, parse(key, value)?),
+            Key::NodeStatus(name) => replace(&mut self.node_statuses, name, parse(key, value)?),
             Key::Affinity { node, cidr } => {
                 // An empty value is an affinity with no state: confirmed.
                 let affinity = if value.iter().all(u8::is_ascii_whitespace) {
@@ -256,6 +274,7 @@ impl Snapshot {
             Key::BgpConfiguration(name) => self.bgp_configurations.remove(name).is_some(),
             Key::BgpPeer(name) => self.peers.remove(name).is_some(),
             Key::IpPool(name) => self.pools.remove(name).is_some(),
+            Key::NodeStatus(name) => self.node_statuses.remove(name).is_some(),
             Key::Affinity { node, cidr } => {
                 let removed = self
                     .affinities

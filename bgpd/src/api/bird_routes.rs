@@ -1,7 +1,7 @@
 //! `show route` on the BIRD socket, in BIRD 1.6's words (nest/rt-table.c
 //! `rt_show_rte`, proto/bgp/attrs.c `bgp_get_route_info`): what birdc users
 //! type, and what calico-node's status reporter reads to fill a
-//! CalicoNodeStatus's routes (docs/OPERATIONS.md, "CalicoNodeStatus").
+//! CalicoNodeStatus's routes (docs/INSTALL.md, "CalicoNodeStatus").
 //!
 //! ```text
 //! 1007-10.65.1.0/26        via 10.0.1.11 on eth0 [Mesh_10_0_1_11 12:00:01] * (100/0) [i]
@@ -167,7 +167,7 @@ fn push(out: &mut String, last: &mut u16, code: u16, text: &str) {
 
 /// The BIRD protocol a path came from: the peer's protocol, or `static1`
 /// for the node's own blocks (Calico's BIRD holds them as static blackholes).
-fn protocol(path: &PathStatus) -> &str {
+pub(crate) fn protocol(path: &PathStatus) -> &str {
     if path.from == "local" {
         "static1"
     } else {
@@ -218,7 +218,7 @@ fn describe(route: &RouteStatus, path: &PathStatus, context: &Context<'_>) -> St
 
 /// The interface the next hop leaves by: as the kernel route has it, or as
 /// routesync classified it; otherwise the uplink.
-fn device(prefix: IpNet, next_hop: IpAddr, context: &Context<'_>) -> String {
+pub(crate) fn device(prefix: IpNet, next_hop: IpAddr, context: &Context<'_>) -> String {
     let Some(kernel) = context.kernel else {
         return "?".into();
     };

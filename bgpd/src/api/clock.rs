@@ -35,6 +35,12 @@ pub fn date_time(time: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}")
 }
 
+/// RFC 3339 in UTC, `YYYY-MM-DDTHH:MM:SSZ`, as Kubernetes writes a time.
+pub fn rfc3339(time: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(time);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
 /// BIRD's `timeformat protocol` default: `HH:MM:SS` within the last 20 hours,
 /// else `YYYY-MM-DD` (calico.md §3.1).
 pub fn since(time: SystemTime, now: SystemTime) -> String {
@@ -55,6 +61,7 @@ mod tests {
         // 2026-11-22 03:04:05 UTC.
         let t = UNIX_EPOCH + Duration::from_secs(1_795_316_645);
         assert_eq!(date_time(t), "2026-11-22 03:04:05");
+        assert_eq!(rfc3339(t), "2026-11-22T03:04:05Z");
         assert_eq!(
             date_time(UNIX_EPOCH + Duration::from_secs(951_782_400)),
             "2000-02-29 00:00:00"

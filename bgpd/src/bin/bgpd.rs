@@ -146,6 +146,12 @@ struct Cli {
         default_value = "first-found"
     )]
     ip6_autodetection_method: String,
+    /// With etcd: fill the status of this node's CalicoNodeStatus resources,
+    /// as calico-node's status reporter does. Leave it off beside
+    /// calico-node v3.22 or later: its own reporter fills them from bgpd's
+    /// BIRD sockets.
+    #[arg(long, env = "BGPD_NODE_STATUS_REPORTER")]
+    node_status_reporter: bool,
     /// Print a completion script for SHELL and exit, e.g. `bgpd
     /// --completions bash > /etc/bash_completion.d/bgpd`.
     #[arg(long, value_name = "SHELL")]
@@ -266,6 +272,17 @@ fn source(cli: &Cli) -> Result<Source, String> {
                         .into(),
                 );
             };
+            // What only a datastore can hold is refused rather than ignored.
+            for (asked, flag) in [
+                (cli.register_node, "--register-node"),
+                (cli.node_status_reporter, "--node-status-reporter"),
+            ] {
+                if asked {
+                    return Err(format!(
+                        "{flag} writes into etcd: it needs the etcd datastore (ETCD_ENDPOINTS)"
+                    ));
+                }
+            }
             let config =
                 SpeakerConfig::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             Ok(Source::File(path, config))
@@ -352,6 +369,18 @@ async fn run(cli: Cli) -> ExitCode {
         kernel,
         datastore: Some(datastore.clone()),
     };
+    let reporter = match (&source, &datastore, cli.node_status_reporter) {
+        (Source::Etcd { etcd, node, .. }, DatastoreSource::Etcd { sync, .. }, true) => Some(
+            bgpd::node_status::Reporter {
+                node: node.clone(),
+                speaker: speaker.clone(),
+                sources: sources.clone(),
+                ipv6_served: cli.bird6_socket.is_some(),
+            }
+            .spawn(etcd.clone(), sync.clone()),
+        ),
+        _ => None,
+    };
     let api = serve_api(&cli, &speaker, sources.clone());
     let servers = serve_operators(&cli, &speaker, sources).await;
     if let Some(reason) = reason {
@@ -399,8 +428,8 @@ async fn run(cli: Cli) -> ExitCode {
             true
         }
     };
-    if let Some(follower) = follower {
-        follower.abort();
+    for task in [follower, reporter].into_iter().flatten() {
+        task.abort();
     }
     drop(api);
     servers.stop();

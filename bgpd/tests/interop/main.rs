@@ -23,6 +23,7 @@ mod kernel_toggle;
 mod malformed;
 mod md5;
 mod mesh;
+mod node_status;
 mod operators;
 mod prefix_limit;
 mod raw_peer;

@@ -93,11 +93,11 @@ pub(crate) fn calicoctl_show_protocols(socket: &Path) -> Result<Vec<CalicoRow>, 
 /// the protocol it came from, and whether it is the primary (`] *`).
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ReporterRoute {
-    dest: String,
-    gateway: String,
-    iface: String,
-    from: String,
-    primary: bool,
+    pub dest: String,
+    pub gateway: String,
+    pub iface: String,
+    pub from: String,
+    pub primary: bool,
 }
 
 impl ReporterRoute {
