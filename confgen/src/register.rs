@@ -1,8 +1,11 @@
 //! Node registration, as calico-node's start-up does it, for nodes without
 //! calico-node: the Node resource gets `spec.bgp.ipv4Address` (and
-//! `ipv6Address`) when it has none. What an operator set is never overwritten, every other field of a
-//! stored Node is kept as it was, and the write is a compare-and-swap on the
-//! key's revision, so that a concurrent writer is never lost.
+//! `ipv6Address`) when it has none, and a new one when the node's address
+//! changes (calico-node's monitor-addresses) and the Node still holds the
+//! one registered before. What an operator set is never overwritten, every
+//! other field of a stored Node is kept as it was, and the write is a
+//! compare-and-swap on the key's revision, so that a concurrent writer is
+//! never lost.
 
 use etcd_client::{Client, Compare, CompareOp, Txn, TxnOp};
 use ipnet::IpNet;
@@ -38,14 +41,24 @@ fn field(address: &IpNet) -> &'static str {
 }
 
 /// `stored` (a Node as etcd holds it) with each of `addresses` written into
-/// its family's field unless that field is set; what happened to each.
-fn with_addresses(mut stored: Value, addresses: &[IpNet]) -> (Value, Vec<Outcome>) {
+/// its family's field unless that field is set to something other than one
+/// of `replaced`; what happened to each.
+fn with_addresses(
+    mut stored: Value,
+    addresses: &[IpNet],
+    replaced: &[IpNet],
+) -> (Value, Vec<Outcome>) {
     let mut outcomes = Vec::with_capacity(addresses.len());
     for address in addresses {
         let field = field(address);
         let current = stored["spec"]["bgp"][field].as_str().unwrap_or("");
+        let ours = replaced.iter().any(|r| r.to_string() == current);
+        if current == address.to_string() {
+            outcomes.push(Outcome::Kept(current.to_owned()));
+            continue;
+        }
         // An empty address is no address (libcalico-go writes "" for none).
-        if !current.is_empty() {
+        if !current.is_empty() && !ours {
             outcomes.push(Outcome::Kept(current.to_owned()));
             continue;
         }
@@ -62,11 +75,14 @@ fn with_addresses(mut stored: Value, addresses: &[IpNet]) -> (Value, Vec<Outcome
 }
 
 /// Writes each of `addresses` (one per family) into `node`'s Node unless it
-/// has one of that family; creates the Node when there is none.
+/// has one of that family other than one of `replaced` (the addresses
+/// registered before, when following a change); creates the Node when
+/// there is none.
 pub async fn register(
     config: &EtcdConfig,
     node: &str,
     addresses: &[IpNet],
+    replaced: &[IpNet],
 ) -> Result<Registered, String> {
     let mut client = Client::connect(&config.endpoints, Some(config.options()?))
         .await
@@ -96,7 +112,7 @@ pub async fn register(
                 false,
             ),
         };
-        let (value, outcomes) = with_addresses(stored, addresses);
+        let (value, outcomes) = with_addresses(stored, addresses, replaced);
         let written = outcomes.iter().any(|o| matches!(o, Outcome::Written(_)));
         let registered = Registered {
             created: created && written,
@@ -134,7 +150,8 @@ mod tests {
     fn addresses_are_added_and_the_rest_kept() {
         let stored = json!({"kind": "Node", "metadata": {"name": "n1", "labels": {"rack": "a"}},
                             "spec": {"orchRefs": [{"orchestrator": "k8s"}]}});
-        let (added, outcomes) = with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]));
+        let (added, outcomes) =
+            with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]), &[]);
         assert_eq!(added["spec"]["bgp"]["ipv4Address"], "10.0.1.5/24");
         assert_eq!(added["spec"]["bgp"]["ipv6Address"], "fd00:1::5/64");
         assert_eq!(added["metadata"]["labels"]["rack"], "a");
@@ -151,14 +168,35 @@ mod tests {
     #[test]
     fn an_address_set_is_never_overwritten() {
         let stored = json!({"spec": {"bgp": {"ipv4Address": "10.0.9.9/24", "asNumber": 65001}}});
-        let (kept, outcomes) = with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]));
+        let (kept, outcomes) = with_addresses(stored, &nets(&["10.0.1.5/24", "fd00:1::5/64"]), &[]);
         assert_eq!(kept["spec"]["bgp"]["ipv4Address"], "10.0.9.9/24");
         assert_eq!(kept["spec"]["bgp"]["ipv6Address"], "fd00:1::5/64");
         assert_eq!(outcomes[0], Outcome::Kept("10.0.9.9/24".to_owned()));
         // An empty address is no address (libcalico-go writes "" for none).
         let empty = json!({"spec": {"bgp": {"ipv4Address": "", "asNumber": 65001}}});
-        let (added, _) = with_addresses(empty, &nets(&["10.0.1.5/24"]));
+        let (added, _) = with_addresses(empty, &nets(&["10.0.1.5/24"]), &[]);
         assert_eq!(added["spec"]["bgp"]["ipv4Address"], "10.0.1.5/24");
         assert_eq!(added["spec"]["bgp"]["asNumber"], 65001);
+    }
+
+    #[test]
+    fn a_change_replaces_only_the_address_registered_before() {
+        let stored =
+            json!({"spec": {"bgp": {"ipv4Address": "10.0.1.5/24", "ipv6Address": "fd00:9::9/64"}}});
+        let (moved, outcomes) = with_addresses(
+            stored,
+            &nets(&["10.0.2.5/24", "fd00:1::6/64"]),
+            &nets(&["10.0.1.5/24", "fd00:1::5/64"]),
+        );
+        assert_eq!(moved["spec"]["bgp"]["ipv4Address"], "10.0.2.5/24");
+        // Not the one registered before: someone else set it; kept.
+        assert_eq!(moved["spec"]["bgp"]["ipv6Address"], "fd00:9::9/64");
+        assert_eq!(
+            outcomes,
+            [
+                Outcome::Written(nets(&["10.0.2.5/24"])[0]),
+                Outcome::Kept("fd00:9::9/64".into())
+            ]
+        );
     }
 }

@@ -21,6 +21,7 @@
 //! [`Handle::converged`] or [`Options::sweep_after`], then those BGP does not
 //! want are removed.
 
+mod addresses;
 mod classify;
 mod device;
 mod fasthash;
@@ -41,6 +42,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use proto::config::KernelConfig;
 
+pub use addresses::AddressChanges;
 pub use classify::{classify, classify_entry, Action, Decision, Hop, Hops, NodeNetwork, Via};
 pub use device::DeviceName;
 pub use fib::{FibEntry, FibUpdate, NextHopList};

@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use bgpd::api::{DatastoreSource, Sources};
 use bgpd::applier::{Applier, Offer};
 use bgpd::fib::KernelFib;
+use bgpd::registration::{Find, Registration};
 use bgpd::speaker::{spawn_when_configured, SpeakerHandle, Stop};
 use clap::{CommandFactory, Parser, ValueEnum};
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
@@ -168,48 +169,37 @@ fn log_filter(text: &str) -> Result<String, String> {
 
 /// This node's addresses, found as calico-node finds them (IP, IP6 and
 /// their autodetection methods); a method that cannot be read is an error.
-fn node_addresses(cli: &Cli) -> Result<Vec<ipnet::IpNet>, String> {
+fn node_addresses(
+    ip: &str,
+    ip_method: &str,
+    ip6: &str,
+    ip6_method: &str,
+) -> Result<Vec<ipnet::IpNet>, String> {
     use confgen::autodetect::{node_address, Family};
-    let v4 = node_address(&cli.ip, &cli.ip_autodetection_method, Family::V4)
-        .map_err(|e| format!("IP: {e}"))?;
-    let v6 = node_address(&cli.ip6, &cli.ip6_autodetection_method, Family::V6)
-        .map_err(|e| format!("IP6: {e}"))?;
+    let v4 = node_address(ip, ip_method, Family::V4).map_err(|e| format!("IP: {e}"))?;
+    let v6 = node_address(ip6, ip6_method, Family::V6).map_err(|e| format!("IP6: {e}"))?;
     Ok(v4.into_iter().chain(v6).collect())
 }
 
-/// Writes `addresses` into the Node resource unless one of its family is
-/// set, trying again (with backoff) while etcd cannot be reached, so that a
-/// node whose etcd is not up yet still registers, and is served meanwhile.
-async fn register_node(etcd: EtcdConfig, node: String, addresses: Vec<ipnet::IpNet>) {
-    use confgen::register::Outcome;
-    if addresses.is_empty() {
-        info!(%node, "IP=none and IP6=none: no address to register");
-        return;
-    }
-    let mut backoff = std::time::Duration::from_millis(200);
-    let registered = loop {
-        match confgen::register::register(&etcd, &node, &addresses).await {
-            Ok(registered) => break registered,
-            Err(e) => {
-                warn!(%node, error = %e, retry_in = ?backoff, "--register-node: cannot write the Node yet");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(std::time::Duration::from_secs(10));
-            }
-        }
+/// `--register-node`: the addresses found now, and how to find them again
+/// when some are autodetected (calico-node follows only those).
+fn registration(cli: &Cli, etcd: &EtcdConfig, node: &str) -> Result<Registration, String> {
+    let (ip, ip_method) = (cli.ip.clone(), cli.ip_autodetection_method.clone());
+    let (ip6, ip6_method) = (cli.ip6.clone(), cli.ip6_autodetection_method.clone());
+    let found = node_addresses(&ip, &ip_method, &ip6, &ip6_method)?;
+    // Unset, IP means autodetect (confgen's autodetect.rs).
+    let autodetected = |text: &str, unset_detects: bool| {
+        text.trim() == "autodetect" || (text.trim().is_empty() && unset_detects)
     };
-    if registered.created {
-        info!(%node, "registered: Node created");
-    }
-    for (found, outcome) in addresses.iter().zip(&registered.outcomes) {
-        match outcome {
-            Outcome::Written(a) => {
-                info!(%node, address = %a, "registered: address written into the Node")
-            }
-            Outcome::Kept(a) => {
-                info!(%node, address = %a, %found, "the Node has an address already: kept")
-            }
-        }
-    }
+    let follows = autodetected(&ip, true) || autodetected(&ip6, false);
+    let find_again: Option<Find> = follows
+        .then(|| Box::new(move || node_addresses(&ip, &ip_method, &ip6, &ip6_method)) as Find);
+    Ok(Registration {
+        etcd: etcd.clone(),
+        node: node.to_owned(),
+        found,
+        find_again,
+    })
 }
 
 /// jemalloc, with the settings of `.cargo/config.toml` built in.
@@ -318,8 +308,8 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     let registration = match (&source, cli.register_node) {
-        (Source::Etcd { etcd, node, .. }, true) => match node_addresses(&cli) {
-            Ok(addresses) => Some((etcd.clone(), node.clone(), addresses)),
+        (Source::Etcd { etcd, node, .. }, true) => match registration(&cli, etcd, node) {
+            Ok(registration) => Some(registration),
             Err(e) => {
                 eprintln!("bgpd: --register-node: {e}");
                 return ExitCode::from(2);
@@ -386,8 +376,8 @@ async fn run(cli: Cli) -> ExitCode {
     if let Some(reason) = reason {
         info!(%reason, "serving; not configured yet");
     }
-    if let Some((etcd, node, addresses)) = registration {
-        tokio::spawn(register_node(etcd, node, addresses));
+    if let Some(registration) = registration {
+        tokio::spawn(registration.run());
     }
     // The source feeds the applier: the file now and on SIGHUP, etcd on
     // every change.

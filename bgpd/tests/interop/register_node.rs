@@ -144,3 +144,79 @@ fn register_node_refuses_a_method_it_cannot_read() {
     );
     assert_eq!(etcd.get(&format!("{RESOURCES}/nodes/n0")).unwrap(), None);
 }
+
+/// The peers `host`'s bgpd has Established, by address.
+fn established(host: &testnets::Host) -> Vec<String> {
+    let out = std::process::Command::new(binary().with_file_name("bgpctl"))
+        .arg("--socket")
+        .arg(testnets::speakers::bgpd::api_socket(host))
+        .args(["-o", "json", "show", "peers"])
+        .output()
+        .unwrap();
+    let peers: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    peers["peers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["state"] == "established")
+        .filter_map(|p| p["address"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_fresh_node_joins_and_its_address_change_is_followed() {
+    require_privileges!();
+    let net = crate::support::lan("register-follow", 3);
+    let etcd = Etcd::start(net.host("n2")).unwrap();
+    crate::support::put_node(&etcd, "n1", "10.0.1.11");
+    crate::support::put_block(&etcd, "n0", "10.244.0.0/26");
+    crate::support::put_block(&etcd, "n1", "10.244.1.0/26");
+    // n0 has no Node: it registers itself, as the sidecar manifest does.
+    let env: [(&str, &OsStr); 2] = [
+        ("BGPD_REGISTER_NODE", OsStr::new("true")),
+        ("IP_AUTODETECTION_METHOD", OsStr::new("cidr=10.0.1.0/24")),
+    ];
+    let _n0 = Bgpd::spawn_with_etcd(net.host("n0"), binary(), etcd.endpoint(), "n0", &env).unwrap();
+    let _n1 = Bgpd::spawn_with_etcd(net.host("n1"), binary(), etcd.endpoint(), "n1", &[]).unwrap();
+    let n1 = net.host("n1");
+    let via = |gateway: &'static str| {
+        move |routes: &[testnets::routes::KernelRoute]| {
+            routes.iter().any(|r| {
+                r.destination.to_string() == "10.244.0.0/26"
+                    && r.gateway().map(|g| g.to_string()).as_deref() == Some(gateway)
+            })
+        }
+    };
+    n1.wait_for_routes(
+        "n0's block via its first address",
+        crate::support::CONVERGE,
+        via("10.0.1.10"),
+    )
+    .unwrap();
+
+    // n0's address moves (a new DHCP lease, say): the old one goes (with it
+    // any other of its subnet: the kernel drops secondaries with their
+    // primary), then the new one comes. The Node follows, and n1 peers with
+    // the new address.
+    let n0 = net.host("n0");
+    n0.exec("ip", ["addr", "del", "10.0.1.10/24", "dev", "eth0"])
+        .unwrap();
+    n0.exec("ip", ["addr", "add", "10.0.1.20/24", "dev", "eth0"])
+        .unwrap();
+    testnets::wait_for("the Node to follow", crate::support::CONVERGE, || {
+        let address = node(&etcd, "n0")["spec"]["bgp"]["ipv4Address"].clone();
+        Ok(if address == "10.0.1.20/24" {
+            testnets::Poll::Ready(())
+        } else {
+            testnets::Poll::Pending(address.to_string())
+        })
+    })
+    .unwrap();
+    n1.wait_for_routes(
+        "n0's block via its new address",
+        crate::support::CONVERGE,
+        via("10.0.1.20"),
+    )
+    .unwrap();
+    assert_eq!(established(n1), ["10.0.1.20"]);
+}

@@ -66,7 +66,7 @@ pub(crate) enum Event {
 pub(crate) struct Monitor {
     socket: Socket,
     /// Our programming socket's port id: its notifications are our own.
-    own_port: u32,
+    own_port: Option<u32>,
     buf: Vec<u8>,
 }
 
@@ -75,26 +75,40 @@ impl Monitor {
     /// those made through the socket with port id `own_port`. Subscribe
     /// before dumping: then nothing that happens after the dump is missed.
     pub fn open(own_port: u32) -> io::Result<Self> {
+        Self::open_groups(
+            Some(own_port),
+            &[
+                RTNLGRP_LINK,
+                RTNLGRP_IPV4_IFADDR,
+                RTNLGRP_IPV4_ROUTE,
+                RTNLGRP_IPV6_IFADDR,
+                RTNLGRP_IPV6_ROUTE,
+            ],
+        )
+    }
+
+    /// Subscribes to the address groups alone, every change included.
+    pub fn open_addresses() -> io::Result<Self> {
+        Self::open_groups(None, &[RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR])
+    }
+
+    fn open_groups(own_port: Option<u32>, groups: &[u32]) -> io::Result<Self> {
         let mut socket = Socket::new(NETLINK_ROUTE)?;
         socket.bind_auto()?;
-        // The kernel matches on the header as it sits in the skb, in host
-        // order; BPF loads words in network order.
-        let port = u32::from_be_bytes(own_port.to_ne_bytes());
-        SockRef::from(&socket).attach_filter(&[
-            SockFilter::new(BPF_LD_W_ABS, 0, 0, NLMSG_PID_OFFSET),
-            SockFilter::new(BPF_JMP_JEQ_K, 0, 1, port),
-            SockFilter::new(BPF_RET_K, 0, 0, 0),
-            SockFilter::new(BPF_RET_K, 0, 0, u32::MAX),
-        ])?;
+        if let Some(own_port) = own_port {
+            // The kernel matches on the header as it sits in the skb, in host
+            // order; BPF loads words in network order.
+            let port = u32::from_be_bytes(own_port.to_ne_bytes());
+            SockRef::from(&socket).attach_filter(&[
+                SockFilter::new(BPF_LD_W_ABS, 0, 0, NLMSG_PID_OFFSET),
+                SockFilter::new(BPF_JMP_JEQ_K, 0, 1, port),
+                SockFilter::new(BPF_RET_K, 0, 0, 0),
+                SockFilter::new(BPF_RET_K, 0, 0, u32::MAX),
+            ])?;
+        }
         set_receive_buffer(&socket, RECEIVE_BUFFER)?;
-        for group in [
-            RTNLGRP_LINK,
-            RTNLGRP_IPV4_IFADDR,
-            RTNLGRP_IPV4_ROUTE,
-            RTNLGRP_IPV6_IFADDR,
-            RTNLGRP_IPV6_ROUTE,
-        ] {
-            socket.add_membership(group)?;
+        for group in groups {
+            socket.add_membership(*group)?;
         }
         Ok(Self {
             socket,
@@ -134,7 +148,7 @@ impl Monitor {
                 offset += align(length);
                 let kind = u16::from_ne_bytes([rest[4], rest[5]]);
                 let port = u32::from_ne_bytes([rest[12], rest[13], rest[14], rest[15]]);
-                if port == self.own_port || !INTERESTING.contains(&kind) {
+                if self.own_port == Some(port) || !INTERESTING.contains(&kind) {
                     continue;
                 }
                 let message =
