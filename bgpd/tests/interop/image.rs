@@ -393,12 +393,13 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
             "-c",
             "for f in /proc/[0-9]*/cmdline; do tr '\\0' '\\n' < $f | head -n 1; echo; done; \
              echo ==; /opt/bird16/birdc -s /var/run/calico/bird.ctl show protocols; \
-             echo ==; /opt/bird16/birdc6 -s /var/run/calico/bird6.ctl show protocols",
+             echo ==; /opt/bird16/birdc6 -s /var/run/calico/bird6.ctl show protocols; \
+             echo ==; /opt/bird16/birdc -s /var/run/calico/bird.ctl show route",
         ]),
         "the calico-node stand-in",
     );
     let parts: Vec<&str> = stand_in.split("==").collect();
-    let [processes, protocols, protocols6] = parts[..] else {
+    let [processes, protocols, protocols6, table] = parts[..] else {
         panic!("the stand-in's output: {stand_in}");
     };
     // Both of calicoctl's rules: `bird` for the IPv4 table, `bird6` (bgpd's
@@ -418,6 +419,16 @@ fn the_sidecar_as_shipped_peers_answers_calicoctl_and_stops_gracefully() {
             .lines()
             .any(|l| l.starts_with("Mesh_10_0_1_12") && l.contains("Established")),
         "birdc 1.6: {protocols}"
+    );
+    // `show route`, which calico-node's status reporter reads for a
+    // CalicoNodeStatus: the node's block, and n2's through the mesh.
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("10.244.1.0/26") && l.contains("blackhole [static1 "))
+            && table.lines().any(|l| l.starts_with("10.244.2.0/26")
+                && l.contains("via 10.0.1.12 on eth0 [Mesh_10_0_1_12 ")),
+        "birdc 1.6 show route: {table}"
     );
 
     // SIGTERM within the grace period: the container exits 0 and n2 keeps
