@@ -71,16 +71,17 @@ pub fn offer_for(
     }
 }
 
-/// Offers every snapshot, from the first, until the watcher ends.
+/// Offers every snapshot, from the first, until the watcher ends;
+/// `renderer` says what an unset `programClusterRoutes` means.
 pub async fn offer_changes(
     mut snapshots: watch::Receiver<Synced>,
     node: String,
     endpoints: String,
     secrets: Box<dyn SecretSource + Send + Sync>,
     applier: Applier,
+    mut renderer: Renderer,
 ) {
     let mut last_render: Option<tokio::time::Instant> = None;
-    let mut renderer = Renderer::default();
     loop {
         {
             // Held only while rendering: the watcher changes the snapshot

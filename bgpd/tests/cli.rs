@@ -53,6 +53,14 @@ fn bad_flags_are_refused_with_what_is_wrong() {
         &["--stop-mode", "graceful-restart", "cease"],
     );
     refused(&["--no-such-flag"], &["--no-such-flag"]);
+    refused(
+        &["--cluster-routes-default", "Sometimes"],
+        &[
+            "--cluster-routes-default",
+            "EnabledIPIPOnly",
+            "EnabledNoEncapOnly",
+        ],
+    );
     refused(&["--datastore", "etcd"], &["ETCD_ENDPOINTS", "NODENAME"]);
     refused(&[], &["--config"]);
     for flag in ["--register-node", "--node-status-reporter"] {

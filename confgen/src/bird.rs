@@ -63,9 +63,21 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     let _ = writeln!(w, "}}");
 
     // bird_ipam.cfg: what may be exported, and how pools reach the kernel.
+    // Felix's tunnel routes never go to iBGP peers: VXLAN and WireGuard
+    // always, IP-in-IP when Felix programs those pools (Calico confd's
+    // IBGPExportFilterForTunnelRoutes).
+    let mut tunnels = vec!["*.cali", "*.calico"];
+    if !config.kernel.cluster_routes.programs_ipip() {
+        tunnels.push(config.kernel.tunnel_device.as_str());
+    }
+    let tunnels: Vec<String> = tunnels
+        .iter()
+        .map(|t| format!("(ifname ~ \"{t}\")"))
+        .collect();
     let _ = writeln!(
         w,
-        "\nfilter calico_export_to_bgp_peers {{\n  calico_aggr();"
+        "\nfunction calico_export_to_bgp_peers(bool internal_peer) {{\n  if (internal_peer) then {{\n    if (defined(ifname)) then {{\n      if ({}) then {{\n        reject;\n      }}\n    }}\n  }}\n  calico_aggr();",
+        tunnels.join(" || ")
     );
     for prefix in config.export.prefixes.iter().filter(|p| v4(p)) {
         let _ = writeln!(w, "  if ( net ~ {prefix} ) then {{ accept; }}");
@@ -76,7 +88,8 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     }
     for pool in config.kernel.pools.iter().filter(|p| v4(&p.cidr)) {
         let _ = writeln!(w, "  if ( net ~ {} ) then {{", pool.cidr);
-        if pool.vxlan {
+        if !config.kernel.cluster_routes.programs(pool) {
+            // VXLAN pools, and those whose cluster routes Felix programs.
             let _ = writeln!(w, "    reject;\n  }}");
             continue;
         }
@@ -146,7 +159,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         let internal = peer.remote_as == peer.local_as.unwrap_or(config.local_as);
         let _ = writeln!(
             w,
-            "  import all;\n  export filter calico_export_to_bgp_peers;"
+            "  import all;\n  export filter {{\n    calico_export_to_bgp_peers({internal});\n    reject;\n  }};"
         );
         if peer.passive {
             let _ = writeln!(w, "  passive on;");

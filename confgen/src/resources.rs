@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use proto::config::Asn;
+use proto::config::{Asn, ClusterRoutes};
 use serde::Deserialize;
 
 use crate::problem::{Entries, Problem};
@@ -91,9 +91,19 @@ pub struct BgpConfigurationSpec {
     pub node_mesh_max_restart_time: Option<String>,
     #[serde(default)]
     pub bind_mode: Option<String>,
+    /// `Enabled`, `Disabled`, `EnabledIPIPOnly`, `EnabledNoEncapOnly`: which
+    /// pools' cluster routes the BGP daemon programs (Felix the rest).
+    #[serde(default)]
+    pub program_cluster_routes: Option<String>,
 }
 
 impl BgpConfigurationSpec {
+    /// `programClusterRoutes` when set to one of Calico's values; `None`
+    /// when unset or unknown (a problem says which).
+    pub fn cluster_routes(&self) -> Option<ClusterRoutes> {
+        ClusterRoutes::from_name(self.program_cluster_routes.as_deref()?)
+    }
+
     /// The list entries skipped as bad, as problems of the resource at `key`.
     pub fn problems(&self, key: &str) -> Vec<Problem> {
         let mut problems = Vec::new();
@@ -114,6 +124,20 @@ impl BgpConfigurationSpec {
             self.prefix_advertisements
                 .problems(key, "spec.prefixAdvertisements"),
         );
+        if let Some(value) = &self.program_cluster_routes {
+            if self.cluster_routes().is_none() {
+                // As Calico's confd: an unknown value (from a newer API,
+                // say) is the default.
+                problems.push(Problem::new(
+                    key,
+                    "spec.programClusterRoutes",
+                    format!(
+                        "{value:?} is none of {}: the default applies",
+                        ClusterRoutes::NAMES.join(", ")
+                    ),
+                ));
+            }
+        }
         problems
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! 1. a prefix inside `never_install` (Calico's `rejectcidrs`, the service
 //!    ranges) is rejected first, blackholes included;
-//! 2. a prefix inside a VXLAN pool is rejected: Felix programs those;
+//! 2. a prefix inside a VXLAN pool is rejected: Felix programs those; so is
+//!    one inside a pool whose cluster routes Felix programs
+//!    (`cluster_routes`, Calico's `programClusterRoutes`);
 //! 3. an own block is a blackhole;
 //! 4. otherwise each next hop is classified on its own by the pool's IP-in-IP
 //!    mode and by whether it lies on this node's subnet. A prefix in no pool is
@@ -176,6 +178,18 @@ fn decide(
         why.say(format_args!(
             "{prefix} is inside VXLAN pool {}: Felix programs VXLAN routes",
             pool.cidr
+        ));
+        return Action::NotInstalled;
+    }
+    // Calico's `programClusterRoutes`: a pool whose routes Felix programs
+    // gives `reject;` too ("Cluster routes are handled by Felix"), own
+    // blocks' blackholes included; the routes are still advertised.
+    if let Some(pool) = pool.filter(|p| !config.cluster_routes.programs(p)) {
+        why.say(format_args!(
+            "{prefix} is inside pool {} (ipip {:?}), whose routes Felix programs (cluster routes {})",
+            pool.cidr,
+            pool.ipip,
+            config.cluster_routes.name()
         ));
         return Action::NotInstalled;
     }

@@ -147,6 +147,18 @@ struct Cli {
         default_value = "first-found"
     )]
     ip6_autodetection_method: String,
+    /// With etcd: what an unset BGPConfiguration programClusterRoutes means
+    /// (Enabled, Disabled, EnabledIPIPOnly, EnabledNoEncapOnly). Enabled
+    /// programs every pool but VXLAN ones, as BIRD did while Felix programmed
+    /// no cluster routes; Calico's newest confd (v3.34-dev) takes an unset
+    /// field as EnabledNoEncapOnly, Felix programming IP-in-IP pools.
+    #[arg(
+        long,
+        env = "BGPD_CLUSTER_ROUTES_DEFAULT",
+        value_name = "SETTING",
+        default_value = "Enabled"
+    )]
+    cluster_routes_default: proto::config::ClusterRoutes,
     /// With etcd: fill the status of this node's CalicoNodeStatus resources,
     /// as calico-node's status reporter does. Leave it off beside
     /// calico-node v3.22 or later: its own reporter fills them from bgpd's
@@ -401,8 +413,10 @@ async fn run(cli: Cli) -> ExitCode {
                 Some(dir) => Box::new(SecretDir(dir)),
                 None => Box::new(NoSecrets),
             };
+            let renderer =
+                confgen::render::Renderer::with_cluster_routes_default(cli.cluster_routes_default);
             follower = Some(tokio::spawn(bgpd::datastore::offer_changes(
-                sync, node, endpoints, secrets, applier,
+                sync, node, endpoints, secrets, applier, renderer,
             )));
         }
         (Source::Etcd { .. }, DatastoreSource::File(_)) => {}

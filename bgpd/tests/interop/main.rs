@@ -10,6 +10,7 @@ mod api;
 mod bench;
 mod calico_mixed;
 mod cluster;
+mod cluster_routes;
 mod communities;
 mod ebgp;
 mod etcd;

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use confgen::render::render;
+use confgen::render::Renderer;
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
 use confgen::watch::{list_once, EtcdConfig};
+use proto::config::ClusterRoutes;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Format {
@@ -54,6 +55,10 @@ enum Command {
         /// A folder laid out like a mounted Secret volume, for passwords.
         #[arg(long, env = "BGPD_SECRETS_DIR")]
         secrets_dir: Option<PathBuf>,
+        /// What an unset BGPConfiguration programClusterRoutes means, as
+        /// bgpd's --cluster-routes-default.
+        #[arg(long, env = "BGPD_CLUSTER_ROUTES_DEFAULT", default_value = "Enabled")]
+        cluster_routes_default: ClusterRoutes,
     },
 }
 
@@ -63,6 +68,7 @@ fn main() -> ExitCode {
         node,
         format,
         secrets_dir,
+        cluster_routes_default,
     } = &cli.command;
     let etcd = EtcdConfig {
         ca_cert: cli.etcd_ca_cert_file.clone(),
@@ -95,7 +101,8 @@ fn main() -> ExitCode {
         Some(dir) => Box::new(SecretDir(dir.clone())),
         None => Box::new(NoSecrets),
     };
-    match render(&snapshot, node, secrets.as_ref()) {
+    let mut renderer = Renderer::with_cluster_routes_default(*cluster_routes_default);
+    match renderer.render(&snapshot, node, secrets.as_ref()) {
         Ok(rendered) => {
             let stored: Vec<_> = snapshot.problems().collect();
             for problem in rendered.problems.iter().filter(|p| !stored.contains(p)) {

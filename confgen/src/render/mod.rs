@@ -7,8 +7,8 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proto::config::{
-    Asn, ExportConfig, IpipMode, KernelConfig, ListenConfig, NextHopMode, OriginKind, Originate,
-    PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
+    Asn, ClusterRoutes, ExportConfig, IpipMode, KernelConfig, ListenConfig, NextHopMode,
+    OriginKind, Originate, PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
 };
 
 mod originate;
@@ -182,6 +182,9 @@ pub fn render(
 #[derive(Debug, Default)]
 pub struct Renderer {
     peers: Option<CachedPeers>,
+    /// What an unset `programClusterRoutes` means (Calico's own default
+    /// changed with its versions: docs/CONFIGURATION.md).
+    cluster_routes_default: ClusterRoutes,
 }
 
 #[derive(Debug)]
@@ -193,6 +196,14 @@ struct CachedPeers {
 }
 
 impl Renderer {
+    /// A renderer for which an unset `programClusterRoutes` is `default`.
+    pub fn with_cluster_routes_default(default: ClusterRoutes) -> Self {
+        Self {
+            peers: None,
+            cluster_routes_default: default,
+        }
+    }
+
     /// Renders `node`'s configuration from `snapshot`, as [`render`] does.
     pub fn render(
         &mut self,
@@ -203,7 +214,13 @@ impl Renderer {
         let g = snapshot.generations;
         let inputs = (node.to_owned(), g.nodes, g.bgp_configurations, g.peers);
         let cached = self.peers.take().filter(|c| c.inputs == inputs);
-        let (rendered, made) = render_with(snapshot, node, secrets, cached.as_ref())?;
+        let (rendered, made) = render_with(
+            snapshot,
+            node,
+            secrets,
+            cached.as_ref(),
+            self.cluster_routes_default,
+        )?;
         self.peers = match made {
             Some((peers, problems)) => Some(CachedPeers {
                 inputs,
@@ -226,6 +243,7 @@ fn render_with(
     node: &str,
     secrets: &dyn SecretSource,
     cached: Option<&CachedPeers>,
+    cluster_routes_default: ClusterRoutes,
 ) -> Result<(Rendered, Option<MadePeers>), RenderError> {
     let me = snapshot
         .nodes
@@ -300,6 +318,10 @@ fn render_with(
             })
             .collect(),
         never_install: services,
+        // Calico reads it from the default BGPConfiguration alone.
+        cluster_routes: global
+            .and_then(|g| g.cluster_routes())
+            .unwrap_or(cluster_routes_default),
         ..KernelConfig::default()
     };
     let config = SpeakerConfig {

@@ -311,6 +311,97 @@ pub struct KernelConfig {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub never_install: Vec<IpNet>,
+    /// Which pools' routes (and own blocks' blackholes) this node installs;
+    /// Felix programs the others (Calico's BGPConfiguration
+    /// `programClusterRoutes`). VXLAN pools are always Felix's.
+    #[serde(default)]
+    pub cluster_routes: ClusterRoutes,
+}
+
+/// Calico's `programClusterRoutes`: which kinds of pool the BGP daemon
+/// programs the cluster routes of; Felix programs the rest, under its own
+/// FelixConfiguration `programClusterRoutes`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum ClusterRoutes {
+    /// Every pool but VXLAN ones: the BIRD-era data plane.
+    #[default]
+    Enabled,
+    /// None: Felix programs every cluster route.
+    Disabled,
+    /// IP-in-IP pools (ipip Always or CrossSubnet) only.
+    #[serde(rename = "EnabledIPIPOnly")]
+    EnabledIpipOnly,
+    /// Unencapsulated pools (ipip and vxlan Never) only.
+    EnabledNoEncapOnly,
+}
+
+impl ClusterRoutes {
+    pub const NAMES: [&'static str; 4] = [
+        "Enabled",
+        "Disabled",
+        "EnabledIPIPOnly",
+        "EnabledNoEncapOnly",
+    ];
+
+    /// Calico's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Enabled => "Enabled",
+            Self::Disabled => "Disabled",
+            Self::EnabledIpipOnly => "EnabledIPIPOnly",
+            Self::EnabledNoEncapOnly => "EnabledNoEncapOnly",
+        }
+    }
+
+    /// The setting Calico names `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Enabled,
+            Self::Disabled,
+            Self::EnabledIpipOnly,
+            Self::EnabledNoEncapOnly,
+        ]
+        .into_iter()
+        .find(|c| c.name() == name)
+    }
+}
+
+impl std::str::FromStr for ClusterRoutes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        Self::from_name(text).ok_or_else(|| {
+            format!(
+                "{text:?} is not a programClusterRoutes value: {}",
+                Self::NAMES.join(", ")
+            )
+        })
+    }
+}
+
+impl ClusterRoutes {
+    /// Whether this node programs IP-in-IP pools' routes.
+    pub fn programs_ipip(self) -> bool {
+        matches!(self, Self::Enabled | Self::EnabledIpipOnly)
+    }
+
+    /// Whether this node programs unencapsulated pools' routes.
+    pub fn programs_no_encap(self) -> bool {
+        matches!(self, Self::Enabled | Self::EnabledNoEncapOnly)
+    }
+
+    /// Whether this node programs the routes of `pool` (Calico confd's
+    /// `programsPool`): a VXLAN pool never, an IP-in-IP one by the IPIP
+    /// half, an unencapsulated one by the no-encap half.
+    pub fn programs(self, pool: &PoolConfig) -> bool {
+        if pool.vxlan {
+            false
+        } else if pool.ipip == IpipMode::Never {
+            self.programs_no_encap()
+        } else {
+            self.programs_ipip()
+        }
+    }
 }
 
 impl Default for KernelConfig {
@@ -323,6 +414,7 @@ impl Default for KernelConfig {
             uplink: None,
             pools: Vec::new(),
             never_install: Vec::new(),
+            cluster_routes: ClusterRoutes::default(),
         }
     }
 }

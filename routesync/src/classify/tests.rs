@@ -421,3 +421,57 @@ fn a_node_without_ipv6_resolves_ipv6_next_hops_in_the_kernel() {
         Action::Forward(smallvec::smallvec![recursive("fd00:1::12")])
     );
 }
+
+#[test]
+fn cluster_routes_says_which_pools_are_felixs() {
+    use proto::config::ClusterRoutes::{Disabled, Enabled, EnabledIpipOnly, EnabledNoEncapOnly};
+    use IpipMode::{Always, CrossSubnet, Never};
+    // (setting, the pool's ipip mode, installed here?) for a route and a
+    // blackhole alike; VXLAN pools are Felix's under every setting.
+    let table = [
+        (Enabled, Always, true),
+        (Enabled, Never, true),
+        (Disabled, Always, false),
+        (Disabled, Never, false),
+        (EnabledIpipOnly, CrossSubnet, true),
+        (EnabledIpipOnly, Never, false),
+        (EnabledNoEncapOnly, Always, false),
+        (EnabledNoEncapOnly, Never, true),
+    ];
+    for (setting, ipip, installed) in table {
+        let settings = KernelConfig {
+            cluster_routes: setting,
+            ..config(ipip, false)
+        };
+        for entry in [hops(&["10.0.1.12"]), FibEntry::Blackhole] {
+            let decision = classify_entry(&settings, &node(), net("10.244.2.0/26"), &entry);
+            assert_eq!(
+                decision.action.installs(),
+                installed,
+                "{setting:?} with ipip {ipip:?}: {}",
+                decision.reason
+            );
+            if !installed {
+                assert!(
+                    decision.reason.contains("whose routes Felix programs"),
+                    "{}",
+                    decision.reason
+                );
+            }
+        }
+        // Outside every pool: installed whatever the setting.
+        let outside = classify_entry(
+            &settings,
+            &node(),
+            net("10.9.0.0/24"),
+            &hops(&["10.0.1.12"]),
+        );
+        assert!(outside.action.installs(), "{setting:?}: {}", outside.reason);
+        let vxlan = KernelConfig {
+            cluster_routes: setting,
+            ..config(Never, true)
+        };
+        let decision = classify_entry(&vxlan, &node(), net("10.244.2.0/26"), &hops(&["10.0.1.12"]));
+        assert!(decision.reason.contains("VXLAN"), "{}", decision.reason);
+    }
+}

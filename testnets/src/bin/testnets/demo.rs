@@ -43,12 +43,18 @@ pub fn run(topology: &Path, binaries: &Binaries, keep: bool) -> Result<()> {
     let mut speakers = Vec::new();
     for (name, _, _) in NODES {
         let host = network.host(name);
-        speakers.push(Bgpd::start_with_etcd(
+        // No Felix runs here: bgpd programs every pool's routes, IP-in-IP
+        // included, whatever BGPConfiguration programClusterRoutes leaves unset.
+        speakers.push(Bgpd::start_with_etcd_env(
             host,
             &binaries.bgpd,
             etcd.endpoint(),
             name,
             179,
+            &[(
+                "BGPD_CLUSTER_ROUTES_DEFAULT",
+                std::ffi::OsStr::new("Enabled"),
+            )],
         )?);
     }
     wait_for_every_block(&network)?;
