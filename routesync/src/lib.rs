@@ -28,6 +28,7 @@ mod fasthash;
 mod fib;
 mod histogram;
 mod kernel;
+pub mod learn;
 mod netlink;
 mod status;
 mod sync;
