@@ -20,8 +20,9 @@ pub struct KernelFib {
 
 impl KernelFib {
     /// Starts routesync in this process's network namespace, after looking
-    /// for routes of ours a previous run left there.
-    pub fn start(config: &SpeakerConfig) -> Self {
+    /// for routes of ours a previous run left there; what it learns from the
+    /// kernel goes to `learned`.
+    pub fn start(config: &SpeakerConfig, learned: Option<routesync::learn::LearnedSink>) -> Self {
         let preserved = config.kernel.enabled
             && match routesync::routes_of_ours(&config.kernel) {
                 Ok(found) => found > 0,
@@ -33,12 +34,13 @@ impl KernelFib {
         Self {
             // Routes found at start wait as long as the speaker defers its
             // table for the peers' tables.
-            handle: routesync::spawn_with(
+            handle: routesync::spawn_learning(
                 config.kernel.clone(),
                 node_network(config),
                 routesync::Options {
                     sweep_after: std::time::Duration::from_secs(config.restart_wait.into()),
                 },
+                learned,
             ),
             preserved,
         }

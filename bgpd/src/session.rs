@@ -68,6 +68,8 @@ pub enum Event {
     Reconfigure(proto::config::SpeakerConfig),
     /// This node can run no BGP (its Node went, or lost its address).
     Deconfigure,
+    /// Routes learned from the kernel came, changed or went (routesync).
+    Learned(Vec<routesync::learn::LearnedChange>),
     Shutdown(Stop),
 }
 

@@ -115,8 +115,11 @@ pub struct RouteStatus {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PathStatus {
-    /// The peer's name, or "local" for an originated route.
+    /// The peer's name, "local" for an originated route, "kernel1" for one
+    /// learned from the kernel (BIRD's name of its kernel protocol).
     pub from: String,
+    /// For a route learned from the kernel: the device it leaves by.
+    pub device: Option<String>,
     pub next_hop: IpAddr,
     pub origin: Option<crate::packet::Origin>,
     pub as_path: Vec<u32>,

@@ -169,6 +169,29 @@ impl Kernel {
         dump_ours(&mut self.transport, self.owner)
     }
 
+    /// Every route of our table that is not ours, for learning.
+    pub fn dump_theirs(&mut self) -> Result<Vec<RouteInfo>, String> {
+        let owner = self.owner;
+        // Protocol 0 asks the kernel for every protocol's routes.
+        let every = Owner {
+            protocol: 0,
+            table: owner.table,
+        };
+        let mut theirs = Vec::new();
+        for family in [AddressFamily::Inet, AddressFamily::Inet6] {
+            self.transport
+                .dump_each(message::dump_routes(family, every), &mut |m| {
+                    if let Some(r) = route_of(&m) {
+                        if r.table == owner.table && r.protocol != owner.protocol {
+                            theirs.push(r);
+                        }
+                    }
+                })
+                .map_err(|e| format!("listing routes: {e}"))?;
+        }
+        Ok(theirs)
+    }
+
     pub fn owner(&self) -> Owner {
         self.owner
     }

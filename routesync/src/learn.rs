@@ -13,7 +13,13 @@
 //!   interfaces, kube-proxy's IPVS dummy (it holds every cluster IP in use)
 //!   and BGPConfiguration `ignoredInterfaces` (glob patterns, as BIRD's).
 
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+
 use ipnet::IpNet;
+use netlink_packet_route::route::RouteType;
+
+use crate::netlink::RouteInfo;
 
 /// rtnetlink protocol numbers (include/uapi/linux/rtnetlink.h).
 const RTPROT_REDIRECT: u8 = 1;
@@ -100,6 +106,136 @@ pub fn glob(pattern: &str, text: &str) -> bool {
         }
     }
     p[i..].iter().all(|c| *c == '*')
+}
+
+/// A route learned from the kernel, as the speaker is told of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LearnedRoute {
+    pub prefix: IpNet,
+    pub kind: SeenKind,
+    /// The first hop's device (`cali1234`, `eth0`), when known.
+    pub device: Option<String>,
+    pub gateway: Option<IpAddr>,
+    /// The rtnetlink protocol that put it there.
+    pub protocol: u8,
+}
+
+/// A prefix learned anew or changed (`Some`), or gone (`None`).
+pub type LearnedChange = (IpNet, Option<LearnedRoute>);
+
+/// Where learned changes go: called on routesync's thread, with each
+/// batch of changes, so it must not block (a channel's send).
+pub type LearnedSink = Box<dyn FnMut(Vec<LearnedChange>) + Send>;
+
+impl SeenKind {
+    fn of(kind: RouteType) -> Self {
+        match kind {
+            RouteType::Unicast => Self::Unicast,
+            RouteType::BlackHole => Self::Blackhole,
+            RouteType::Unreachable => Self::Unreachable,
+            RouteType::Prohibit => Self::Prohibit,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// The learned routes, kept current from the kernel's notices, and where
+/// their changes go. One route per prefix: the latest the kernel told of.
+pub(crate) struct Learning {
+    pub rules: LearnRules,
+    sink: LearnedSink,
+    known: BTreeMap<IpNet, LearnedRoute>,
+}
+
+impl std::fmt::Debug for Learning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Learning")
+            .field("rules", &self.rules)
+            .field("known", &self.known.len())
+            .finish()
+    }
+}
+
+impl Learning {
+    pub fn new(rules: LearnRules, sink: LearnedSink) -> Self {
+        Self {
+            rules,
+            sink,
+            known: BTreeMap::new(),
+        }
+    }
+
+    /// What `route` is as a learned route, if it is one.
+    fn learned(&self, route: &RouteInfo, names: &HashMap<u32, String>) -> Option<LearnedRoute> {
+        let device = route.oif.and_then(|i| names.get(&i)).map(String::as_str);
+        let seen = SeenRoute {
+            prefix: route.prefix,
+            table: route.table,
+            protocol: route.protocol,
+            kind: SeenKind::of(route.kind),
+            device,
+        };
+        self.rules.learns(&seen).then(|| LearnedRoute {
+            prefix: route.prefix,
+            kind: seen.kind,
+            device: device.map(str::to_owned),
+            gateway: route.gateway,
+            protocol: route.protocol,
+        })
+    }
+
+    /// A listing of the kernel's routes not ours: what changed since the
+    /// last is told (everything, the first time).
+    pub fn listed(&mut self, routes: &[RouteInfo], names: &HashMap<u32, String>) {
+        let now: BTreeMap<IpNet, LearnedRoute> = routes
+            .iter()
+            .filter_map(|r| self.learned(r, names))
+            .map(|r| (r.prefix, r))
+            .collect();
+        let mut changes: Vec<LearnedChange> = self
+            .known
+            .keys()
+            .filter(|p| !now.contains_key(p))
+            .map(|p| (*p, None))
+            .collect();
+        changes.extend(
+            now.iter()
+                .filter(|(p, r)| self.known.get(p) != Some(r))
+                .map(|(p, r)| (*p, Some(r.clone()))),
+        );
+        self.known = now;
+        self.tell(changes);
+    }
+
+    /// Someone else's route came, changed or went.
+    pub fn noticed(&mut self, route: &RouteInfo, deleted: bool, names: &HashMap<u32, String>) {
+        let prefix = route.prefix;
+        let learned = if deleted {
+            None
+        } else {
+            self.learned(route, names)
+        };
+        let change = match learned {
+            Some(r) if self.known.get(&prefix) != Some(&r) => {
+                self.known.insert(prefix, r.clone());
+                Some(r)
+            }
+            Some(_) => return,
+            None => {
+                if self.known.remove(&prefix).is_none() {
+                    return;
+                }
+                None
+            }
+        };
+        self.tell(vec![(prefix, change)]);
+    }
+
+    fn tell(&mut self, changes: Vec<LearnedChange>) {
+        if !changes.is_empty() {
+            (self.sink)(changes);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -93,6 +93,19 @@ pub fn spawn(config: KernelConfig, node: NodeNetwork) -> Handle {
 
 /// [`spawn`] with other [`Options`].
 pub fn spawn_with(config: KernelConfig, node: NodeNetwork, options: Options) -> Handle {
+    spawn_learning(config, node, options, None)
+}
+
+/// [`spawn_with`], and learning: the routes of the kernel's that are not
+/// ours ([`learn`]) are told to `learned` as they come and go, the first
+/// listing as one batch. Learning runs while routesync holds the kernel's
+/// sockets, that is while kernel programming is on.
+pub fn spawn_learning(
+    config: KernelConfig,
+    node: NodeNetwork,
+    options: Options,
+    learned: Option<learn::LearnedSink>,
+) -> Handle {
     let (commands, receiver) = mpsc::channel();
     // The thread waits on the kernel's notifications and on this at once;
     // a byte written here wakes it for new commands, and the end closing
@@ -101,7 +114,7 @@ pub fn spawn_with(config: KernelConfig, node: NodeNetwork, options: Options) -> 
     wake.set_nonblocking(true)
         .expect("routesync: cannot make a socket non-blocking");
     let status = StatusReader::default();
-    let worker = Worker::new(config, node, options, status.clone());
+    let worker = Worker::new(config, node, options, status.clone(), learned);
     let span = tracing::info_span!("routesync");
     let thread = std::thread::Builder::new()
         .name("routesync".into())

@@ -31,6 +31,7 @@ use crate::classify::{action_of, classify_entry, Action, NodeNetwork, Via};
 use crate::fasthash::{FastMap, FastSet};
 use crate::fib::{FibEntry, FibUpdate};
 use crate::kernel::{Kernel, Op, Outcome};
+use crate::learn::{LearnRules, LearnedSink, Learning};
 use crate::netlink::message::{AddressInfo, LinkInfo};
 use crate::netlink::{Event, Owner, RouteInfo, RouteSpec};
 use crate::status::{Context, Entry, State, StatusReader};
@@ -144,6 +145,8 @@ pub(crate) struct Worker {
     /// When routes of ours found at start are swept, if not converged before.
     sweep_at: Option<Instant>,
     converged: bool,
+    /// Kernel route learning, when asked for (`learn.rs`).
+    learning: Option<Learning>,
 }
 
 impl Worker {
@@ -152,8 +155,21 @@ impl Worker {
         node: NodeNetwork,
         options: Options,
         status: StatusReader,
+        learned: Option<LearnedSink>,
     ) -> Self {
+        let learning = learned.map(|sink| {
+            let owner = owner(&config);
+            Learning::new(
+                LearnRules {
+                    own_protocol: owner.protocol,
+                    table: owner.table,
+                    ignored_interfaces: Vec::new(),
+                },
+                sink,
+            )
+        });
         Self {
+            learning,
             config,
             effective: node.clone(),
             node,
@@ -360,6 +376,7 @@ impl Worker {
                 self.kernel_error = None;
                 self.follow_uplink = false;
                 self.refresh_node();
+                self.list_for_learning();
             }
             Err(error) => {
                 if self.kernel_error.as_ref() != Some(&error) {
@@ -435,13 +452,32 @@ impl Worker {
                         "kernel notifications were lost; comparing our routes with the kernel's"
                     );
                     self.schedule_resync();
+                    self.list_for_learning();
                 }
             }
         }
     }
 
+    /// Lists the kernel's routes that are not ours, for learning: at open,
+    /// and after notices were lost.
+    fn list_for_learning(&mut self) {
+        let (Some(learning), Some(kernel)) = (self.learning.as_mut(), self.kernel.as_mut()) else {
+            return;
+        };
+        match kernel.dump_theirs() {
+            Ok(routes) => learning.listed(&routes, kernel.names()),
+            Err(error) => tracing::warn!(%error, "cannot list the kernel's routes to learn them"),
+        }
+    }
+
     /// Someone else changed a route (our own changes never come here).
     fn on_route(&mut self, route: RouteInfo, deleted: bool, replaced: bool) {
+        if let (Some(learning), Some(kernel)) = (self.learning.as_mut(), self.kernel.as_ref()) {
+            let owner = kernel.owner();
+            if route.table == owner.table && route.protocol != owner.protocol {
+                learning.noticed(&route, deleted, kernel.names());
+            }
+        }
         let Some(kernel) = self.kernel.as_mut() else {
             return;
         };

@@ -23,6 +23,9 @@ use super::clock;
 use crate::packet::Origin;
 use crate::status::{PathStatus, PeerStatus, RouteStatus, SpeakerStatus};
 
+/// The protocol routes learned from the kernel come from, as BIRD names it.
+pub(crate) const KERNEL: &str = "kernel1";
+
 /// What `show route` was asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RouteQuery {
@@ -182,6 +185,12 @@ fn describe(route: &RouteStatus, path: &PathStatus, context: &Context<'_>) -> St
         let time = clock::since(context.speaker.last_reconfigured, context.now);
         return format!("blackhole [static1 {time}]{best} (200)");
     }
+    if path.from == KERNEL {
+        // BIRD's kernel protocol: preference 10, the route's own device.
+        let time = clock::since(context.speaker.last_reconfigured, context.now);
+        let device = path.device.as_deref().unwrap_or("?");
+        return format!("dev {device} [{KERNEL} {time}]{best} (10)");
+    }
     let peer = context.peers.iter().find(|p| p.name == path.from);
     let time = clock::since(
         peer.map_or(context.speaker.started, |p| p.since),
@@ -237,6 +246,9 @@ pub(crate) fn device(prefix: IpNet, next_hop: IpAddr, context: &Context<'_>) -> 
 fn attributes(path: &PathStatus) -> Vec<String> {
     if path.from == "local" {
         return vec!["\tType: static unicast univ".into()];
+    }
+    if path.from == KERNEL {
+        return vec!["\tType: inherit unicast univ".into()];
     }
     let mut lines = vec!["\tType: BGP unicast univ".to_string()];
     let origin = match path.origin {
@@ -300,6 +312,7 @@ mod tests {
     fn path(from: &str, next_hop: &str, best: bool) -> PathStatus {
         PathStatus {
             from: from.into(),
+            device: None,
             next_hop: next_hop.parse().unwrap(),
             origin: Some(Origin::Igp),
             as_path: Vec::new(),

@@ -337,8 +337,8 @@ async fn run(cli: Cli) -> ExitCode {
     let slot = kernel.clone();
     let (speaker, mut task) = spawn_when_configured(
         node_name,
-        Box::new(move |config: &SpeakerConfig| {
-            let fib = KernelFib::start(config);
+        Box::new(move |config: &SpeakerConfig, learned| {
+            let fib = KernelFib::start(config, Some(learned));
             let _ = slot.set(fib.status());
             Box::new(fib) as Box<dyn bgpd::speaker::FibSink>
         }),

@@ -258,6 +258,18 @@ fn route(prefix: IpNet, path: &PathStatus, context: &bird_routes::Context<'_>) -
             },
         };
     }
+    if path.from == bird_routes::KERNEL {
+        return Route {
+            kind,
+            destination,
+            gateway: "N/A".into(),
+            interface: path.device.clone().unwrap_or_default(),
+            learned_from: LearnedFrom {
+                source_type: "Kernel",
+                peer_ip: String::new(),
+            },
+        };
+    }
     let peer = context.peers.iter().find(|p| p.name == protocol(path));
     let (source_type, peer_ip) = match peer {
         Some(p) if p.kind == PeerKind::Mesh => ("NodeMesh", p.address),

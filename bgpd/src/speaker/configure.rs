@@ -74,6 +74,7 @@ impl Speaker {
             self.policy = policy_of(&config);
             self.rib.set_local(self.local_info());
             self.originate(&[], &config.originate);
+            self.offer_all_learned();
             for peer in config.peers {
                 self.add_peer(peer);
             }
@@ -104,12 +105,19 @@ impl Speaker {
             self.originate(&old_origin, &config.originate);
         }
         let policy = policy_of(&config);
+        let relearn = policy != self.policy
+            || diff.originate
+            || config.kernel.cluster_routes != self.config.kernel.cluster_routes
+            || config.kernel.tunnel_device != self.config.kernel.tunnel_device;
         if policy != self.policy {
             // The export rule changed: every prefix is exported anew.
             self.policy = policy;
             self.dirty.extend(self.rib.prefixes());
         }
         self.config = config;
+        if relearn {
+            self.offer_all_learned();
+        }
     }
 
     /// The kernel section or the node's addresses changed: routesync is

@@ -36,6 +36,7 @@ use crate::status::{
 
 mod configure;
 mod graceful;
+mod learned;
 mod operators;
 mod routes;
 mod sessions;
@@ -126,6 +127,10 @@ pub struct Speaker {
     reconfigurations: u64,
     /// How long each UPDATE took the speaker.
     update_processing: routesync::Histogram,
+    /// Routes learned from the kernel, by prefix (`learned.rs`).
+    learned: BTreeMap<IpNet, routesync::learn::LearnedRoute>,
+    /// Those of them in the RIB, announced.
+    injected: FastSet<IpNet>,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -282,6 +287,8 @@ impl Speaker {
             last_reconfigured: SystemTime::now(),
             reconfigurations: 0,
             update_processing: routesync::Histogram::default(),
+            learned: BTreeMap::new(),
+            injected: FastSet::default(),
         };
         if config.kernel.enabled && speaker.fib.forwarding_preserved() {
             info!("routes of a previous run are in the kernel: graceful restart recovery");
@@ -410,6 +417,7 @@ impl Speaker {
                 self.last_reconfigured = SystemTime::now();
                 self.reconfigurations += 1;
             }
+            Event::Learned(changes) => self.on_learned(changes),
             Event::Shutdown(_) => {}
         }
     }

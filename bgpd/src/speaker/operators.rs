@@ -1,6 +1,7 @@
 //! What operators ask of the speaker: status of the speaker, its peers and
 //! routes; resets and route refreshes.
 
+use super::learned::LEARNED_PATH;
 use super::*;
 
 impl Speaker {
@@ -136,8 +137,11 @@ impl Speaker {
             .enumerate()
             .map(|(i, path)| {
                 let a = &path.attrs.attrs;
+                let learned = path.source == Source::Local && path.path_id == LEARNED_PATH;
                 PathStatus {
+                    device: learned.then(|| self.learned_device(&prefix)).flatten(),
                     from: match path.source {
+                        Source::Local if learned => "kernel1".into(),
                         Source::Local => "local".into(),
                         Source::Peer(id) => self
                             .neighbors

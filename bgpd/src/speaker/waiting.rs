@@ -7,7 +7,10 @@
 use super::*;
 
 /// Makes the kernel side once the first configuration says how.
-pub type FibFactory = Box<dyn FnOnce(&SpeakerConfig) -> Box<dyn FibSink> + Send>;
+/// Makes the FIB side for the first configuration; the sink it is given
+/// takes routes learned from the kernel to the speaker.
+pub type FibFactory =
+    Box<dyn FnOnce(&SpeakerConfig, routesync::learn::LearnedSink) -> Box<dyn FibSink> + Send>;
 
 /// Spawns a speaker that waits for its first [`SpeakerHandle::reconfigure`].
 /// The task ends when the speaker stops; with an error when it cannot start
@@ -41,7 +44,11 @@ async fn wait_then_run(
             },
         }
     };
-    let fib = make_fib(&config);
+    let events = inbox.events.clone();
+    let learned: routesync::learn::LearnedSink = Box::new(move |changes| {
+        let _ = events.send(Event::Learned(changes));
+    });
+    let fib = make_fib(&config, learned);
     let (speaker, receiver) =
         Speaker::start_on(config, fib, inbox).map_err(|e| format!("cannot listen for BGP: {e}"))?;
     speaker.run(receiver).await;

@@ -8,6 +8,7 @@
 
 mod api;
 mod bench;
+mod borrowed_ips;
 mod calico_mixed;
 mod cluster;
 mod cluster_routes;

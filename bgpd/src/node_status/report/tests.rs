@@ -48,6 +48,7 @@ fn peer(name: &str, address: &str, kind: PeerKind, state: State) -> PeerStatus {
 fn path(from: &str, next_hop: &str, best: bool) -> PathStatus {
     PathStatus {
         from: from.into(),
+        device: None,
         next_hop: next_hop.parse().unwrap(),
         origin: Some(Origin::Igp),
         as_path: Vec::new(),

@@ -1,0 +1,149 @@
+//! Kernel route learning end to end: a pod whose address is borrowed from
+//! another node's block (Felix's `A.B.C.D dev cali…` route on the node it
+//! runs on) is routed by every other node to that node, more specific than
+//! the block owner's /26, which keeps its blackhole; when the pod moves, the
+//! route follows. A workload route inside the node's own block, and a route
+//! outside every pool, are not announced.
+
+use serde_json::json;
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::etcd::Etcd;
+use testnets::{require_privileges, Host, KernelRoute, RouteKind, PROTO_BIRD};
+
+use crate::support::{binary, lan, put_block, put_node, CONVERGE, RESOURCES};
+
+/// A workload interface on `host`, named as Felix names them.
+fn workload(host: &Host, name: &str) {
+    let ip = |args: &[&str]| host.ns().ip(args).unwrap();
+    ip(&[
+        "link",
+        "add",
+        name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{name}p"),
+    ]);
+    ip(&["link", "set", name, "up"]);
+}
+
+fn routes_to(routes: &[KernelRoute], prefix: &str) -> Vec<String> {
+    routes
+        .iter()
+        .filter(|r| r.destination.to_string() == prefix)
+        .map(|r| match r.kind {
+            RouteKind::Blackhole => "blackhole".to_owned(),
+            _ => format!(
+                "via {}",
+                r.gateway().map(|g| g.to_string()).unwrap_or_default()
+            ),
+        })
+        .collect()
+}
+
+fn wait_route(host: &Host, prefix: &str, want: &[&str]) {
+    host.wait_for_routes(&format!("{prefix} as {want:?}"), CONVERGE, |routes| {
+        routes_to(routes, prefix) == want
+    })
+    .unwrap();
+}
+
+#[test]
+fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
+    require_privileges!();
+    let net = lan("borrowed", 4);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}});
+    etcd.put_json(&format!("{RESOURCES}/ippools/pool"), &pool)
+        .unwrap();
+    for i in 1..=3 {
+        put_node(&etcd, &format!("n{i}"), &format!("10.0.1.1{i}"));
+        put_block(&etcd, &format!("n{i}"), &format!("10.244.{i}.0/26"));
+    }
+    let (n1, n2, n3) = (net.host("n1"), net.host("n2"), net.host("n3"));
+    workload(n1, "cali1111aaaa");
+    workload(n3, "cali3333cccc");
+    // Before bgpd starts, on n1: a pod with an address of n2's block.
+    n1.ns()
+        .ip([
+            "route",
+            "add",
+            "10.244.2.5/32",
+            "dev",
+            "cali1111aaaa",
+            "scope",
+            "link",
+        ])
+        .unwrap();
+    let _bgpd: Vec<_> = (1..=3)
+        .map(|i| {
+            let name = format!("n{i}");
+            Bgpd::spawn_with_etcd(net.host(&name), binary(), etcd.endpoint(), &name, &[]).unwrap()
+        })
+        .collect();
+
+    // Listed at start: every other node routes the pod to n1; n2 keeps its
+    // block's blackhole beside the /32.
+    wait_route(n3, "10.244.2.5/32", &["via 10.0.1.11"]);
+    wait_route(n3, "10.244.2.0/26", &["via 10.0.1.12"]);
+    wait_route(n2, "10.244.2.5/32", &["via 10.0.1.11"]);
+    wait_route(n2, "10.244.2.0/26", &["blackhole"]);
+    // n1 itself programs nothing over Felix's route.
+    let n1_routes = n1.routes().unwrap();
+    assert!(
+        n1_routes
+            .iter()
+            .filter(|r| r.destination.to_string() == "10.244.2.5/32")
+            .all(|r| r.protocol != PROTO_BIRD),
+        "{n1_routes:?}"
+    );
+
+    // Learned as they come: a pod inside n1's own block goes out as the
+    // block only; a route outside every pool not at all.
+    n1.ns()
+        .ip([
+            "route",
+            "add",
+            "10.244.1.7/32",
+            "dev",
+            "cali1111aaaa",
+            "scope",
+            "link",
+        ])
+        .unwrap();
+    n1.ns()
+        .ip([
+            "route",
+            "add",
+            "10.200.0.0/16",
+            "via",
+            "10.0.1.13",
+            "proto",
+            "static",
+        ])
+        .unwrap();
+    // The pod moves to n3: its route goes from n1 and comes on n3.
+    n1.ns()
+        .ip(["route", "del", "10.244.2.5/32", "dev", "cali1111aaaa"])
+        .unwrap();
+    n3.ns()
+        .ip([
+            "route",
+            "add",
+            "10.244.2.5/32",
+            "dev",
+            "cali3333cccc",
+            "scope",
+            "link",
+        ])
+        .unwrap();
+    wait_route(n2, "10.244.2.5/32", &["via 10.0.1.13"]);
+    wait_route(n1, "10.244.2.5/32", &["via 10.0.1.13"]);
+    // By now n1's other two routes have long been seen (they came first).
+    let n2_routes = n2.routes().unwrap();
+    assert_eq!(routes_to(&n2_routes, "10.244.1.7/32"), Vec::<String>::new());
+    assert_eq!(routes_to(&n2_routes, "10.200.0.0/16"), Vec::<String>::new());
+    assert_eq!(routes_to(&n2_routes, "10.244.1.0/26"), ["via 10.0.1.11"]);
+}
