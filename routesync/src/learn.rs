@@ -1,5 +1,6 @@
 //! Which of the kernel's routes a Calico node's BIRD takes in, the first
-//! half of kernel route learning (issue 20; the export rules are bgpd's):
+//! half of kernel route learning (docs/ARCHITECTURE.md, "routesync"; the
+//! export rules are bgpd's, in its speaker):
 //!
 //! - `protocol kernel { learn; }` (BIRD 1.6 `krt_got_route`): every route of
 //!   the main table that another program put there: Felix's workload
