@@ -26,6 +26,8 @@ pub struct SpeakerPolicy {
     pub export_prefixes: Vec<IpNet>,
     /// This node's blocks: exported as themselves, never more-specifics.
     pub own_blocks: Vec<IpNet>,
+    /// Nothing inside these is exported (pools with `disableBGPExport`).
+    pub never_export: Vec<IpNet>,
     /// The node's own addresses, never accepted as a next hop.
     pub own_addresses: Vec<IpAddr>,
 }
@@ -93,15 +95,16 @@ pub fn import_attrs(mut attrs: RouteAttrs, source: &SourceInfo) -> RouteAttrs {
 /// RFC 8326 §4: "a LOCAL_PREF value of 0".
 pub const GRACEFUL_SHUTDOWN_LOCAL_PREF: u32 = 0;
 
-/// Calico's export filter: anything inside an own block but the block itself
-/// no; otherwise only inside the export ranges, own blocks included, so that
-/// a block of a pool with `disableBGPExport` stays home as Calico's BIRD
-/// filter keeps it (its `reject` for such a pool comes before any `accept`).
+/// Calico's export filter, in its order: nothing inside a pool with
+/// `disableBGPExport`; an own block as itself, even outside every pool, and
+/// nothing inside it (`calico_aggr`); otherwise only inside the export
+/// ranges.
 pub fn prefix_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
+    if policy.never_export.iter().any(|r| r.contains(prefix)) {
+        return false;
+    }
     if let Some(block) = policy.own_blocks.iter().find(|b| b.contains(prefix)) {
-        if block != prefix {
-            return false;
-        }
+        return block == prefix;
     }
     policy.export_prefixes.is_empty()
         || policy

@@ -48,16 +48,22 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         let _ = writeln!(w, "  route {} blackhole;", origin.prefix);
     }
     let _ = writeln!(w, "}}\n\nfunction calico_aggr () {{");
-    for origin in config
+    // /32 and /128 blocks have no blackhole: their workload's route is the
+    // announcement.
+    let mut blocks: Vec<IpNet> = config
         .originate
         .iter()
-        .filter(|o| v4(&o.prefix) && o.kind == OriginKind::Block)
-    {
-        let _ = writeln!(w, "  # Block {} is confirmed", origin.prefix);
+        .filter(|o| o.kind == OriginKind::Block)
+        .map(|o| o.prefix)
+        .chain(config.export.address_blocks.iter().copied())
+        .filter(v4)
+        .collect();
+    blocks.sort();
+    for block in blocks {
+        let _ = writeln!(w, "  # Block {block} is confirmed");
         let _ = writeln!(
             w,
-            "  if ( net = {0} ) then {{ accept; }}\n  if ( net ~ {0} ) then {{ reject; }}",
-            origin.prefix
+            "  if ( net = {block} ) then {{ accept; }}\n  if ( net ~ {block} ) then {{ reject; }}"
         );
     }
     let _ = writeln!(w, "}}");
@@ -76,7 +82,14 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         .collect();
     let _ = writeln!(
         w,
-        "\nfunction calico_export_to_bgp_peers(bool internal_peer) {{\n  if (internal_peer) then {{\n    if (defined(ifname)) then {{\n      if ({}) then {{\n        reject;\n      }}\n    }}\n  }}\n  calico_aggr();",
+        "\nfunction calico_export_to_bgp_peers(bool internal_peer) {{\n{}  if (internal_peer) then {{\n    if (defined(ifname)) then {{\n      if ({}) then {{\n        reject;\n      }}\n    }}\n  }}\n  calico_aggr();",
+        config
+            .export
+            .never
+            .iter()
+            .filter(|p| v4(p))
+            .map(|p| format!("  if ( net ~ {p} ) then {{ reject; }}\n"))
+            .collect::<String>(),
         tunnels.join(" || ")
     );
     for prefix in config.export.prefixes.iter().filter(|p| v4(p)) {

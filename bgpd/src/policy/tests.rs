@@ -12,6 +12,7 @@ fn policy(reflector: bool) -> SpeakerPolicy {
         cluster_id: reflector.then_some(Ipv4Addr::new(1, 1, 1, 1)),
         export_prefixes: vec!["10.244.0.0/16".parse().unwrap()],
         own_blocks: vec!["10.244.1.0/26".parse().unwrap()],
+        never_export: Vec::new(),
         own_addresses: vec![IpAddr::V4(ME)],
     }
 }
@@ -82,14 +83,29 @@ fn calico_export_filter() {
         !prefix_exportable(&net("10.0.1.0/24"), &p),
         "the node subnet"
     );
-    // A block of a pool with disableBGPExport: own, but outside every range.
+    // A block of a pool with disableBGPExport stays home: that pool's
+    // reject comes first. A block outside every pool goes, as calico_aggr
+    // accepts it before the pools are looked at; so does a /32 block.
     let private = SpeakerPolicy {
-        own_blocks: vec![net("10.245.0.0/26")],
+        own_blocks: vec![net("10.245.0.0/26"), net("10.9.0.0/30"), net("10.2.0.1/32")],
+        never_export: vec![net("10.245.0.0/16")],
         ..p.clone()
     };
     assert!(
         !prefix_exportable(&net("10.245.0.0/26"), &private),
-        "own block outside the export ranges"
+        "own block of a pool with disableBGPExport"
+    );
+    assert!(
+        !prefix_exportable(&net("10.245.9.0/26"), &private),
+        "anything in a pool with disableBGPExport"
+    );
+    assert!(
+        prefix_exportable(&net("10.9.0.0/30"), &private),
+        "own block outside every pool"
+    );
+    assert!(
+        prefix_exportable(&net("10.2.0.1/32"), &private),
+        "a /32 block: its workload route"
     );
     let open = SpeakerPolicy {
         export_prefixes: vec![],

@@ -165,6 +165,7 @@ mod tests {
             "10.244.0.0/16".parse().unwrap(),
             "10.96.0.0/12".parse().unwrap(),
         ];
+        config.export.address_blocks = vec!["10.244.9.7/32".parse().unwrap()];
         config.kernel.cluster_routes = cluster_routes;
         (super::super::policy_of(&config), config)
     }
@@ -181,6 +182,8 @@ mod tests {
             !exports(&route("10.244.1.0/26", "eth0")),
             "originated already"
         );
+        // A /32 block's workload: its announcement.
+        assert!(exports(&route("10.244.9.7/32", "cali9999")));
         // Outside every export range.
         assert!(!exports(&route("10.200.0.0/16", "eth0")));
         // A service range is an export range too.

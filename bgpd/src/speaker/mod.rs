@@ -486,7 +486,9 @@ fn policy_of(config: &SpeakerConfig) -> SpeakerPolicy {
             .iter()
             .filter(|o| o.kind == OriginKind::Block)
             .map(|o| o.prefix)
+            .chain(config.export.address_blocks.iter().copied())
             .collect(),
+        never_export: config.export.never.clone(),
         own_addresses: config.addresses.iter().map(IpNet::addr).collect(),
     }
 }

@@ -14,7 +14,7 @@ use proto::config::{
 mod originate;
 mod peers;
 
-use originate::originated;
+use originate::{address_blocks, originated};
 use peers::peers;
 
 use crate::problem::Problem;
@@ -299,6 +299,7 @@ fn render_with(
         }
     };
     let (originate, services) = originated(&mut cx);
+    let address_blocks = address_blocks(snapshot, node);
     let pools: Vec<_> = snapshot.pools.values().collect();
     let mut export: Vec<IpNet> = pools
         .iter()
@@ -336,7 +337,15 @@ fn render_with(
         cluster_id: bgp.route_reflector_cluster_id,
         peers,
         originate,
-        export: ExportConfig { prefixes: export },
+        export: ExportConfig {
+            prefixes: export,
+            never: pools
+                .iter()
+                .filter(|p| p.spec.disable_bgp_export)
+                .map(|p| p.spec.cidr)
+                .collect(),
+            address_blocks,
+        },
         kernel,
         restart_wait: proto::config::DEFAULT_RESTART_WAIT,
     };

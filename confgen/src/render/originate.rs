@@ -3,6 +3,19 @@
 
 use super::*;
 
+/// This node's confirmed /32 and /128 blocks: Calico gives them no
+/// blackhole; the workload's own route is their announcement.
+pub(super) fn address_blocks(snapshot: &Snapshot, node: &str) -> Vec<IpNet> {
+    snapshot
+        .affinities
+        .get(node)
+        .into_iter()
+        .flatten()
+        .filter(|(cidr, a)| a.confirmed() && cidr.prefix_len() == cidr.max_prefix_len())
+        .map(|(cidr, _)| *cidr)
+        .collect()
+}
+
 /// This node's confirmed blocks and the service ranges, with their
 /// communities; and the service ranges alone (never installed in the kernel).
 pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {

@@ -280,6 +280,17 @@ pub struct ExportConfig {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub prefixes: Vec<IpNet>,
+    /// Ranges nothing inside of is sent, before any other rule (Calico's
+    /// IP pools with `disableBGPExport`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub never: Vec<IpNet>,
+    /// This node's /32 and /128 blocks: no blackhole; the workload route
+    /// learned from the kernel at the block's prefix is its announcement,
+    /// and nothing else inside it is sent (Calico's `calico_aggr`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub address_blocks: Vec<IpNet>,
 }
 
 /// What routesync programs.
