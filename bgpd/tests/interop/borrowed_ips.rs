@@ -124,14 +124,13 @@ fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
             "static",
         ])
         .unwrap();
-    // The pod moves to n3: its route goes from n1 and comes on n3.
-    n1.ns()
-        .ip(["route", "del", "10.244.2.5/32", "dev", "cali1111aaaa"])
-        .unwrap();
+    // The pod moves to n3 (a live migration: it runs there before its old
+    // route goes). Felix puts its route there by a replace, over bgpd's
+    // route to the pod through n1, which gives way; then n1's goes.
     n3.ns()
         .ip([
             "route",
-            "add",
+            "replace",
             "10.244.2.5/32",
             "dev",
             "cali3333cccc",
@@ -139,8 +138,21 @@ fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
             "link",
         ])
         .unwrap();
+    n1.ns()
+        .ip(["route", "del", "10.244.2.5/32", "dev", "cali1111aaaa"])
+        .unwrap();
     wait_route(n2, "10.244.2.5/32", &["via 10.0.1.13"]);
     wait_route(n1, "10.244.2.5/32", &["via 10.0.1.13"]);
+    // n3 holds Felix's route alone: nothing of ours came back over it.
+    let n3_routes = n3.routes().unwrap();
+    let on_n3: Vec<_> = n3_routes
+        .iter()
+        .filter(|r| r.destination.to_string() == "10.244.2.5/32")
+        .collect();
+    assert!(
+        on_n3.len() == 1 && on_n3[0].protocol != PROTO_BIRD,
+        "{on_n3:?}"
+    );
     // By now n1's other two routes have long been seen (they came first).
     let n2_routes = n2.routes().unwrap();
     assert_eq!(routes_to(&n2_routes, "10.244.1.7/32"), Vec::<String>::new());
