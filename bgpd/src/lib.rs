@@ -27,6 +27,7 @@ pub mod neighbor;
 pub mod node_status;
 pub mod packet;
 pub mod policy;
+mod priority;
 pub mod registration;
 pub mod restart;
 pub mod rib;

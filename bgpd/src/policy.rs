@@ -7,13 +7,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use proto::config::NextHopMode;
+use proto::config::{NextHopMode, RoutePriority};
 
 use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, FamilySet, SegmentKind};
+use crate::priority;
 use crate::rib::{Path, RouteAttrs, Source, SourceInfo};
-
-/// LOCAL_PREF sent to iBGP peers for paths that have none (BIRD's default).
-pub const DEFAULT_LOCAL_PREF: u32 = 100;
 
 /// What this speaker is, for import and export decisions.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +28,9 @@ pub struct SpeakerPolicy {
     pub never_export: Vec<IpNet>,
     /// The node's own addresses, never accepted as a next hop.
     pub own_addresses: Vec<IpAddr>,
+    /// The normal route priority: the LOCAL_PREF of paths without one sent
+    /// to iBGP peers, and which kernel routes are elevated.
+    pub route_priority: RoutePriority,
 }
 
 /// How one kind of peer is exported to. Peers with equal classes get the
@@ -92,6 +93,13 @@ pub fn import_attrs(mut attrs: RouteAttrs, source: &SourceInfo) -> RouteAttrs {
     attrs
 }
 
+/// The path id of a route learned from the kernel, beside an originated one
+/// of the same prefix (id 0).
+pub const LEARNED_PATH: u32 = 1;
+/// The path id of a learned route through one of Felix's tunnels: it goes
+/// to eBGP peers only (Calico keeps Felix's tunnel routes from iBGP peers).
+pub const LEARNED_TUNNEL_PATH: u32 = 2;
+
 /// RFC 8326 §4: "a LOCAL_PREF value of 0".
 pub const GRACEFUL_SHUTDOWN_LOCAL_PREF: u32 = 0;
 
@@ -136,6 +144,9 @@ pub fn export(
     {
         return None;
     }
+    if path.source == Source::Local && path.path_id == LEARNED_TUNNEL_PATH && !class.ebgp {
+        return None;
+    }
     let learned_internal = path.source != Source::Local && !source.ebgp;
     // RFC 4456 §6: an iBGP-learned path goes to iBGP peers only by reflection:
     // from a client to everyone, from a non-client to clients only.
@@ -167,7 +178,13 @@ pub fn export(
         attrs.originator_id = None;
         attrs.cluster_list.clear();
     } else {
-        attrs.local_pref = Some(attrs.local_pref.unwrap_or(DEFAULT_LOCAL_PREF));
+        // Calico's export filter: a route without LOCAL_PREF (an eBGP one)
+        // gets that of a normal route (crate::priority).
+        attrs.local_pref = Some(
+            attrs
+                .local_pref
+                .unwrap_or_else(|| priority::normal_local_pref(prefix, &policy.route_priority)),
+        );
         if reflect {
             // RFC 4456 §8.
             attrs.originator_id = Some(attrs.originator_id.unwrap_or(source.router_id));

@@ -59,11 +59,14 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         .filter(v4)
         .collect();
     blocks.sort();
+    let normal_v4 = config.kernel.route_priority.ipv4;
     for block in blocks {
+        // An elevated route (a lower metric than normal; none is normal)
+        // leaves the block too (crate docs: bgpd's `priority` rule).
         let _ = writeln!(w, "  # Block {block} is confirmed");
         let _ = writeln!(
             w,
-            "  if ( net = {block} ) then {{ accept; }}\n  if ( net ~ {block} ) then {{ reject; }}"
+            "  if ( net = {block} ) then {{ accept; }}\n  if ( net ~ {block} && krt_metric > 0 && krt_metric < {normal_v4} ) then {{ accept; }}\n  if ( net ~ {block} ) then {{ reject; }}"
         );
     }
     let _ = writeln!(w, "}}");
@@ -95,7 +98,12 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     for prefix in config.export.prefixes.iter().filter(|p| v4(p)) {
         let _ = writeln!(w, "  if ( net ~ {prefix} ) then {{ accept; }}");
     }
-    let _ = writeln!(w, "  reject;\n}}\n\nfilter calico_kernel_programming {{");
+    // A BGP route's metric comes from its LOCAL_PREF (none: normal); an
+    // elevated one is preferred over every other source.
+    let _ = writeln!(
+        w,
+        "  reject;\n}}\n\nfilter calico_kernel_programming {{\n  if (defined(source) && (source = RTS_BGP) && !defined(krt_metric)) then {{\n    krt_metric = {normal_v4};\n    if (defined(bgp_local_pref)) then {{\n      krt_metric = 2147483647 - bgp_local_pref;\n    }}\n    if (krt_metric < {normal_v4}) then {{\n      preference = 200;\n    }}\n  }}"
+    );
     for prefix in config.kernel.never_install.iter().filter(|p| v4(p)) {
         let _ = writeln!(w, "  if ( net ~ {prefix} ) then {{ reject; }}");
     }
@@ -170,9 +178,13 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             let _ = writeln!(w, "  source address {source};");
         }
         let internal = peer.remote_as == peer.local_as.unwrap_or(config.local_as);
+        // Route priority both ways: an elevated LOCAL_PREF is preferred;
+        // a route of this node's goes out with its metric as LOCAL_PREF
+        // (none, or 0: normal), a BGP route with its own.
+        let elevated_above = proto::config::LOCAL_PREF_OF_METRIC_0 - normal_v4;
         let _ = writeln!(
             w,
-            "  import all;\n  export filter {{\n    calico_export_to_bgp_peers({internal});\n    reject;\n  }};"
+            "  import filter {{\n    if (defined(bgp_local_pref)&&(bgp_local_pref > {elevated_above})) then\n      preference = 200;\n    accept;\n  }};\n  export filter {{\n    if (defined(source) && source = RTS_BGP && defined(bgp_local_pref)) then {{\n      krt_metric = 2147483647 - bgp_local_pref;\n    }} else {{\n      if (!defined(krt_metric) || krt_metric = 0) then {{ krt_metric = {normal_v4}; }}\n      bgp_local_pref = 2147483647 - krt_metric;\n    }}\n    calico_export_to_bgp_peers({internal});\n    reject;\n  }};"
         );
         if peer.passive {
             let _ = writeln!(w, "  passive on;");

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use proto::config::{Asn, ClusterRoutes};
+use proto::config::{
+    Asn, ClusterRoutes, RoutePriority, DEFAULT_ROUTE_PRIORITY, ROUTE_PRIORITY_RANGE,
+};
 use serde::Deserialize;
 
 use crate::problem::{Entries, Problem};
@@ -95,6 +97,12 @@ pub struct BgpConfigurationSpec {
     /// pools' cluster routes the BGP daemon programs (Felix the rest).
     #[serde(default)]
     pub program_cluster_routes: Option<String>,
+    /// The kernel metric of routes of normal priority (Calico master's
+    /// route priority, for KubeVirt live migration); 1024 when unset.
+    #[serde(default, rename = "ipv4NormalRoutePriority")]
+    pub ipv4_normal_route_priority: Option<i64>,
+    #[serde(default, rename = "ipv6NormalRoutePriority")]
+    pub ipv6_normal_route_priority: Option<i64>,
 }
 
 impl BgpConfigurationSpec {
@@ -102,6 +110,21 @@ impl BgpConfigurationSpec {
     /// when unset or unknown (a problem says which).
     pub fn cluster_routes(&self) -> Option<ClusterRoutes> {
         ClusterRoutes::from_name(self.program_cluster_routes.as_deref()?)
+    }
+
+    /// The normal route priority of each family: the value set when Calico
+    /// would accept it, else the default (a problem says which).
+    pub fn route_priority(&self) -> RoutePriority {
+        let valid = |value: Option<i64>| {
+            value
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| ROUTE_PRIORITY_RANGE.contains(v))
+                .unwrap_or(DEFAULT_ROUTE_PRIORITY)
+        };
+        RoutePriority {
+            ipv4: valid(self.ipv4_normal_route_priority),
+            ipv6: valid(self.ipv6_normal_route_priority),
+        }
     }
 
     /// The list entries skipped as bad, as problems of the resource at `key`.
@@ -124,6 +147,30 @@ impl BgpConfigurationSpec {
             self.prefix_advertisements
                 .problems(key, "spec.prefixAdvertisements"),
         );
+        for (field, value) in [
+            (
+                "spec.ipv4NormalRoutePriority",
+                self.ipv4_normal_route_priority,
+            ),
+            (
+                "spec.ipv6NormalRoutePriority",
+                self.ipv6_normal_route_priority,
+            ),
+        ] {
+            let Some(value) = value else { continue };
+            let accepted = u32::try_from(value).is_ok_and(|v| ROUTE_PRIORITY_RANGE.contains(&v));
+            if !accepted {
+                problems.push(Problem::new(
+                    key,
+                    field,
+                    format!(
+                        "{value} is outside {}..={}: the default {DEFAULT_ROUTE_PRIORITY} applies",
+                        ROUTE_PRIORITY_RANGE.start(),
+                        ROUTE_PRIORITY_RANGE.end()
+                    ),
+                ));
+            }
+        }
         if let Some(value) = &self.program_cluster_routes {
             if self.cluster_routes().is_none() {
                 // As Calico's confd: an unknown value (from a newer API,

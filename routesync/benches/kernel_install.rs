@@ -218,7 +218,10 @@ fn updates(n: usize, gateway: Option<Ipv4Addr>) -> Vec<FibUpdate> {
         .map(|i| FibUpdate {
             prefix: IpNet::V4(prefix(i)),
             entry: match gateway {
-                Some(gateway) => FibEntry::NextHops(std::iter::once(IpAddr::V4(gateway)).collect()),
+                Some(gateway) => FibEntry::NextHops {
+                    hops: std::iter::once(IpAddr::V4(gateway)).collect(),
+                    metric: 0,
+                },
                 None => FibEntry::Remove,
             },
         })

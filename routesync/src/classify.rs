@@ -27,7 +27,7 @@ use proto::config::{IpipMode, KernelConfig, PoolConfig};
 use smallvec::SmallVec;
 
 use crate::device::DeviceName;
-use crate::fib::{FibEntry, FibUpdate};
+use crate::fib::{default_metric, kernel_metric, FibEntry, FibUpdate};
 
 /// Where this node sits on the network; the subnets decide "same subnet".
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,14 +75,26 @@ pub enum Action {
     /// `blackhole PREFIX`: one of this node's own blocks.
     Blackhole,
     /// One route with one or more next hops (a multipath route when several),
-    /// sorted by gateway so that the order BGP gave does not matter.
-    Forward(Hops),
+    /// sorted by gateway so that the order BGP gave does not matter, at the
+    /// metric the kernel will hold.
+    Forward { hops: Hops, metric: u32 },
 }
 
 impl Action {
     /// Whether this action puts a route of ours in the kernel.
     pub fn installs(&self) -> bool {
-        matches!(self, Self::Blackhole | Self::Forward(_))
+        matches!(self, Self::Blackhole | Self::Forward { .. })
+    }
+
+    /// The metric of the route this action installs at `prefix`, as the
+    /// kernel holds it (blackholes go without one, as BIRD's static routes
+    /// do: calico.md's kernel filter sets a metric on BGP routes only).
+    pub fn metric(&self, prefix: &IpNet) -> Option<u32> {
+        match self {
+            Self::Blackhole => Some(default_metric(prefix)),
+            Self::Forward { metric, .. } => Some(*metric),
+            Self::Withdrawn | Self::NotInstalled => None,
+        }
     }
 }
 
@@ -154,14 +166,14 @@ fn decide(
     entry: &FibEntry,
     why: &mut Why<'_>,
 ) -> Action {
-    // `None` for a blackhole, the next hops otherwise.
+    // `None` for a blackhole, the next hops and metric otherwise.
     let gateways = match entry {
         FibEntry::Remove => {
             why.say(format_args!("{prefix} was withdrawn"));
             return Action::Withdrawn;
         }
         FibEntry::Blackhole => None,
-        FibEntry::NextHops(hops) => Some(hops),
+        FibEntry::NextHops { hops, metric } => Some((hops, *metric)),
     };
     // calico.md §2.5: `if ( net ~ <rejectcidrs> ) then { reject; }` comes
     // before the pool clauses, so it wins over blackholes and pools alike.
@@ -200,7 +212,13 @@ fn decide(
             ));
             Action::Blackhole
         }
-        Some(gateways) => forward(config, node, prefix, pool, gateways, why),
+        Some((gateways, metric)) => forward(config, node, prefix, pool, gateways, why).map_or(
+            Action::NotInstalled,
+            |hops| Action::Forward {
+                hops,
+                metric: kernel_metric(&prefix, metric),
+            },
+        ),
     }
 }
 
@@ -222,7 +240,7 @@ fn forward(
     pool: Option<&PoolConfig>,
     gateways: &[IpAddr],
     why: &mut Why<'_>,
-) -> Action {
+) -> Option<Hops> {
     match (prefix, pool) {
         (IpNet::V6(_), _) => why.say(format_args!("{prefix}: IPv6 has no IP-in-IP")),
         (IpNet::V4(_), Some(pool)) => why.say(format_args!(
@@ -259,9 +277,9 @@ fn forward(
     }
     if hops.is_empty() {
         why.say(format_args!("; no usable next hop"));
-        return Action::NotInstalled;
+        return None;
     }
-    Action::Forward(hops)
+    Some(hops)
 }
 
 /// DESIGN.md §4, one row per IP-in-IP mode.

@@ -33,7 +33,7 @@ use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 use netlink_packet_route::AddressFamily;
 
 use crate::classify::{Action, Hop, Via};
-use crate::fasthash::{FastMap, FastSet};
+use crate::fasthash::FastMap;
 use crate::netlink::message::{
     self, address_info, link_info, protocol_name, route_of, AddressInfo, LinkInfo,
 };
@@ -46,10 +46,14 @@ use crate::netlink::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Op {
     /// Put the route there; `replace` when it is known to be ours already.
+    /// `retire`: the metric of a route of ours at the prefix that goes once
+    /// this one is in (the kernel keys routes by metric too, so a route
+    /// whose metric changes is a new route beside the old).
     Install {
         prefix: IpNet,
         action: Action,
         replace: bool,
+        retire: Option<u32>,
     },
     /// Remove our route to the prefix, if there is one.
     Delete { prefix: IpNet },
@@ -93,8 +97,8 @@ pub(crate) struct Kernel {
     /// Devices that routes of ours have gone through: their changes matter.
     used: HashSet<u32>,
     /// Prefixes with a route of ours found at start (left by an earlier run)
-    /// that no pass has touched since.
-    adopted: FastSet<IpNet>,
+    /// that no pass has touched since, with that route's metric.
+    adopted: FastMap<IpNet, u32>,
 }
 
 /// How many routes of `owner` the kernel holds now, in the calling thread's
@@ -151,10 +155,10 @@ impl Kernel {
             links,
             addresses,
             used: HashSet::new(),
-            adopted: FastSet::default(),
+            adopted: FastMap::default(),
         };
         let ours = kernel.dump_ours()?;
-        kernel.adopted = ours.into_keys().collect();
+        kernel.adopted = ours.into_iter().map(|(p, r)| (p, r.metric)).collect();
         tracing::info!(
             protocol = owner.protocol,
             table = owner.table,
@@ -198,16 +202,21 @@ impl Kernel {
 
     /// Whether a route of ours from before this process is at `prefix`.
     pub fn adopted(&self, prefix: &IpNet) -> bool {
-        self.adopted.contains(prefix)
+        self.adopted.contains_key(prefix)
+    }
+
+    /// The metric of the route of ours from before this process at `prefix`.
+    pub fn adopted_metric(&self, prefix: &IpNet) -> Option<u32> {
+        self.adopted.get(prefix).copied()
     }
 
     pub fn adopted_prefixes(&self) -> Vec<IpNet> {
-        self.adopted.iter().copied().collect()
+        self.adopted.keys().copied().collect()
     }
 
     /// The adopted route at `prefix` is gone, or no longer to be swept.
     pub fn forget_adopted(&mut self, prefix: &IpNet) -> bool {
-        self.adopted.remove(prefix)
+        self.adopted.remove(prefix).is_some()
     }
 
     /// Ends adoption: what is left is someone's to decide.
@@ -385,9 +394,10 @@ impl Kernel {
             Some(NLM_F_CREATE | NLM_F_REPLACE),
         );
 
+        self.retire(ops, &outcomes);
         for (op, outcome) in ops.iter().zip(&outcomes) {
             if let Some(Outcome::Installed {
-                spec: RouteSpec::Unicast(hops),
+                spec: RouteSpec::Unicast { hops, .. },
                 ..
             }) = outcome
             {
@@ -406,6 +416,44 @@ impl Kernel {
                 })
             })
             .collect()
+    }
+
+    /// Removes the routes of ours that installs at another metric replaced,
+    /// once the new ones are in: the prefix is never without a route.
+    fn retire(&mut self, ops: &[Op], outcomes: &[Option<Outcome>]) {
+        let mut batch = Batch::default();
+        let mut retired = Vec::new();
+        for (op, outcome) in ops.iter().zip(outcomes) {
+            if let (
+                Op::Install {
+                    prefix,
+                    retire: Some(metric),
+                    ..
+                },
+                Some(Outcome::Installed { spec, .. }),
+            ) = (op, outcome)
+            {
+                if spec.metric(prefix) != *metric {
+                    batch.push_route(self.owner, *prefix, None, Some(*metric), 0);
+                    retired.push((*prefix, *metric));
+                }
+            }
+        }
+        if retired.is_empty() {
+            return;
+        }
+        for ((prefix, metric), answer) in retired.into_iter().zip(self.send(&mut batch)) {
+            match answer.result {
+                Ok(()) => {}
+                Err(e) if e.is(errno::ESRCH) || e.is(errno::ENOENT) => {}
+                Err(error) => tracing::warn!(
+                    %prefix,
+                    metric,
+                    %error,
+                    "could not remove our route at its former metric"
+                ),
+            }
+        }
     }
 
     /// Sends a batch; notifications queued meanwhile stay for [`Self::events`].
@@ -457,13 +505,14 @@ impl Kernel {
     ) -> Result<Option<RouteSpec>, String> {
         match op {
             Op::Delete { prefix } => {
-                batch.push_route(self.owner, *prefix, None, flags.unwrap_or(0));
+                batch.push_route(self.owner, *prefix, None, None, flags.unwrap_or(0));
                 Ok(None)
             }
             Op::Install {
                 prefix,
                 action,
                 replace,
+                ..
             } => {
                 let spec = self.spec(action, resolved)?;
                 let own = if *replace {
@@ -471,7 +520,7 @@ impl Kernel {
                 } else {
                     NLM_F_CREATE | NLM_F_EXCL
                 };
-                batch.push_route(self.owner, *prefix, Some(&spec), flags.unwrap_or(own));
+                batch.push_route(self.owner, *prefix, Some(&spec), None, flags.unwrap_or(own));
                 Ok(Some(spec))
             }
         }
@@ -485,9 +534,9 @@ impl Kernel {
         action: &Action,
         resolved: &HashMap<IpAddr, Result<NextHopSpec, String>>,
     ) -> Result<RouteSpec, String> {
-        let hops = match action {
+        let (hops, metric) = match action {
             Action::Blackhole => return Ok(RouteSpec::Blackhole),
-            Action::Forward(hops) => hops,
+            Action::Forward { hops, metric } => (hops, *metric),
             Action::Withdrawn | Action::NotInstalled => {
                 return Err("nothing to install".into());
             }
@@ -520,7 +569,10 @@ impl Kernel {
                 specs.push(spec);
             }
         }
-        Ok(RouteSpec::Unicast(specs))
+        Ok(RouteSpec::Unicast {
+            hops: specs,
+            metric,
+        })
     }
 
     /// Looks up every device the installs name that is not known yet, in one
@@ -530,7 +582,7 @@ impl Kernel {
         let mut last: Option<&str> = None;
         for op in ops {
             if let Op::Install {
-                action: Action::Forward(hops),
+                action: Action::Forward { hops, .. },
                 ..
             } = op
             {
@@ -628,23 +680,36 @@ impl Kernel {
         if held.is_empty() {
             return Vec::new();
         }
-        let prefixes: Vec<IpNet> = held.iter().map(|index| ops[*index].prefix()).collect();
+        let wanted: Vec<(IpNet, Option<u32>)> = held
+            .iter()
+            .map(|index| match &ops[*index] {
+                Op::Install { prefix, action, .. } => (*prefix, action.metric(prefix)),
+                Op::Delete { prefix } => (*prefix, None),
+            })
+            .collect();
         let mut batch = Batch::default();
-        for prefix in &prefixes {
+        for (prefix, _) in &wanted {
             batch.push_message(message::get_fib_match(*prefix), 0);
         }
         let answers = self.send(&mut batch);
-        prefixes
+        wanted
             .into_iter()
             .zip(answers)
-            .map(|(prefix, answer)| {
+            .map(|((prefix, metric), answer)| {
                 let route = answer
                     .replies
                     .iter()
                     .find_map(route_of)
                     .filter(|r| r.prefix == prefix);
+                // The lookup answers with the prefix's best route: ours only
+                // when it is at the metric the kernel refused, or a route of
+                // someone else's there would be replaced.
                 match route {
-                    Some(r) if r.protocol == self.owner.protocol && r.table == self.owner.table => {
+                    Some(r)
+                        if r.protocol == self.owner.protocol
+                            && r.table == self.owner.table
+                            && metric.is_none_or(|m| m == r.metric) =>
+                    {
                         Holder::Ours
                     }
                     Some(r) => Holder::Other(format!(
@@ -670,8 +735,7 @@ enum Holder {
 /// Whether the kernel's refusal is the one for a gateway it cannot reach
 /// directly, on a route with recursive hops.
 fn refused_recursion(action: &Action, error: &KernelError) -> bool {
-    let has_recursive =
-        matches!(action, Action::Forward(hops) if hops.iter().any(|h| h.via == Via::Recursive));
+    let has_recursive = matches!(action, Action::Forward { hops, .. } if hops.iter().any(|h| h.via == Via::Recursive));
     has_recursive
         && (error.is(errno::EINVAL)
             || error.is(errno::ENETUNREACH)
@@ -681,7 +745,7 @@ fn refused_recursion(action: &Action, error: &KernelError) -> bool {
 fn recursive_gateways(op: &Op) -> Vec<IpAddr> {
     match op {
         Op::Install {
-            action: Action::Forward(hops),
+            action: Action::Forward { hops, .. },
             ..
         } => hops
             .iter()

@@ -119,6 +119,9 @@ pub struct LearnedRoute {
     pub gateway: Option<IpAddr>,
     /// The rtnetlink protocol that put it there.
     pub protocol: u8,
+    /// Its metric: a lower one than normal makes it elevated (Calico's
+    /// route priority).
+    pub metric: u32,
 }
 
 /// A prefix learned anew or changed (`Some`), or gone (`None`).
@@ -141,11 +144,14 @@ impl SeenKind {
 }
 
 /// The learned routes, kept current from the kernel's notices, and where
-/// their changes go. One route per prefix: the latest the kernel told of.
+/// their changes go. The kernel may hold several routes to a prefix, one per
+/// metric (a migrating VM's old and new route); the speaker is told of the
+/// one the kernel uses, the lowest metric's.
 pub(crate) struct Learning {
     pub rules: LearnRules,
     sink: LearnedSink,
-    known: BTreeMap<IpNet, LearnedRoute>,
+    /// Per prefix, every learned route, lowest metric first.
+    known: BTreeMap<IpNet, Vec<LearnedRoute>>,
 }
 
 impl std::fmt::Debug for Learning {
@@ -182,17 +188,20 @@ impl Learning {
             device: device.map(str::to_owned),
             gateway: route.gateway,
             protocol: route.protocol,
+            metric: route.metric,
         })
     }
 
     /// A listing of the kernel's routes not ours: what changed since the
     /// last is told (everything, the first time).
     pub fn listed(&mut self, routes: &[RouteInfo], names: &HashMap<u32, String>) {
-        let now: BTreeMap<IpNet, LearnedRoute> = routes
-            .iter()
-            .filter_map(|r| self.learned(r, names))
-            .map(|r| (r.prefix, r))
-            .collect();
+        let mut now: BTreeMap<IpNet, Vec<LearnedRoute>> = BTreeMap::new();
+        for route in routes.iter().filter_map(|r| self.learned(r, names)) {
+            now.entry(route.prefix).or_default().push(route);
+        }
+        for at_prefix in now.values_mut() {
+            at_prefix.sort_by_key(|r| r.metric);
+        }
         let mut changes: Vec<LearnedChange> = self
             .known
             .keys()
@@ -201,8 +210,8 @@ impl Learning {
             .collect();
         changes.extend(
             now.iter()
-                .filter(|(p, r)| self.known.get(p) != Some(r))
-                .map(|(p, r)| (*p, Some(r.clone()))),
+                .filter(|(p, r)| self.known.get(p).and_then(|k| k.first()) != r.first())
+                .map(|(p, r)| (*p, r.first().cloned())),
         );
         self.known = now;
         self.tell(changes);
@@ -216,20 +225,22 @@ impl Learning {
         } else {
             self.learned(route, names)
         };
-        let change = match learned {
-            Some(r) if self.known.get(&prefix) != Some(&r) => {
-                self.known.insert(prefix, r.clone());
-                Some(r)
-            }
-            Some(_) => return,
-            None => {
-                if self.known.remove(&prefix).is_none() {
-                    return;
-                }
-                None
-            }
-        };
-        self.tell(vec![(prefix, change)]);
+        let at_prefix = self.known.entry(prefix).or_default();
+        let before = at_prefix.first().cloned();
+        // The kernel keys its routes by prefix and metric: this one replaces
+        // the one at its metric, if any.
+        at_prefix.retain(|r| r.metric != route.metric);
+        if let Some(learned) = learned {
+            let at = at_prefix.partition_point(|r| r.metric < learned.metric);
+            at_prefix.insert(at, learned);
+        }
+        let after = at_prefix.first().cloned();
+        if at_prefix.is_empty() {
+            self.known.remove(&prefix);
+        }
+        if after != before {
+            self.tell(vec![(prefix, after)]);
+        }
     }
 
     fn tell(&mut self, changes: Vec<LearnedChange>) {
@@ -291,6 +302,59 @@ mod tests {
         for skipped in ["cali1234abcd", "kube-ipvs0", "eth9", "vlan10"] {
             assert!(!rules.direct_from(skipped), "{skipped}");
         }
+    }
+
+    /// A Felix route to `prefix` on device 7 at `metric`.
+    fn seen(prefix: &str, metric: u32) -> RouteInfo {
+        RouteInfo {
+            prefix: prefix.parse().unwrap(),
+            table: 254,
+            protocol: 3,
+            kind: RouteType::Unicast,
+            gateway: None,
+            oif: Some(7),
+            hops: Vec::new(),
+            metric,
+        }
+    }
+
+    #[test]
+    fn of_several_routes_to_a_prefix_the_lowest_metric_is_told() {
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = told.clone();
+        let mut learning = Learning::new(
+            rules(),
+            Box::new(move |changes| sink.lock().unwrap().extend(changes)),
+        );
+        let names = HashMap::from([(7, "cali1234".to_owned())]);
+        let metric_told = || -> Vec<Option<u32>> {
+            told.lock()
+                .unwrap()
+                .drain(..)
+                .map(|(_, r): LearnedChange| r.map(|r| r.metric))
+                .collect()
+        };
+        learning.listed(&[seen("10.244.1.9/32", 1024)], &names);
+        assert_eq!(metric_told(), [Some(1024)]);
+        // A migrating VM: its elevated route beside the old one wins.
+        learning.noticed(&seen("10.244.1.9/32", 512), false, &names);
+        assert_eq!(metric_told(), [Some(512)]);
+        // The old one going changes nothing the speaker sees.
+        learning.noticed(&seen("10.244.1.9/32", 1024), true, &names);
+        assert_eq!(metric_told(), Vec::<Option<u32>>::new());
+        // Back to normal: the new route at 1024 comes, then the 512 goes.
+        learning.noticed(&seen("10.244.1.9/32", 1024), false, &names);
+        assert_eq!(metric_told(), Vec::<Option<u32>>::new());
+        learning.noticed(&seen("10.244.1.9/32", 512), true, &names);
+        assert_eq!(metric_told(), [Some(1024)]);
+        learning.noticed(&seen("10.244.1.9/32", 1024), true, &names);
+        assert_eq!(metric_told(), [None]);
+        // A listing with both: the lowest.
+        learning.listed(
+            &[seen("10.244.1.9/32", 1024), seen("10.244.1.9/32", 300)],
+            &names,
+        );
+        assert_eq!(metric_told(), [Some(300)]);
     }
 
     #[test]

@@ -220,7 +220,7 @@ fn describe(context: &Context, prefix: IpNet, entry: &Entry) -> RouteStatus {
 }
 
 fn devices(context: &Context, prefix: IpNet, entry: &Entry) -> Vec<(IpAddr, String)> {
-    if let Some(RouteSpec::Unicast(hops)) = &entry.kernel {
+    if let Some(RouteSpec::Unicast { hops, .. }) = &entry.kernel {
         return hops
             .iter()
             .filter_map(|hop| Some((hop.gateway, context.names.get(&hop.ifindex?)?.clone())))
@@ -230,7 +230,7 @@ fn devices(context: &Context, prefix: IpNet, entry: &Entry) -> Vec<(IpAddr, Stri
         return Vec::new();
     };
     match action_of(&context.config, node, prefix, &entry.entry) {
-        Action::Forward(hops) => hops
+        Action::Forward { hops, .. } => hops
             .into_iter()
             .filter_map(|hop| match hop.via {
                 Via::Device { name, .. } => Some((hop.gateway, name.to_string())),

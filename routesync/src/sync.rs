@@ -78,8 +78,9 @@ enum Held {
     /// The route this process installed.
     Ours(RouteSpec),
     /// A route with our protocol that is not the one installed (changed by
-    /// someone, or left by an earlier run): ours to replace.
-    Stray,
+    /// someone, or left by an earlier run): ours to replace; its metric when
+    /// known (a route at another metric is not replaced but removed).
+    Stray(Option<u32>),
     /// Maybe ours, maybe someone else's now: the next install finds out
     /// (exclusive create, and on EEXIST a look at the holder).
     Unknown,
@@ -515,7 +516,7 @@ impl Worker {
             (false, true) => match &entry.held {
                 Held::Ours(spec) if spec.matches(&route) => false,
                 _ => {
-                    entry.held = Held::Stray;
+                    entry.held = Held::Stray(Some(route.metric));
                     true
                 }
             },
@@ -557,7 +558,7 @@ impl Worker {
             let Some(route) = self.routes.get(prefix) else {
                 continue;
             };
-            let Some(Action::Forward(hops)) = &route.action else {
+            let Some(Action::Forward { hops, .. }) = &route.action else {
                 continue;
             };
             if hops
@@ -578,7 +579,7 @@ impl Worker {
         for prefix in affected {
             if let Some(route) = self.routes.get_mut(&prefix) {
                 // Ours, to be replaced whatever it now is.
-                route.held = Held::Stray;
+                route.held = Held::Stray(route.action.as_ref().and_then(|a| a.metric(&prefix)));
             }
             self.repair.insert(prefix);
         }
@@ -737,9 +738,9 @@ impl Worker {
             };
             if !same {
                 match now {
-                    Some(_) => {
+                    Some(theirs) => {
                         changed += 1;
-                        route.held = Held::Stray;
+                        route.held = Held::Stray(Some(theirs.metric));
                     }
                     None => {
                         if route.held != Held::Nothing {
@@ -848,15 +849,27 @@ impl Worker {
                     changes.push((prefix, Some(status_entry(route, State::Installed))));
                     continue;
                 }
-                let replace = match route.held {
-                    Held::Ours(_) | Held::Stray => true,
-                    Held::Nothing => adopted,
-                    Held::Unknown => false,
+                let held_metric = match &route.held {
+                    Held::Ours(spec) => Some(spec.metric(&prefix)),
+                    Held::Stray(metric) => *metric,
+                    Held::Nothing => kernel.adopted_metric(&prefix),
+                    Held::Unknown => None,
                 };
+                // A route of ours at another metric stays until the new one
+                // is in; the new one is created, never put in place of
+                // whatever holds its metric (a route of Felix's, maybe).
+                let retire = held_metric.filter(|m| action.metric(&prefix) != Some(*m));
+                let replace = retire.is_none()
+                    && match route.held {
+                        Held::Ours(_) | Held::Stray(_) => true,
+                        Held::Nothing => adopted,
+                        Held::Unknown => false,
+                    };
                 ops.push(Op::Install {
                     prefix,
                     action,
                     replace,
+                    retire,
                 });
             } else if route.held != Held::Nothing || adopted {
                 ops.push(Op::Delete { prefix });
@@ -979,7 +992,7 @@ impl Worker {
                     // Wanted but not replaced yet (its install failed): ours
                     // to replace later.
                     if route.held == Held::Nothing {
-                        route.held = Held::Stray;
+                        route.held = Held::Stray(kernel.adopted_metric(&prefix));
                     }
                 }
                 _ => stale.push(Op::Delete { prefix }),

@@ -14,6 +14,7 @@ fn policy(reflector: bool) -> SpeakerPolicy {
         own_blocks: vec!["10.244.1.0/26".parse().unwrap()],
         never_export: Vec::new(),
         own_addresses: vec![IpAddr::V4(ME)],
+        route_priority: RoutePriority::default(),
     }
 }
 
@@ -172,7 +173,9 @@ fn reflected_paths_carry_originator_and_cluster_list() {
         "10.0.1.12".parse::<IpAddr>().unwrap(),
         "reflected routes keep their next hop"
     );
-    assert_eq!(got.attrs.local_pref, Some(100));
+    // Without a LOCAL_PREF of its own, that of a normal route (metric 1024),
+    // as Calico's export filter gives it.
+    assert_eq!(got.attrs.local_pref, Some(2_147_482_623));
 }
 
 #[test]
@@ -315,4 +318,52 @@ fn graceful_shutdown_paths_get_the_lowest_preference_and_ebgp_local_pref_is_igno
         None,
         "other communities change nothing"
     );
+}
+
+#[test]
+fn felix_tunnel_routes_go_to_ebgp_peers_only() {
+    let prefix = net("10.244.3.0/26");
+    let tunnel = Path {
+        source: Source::Local,
+        path_id: LEARNED_TUNNEL_PATH,
+        ..path(Source::Local, |_| {})
+    };
+    let local = source(false, false);
+    assert_eq!(
+        export(
+            &prefix,
+            &tunnel,
+            &local,
+            &class(false, false),
+            &policy(false)
+        ),
+        None,
+        "an iBGP peer"
+    );
+    assert_eq!(
+        export(&prefix, &tunnel, &local, &class(false, true), &policy(true)),
+        None,
+        "a reflector's client"
+    );
+    assert!(export(
+        &prefix,
+        &tunnel,
+        &local,
+        &class(true, false),
+        &policy(false)
+    )
+    .is_some());
+    // Any other learned route goes to iBGP peers too.
+    let learned = Path {
+        path_id: LEARNED_PATH,
+        ..tunnel
+    };
+    assert!(export(
+        &prefix,
+        &learned,
+        &local,
+        &class(false, false),
+        &policy(false)
+    )
+    .is_some());
 }

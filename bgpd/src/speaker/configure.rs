@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::*;
 use crate::config_diff::ConfigDiff;
+use crate::priority;
 
 impl Speaker {
     pub(super) fn new_session(&mut self) -> SessionId {
@@ -55,6 +56,16 @@ impl Speaker {
         let diff = ConfigDiff::between(&self.config, &config);
         if !diff.is_empty() {
             info!(%diff, "applying a configuration");
+        }
+        if config.kernel.route_priority != self.config.kernel.route_priority {
+            // This node's routes carry the normal priority as LOCAL_PREF:
+            // announced anew. Every BGP route's metric may follow it: the
+            // policy changes with it, so every prefix is flushed again.
+            let origin = std::mem::take(&mut self.config.originate);
+            self.originate(&origin, &[]);
+            self.config.kernel.route_priority = config.kernel.route_priority;
+            self.originate(&[], &origin);
+            self.config.originate = origin;
         }
         if diff.kernel {
             self.reconfigure_kernel(&config);
@@ -230,7 +241,10 @@ impl Speaker {
                 attrs: PathAttributes {
                     origin: Some(Origin::Igp),
                     as_path: Some(AsPath::default()),
-                    local_pref: Some(proto::config::DEFAULT_LOCAL_PREF),
+                    local_pref: Some(priority::normal_local_pref(
+                        &origin.prefix,
+                        &self.config.kernel.route_priority,
+                    )),
                     communities,
                     ..PathAttributes::default()
                 },

@@ -11,9 +11,15 @@
 //! it is nothing of ours (the kernel has the route). A learned route that
 //! goes is withdrawn at once.
 //!
-//! Not yet as Calico: routes through Felix's tunnel devices are kept from
-//! every peer (Calico keeps them from iBGP peers only), and the elevated
-//! priority rule (a lower metric inside an own block) is not applied.
+//! A learned route carries its kernel metric as LOCAL_PREF
+//! (crate::priority); one with a lower metric than normal is elevated and
+//! exported even inside an own block (Calico's `calico_aggr`: `net ~ block
+//! && krt_metric < <NormalRoutePriority>`), so that a migrated VM's address
+//! is reached on its new node.
+//!
+//! Routes through Felix's tunnel devices are Felix's way to other nodes'
+//! blocks: they go to eBGP peers only (`policy::export`), as Calico's
+//! `calico_export_to_bgp_peers(internal_peer)` has it.
 
 use std::net::IpAddr;
 
@@ -23,11 +29,9 @@ use routesync::learn::{glob, LearnedChange, LearnedRoute};
 
 use super::Speaker;
 use crate::packet::{AsPath, Origin, PathAttributes};
-use crate::policy::{prefix_exportable, SpeakerPolicy, DEFAULT_LOCAL_PREF};
+use crate::policy::{prefix_exportable, SpeakerPolicy, LEARNED_PATH, LEARNED_TUNNEL_PATH};
+use crate::priority;
 use crate::rib::{RouteAttrs, Source};
-
-/// The path id of a learned route, beside an originated one (id 0).
-pub(super) const LEARNED_PATH: u32 = 1;
 
 /// Felix's tunnel devices (VXLAN, WireGuard), and the IP-in-IP one when
 /// Felix programs those pools: their routes are Felix's way to other
@@ -39,25 +43,49 @@ fn through_felix_tunnel(device: &str, config: &SpeakerConfig) -> bool {
         || (!config.kernel.cluster_routes.programs_ipip() && device == config.kernel.tunnel_device)
 }
 
-/// Whether a learned route is announced.
-pub fn exports_learned(
-    route: &LearnedRoute,
-    policy: &SpeakerPolicy,
-    config: &SpeakerConfig,
-) -> bool {
+/// The path id a learned route is announced with: through one of Felix's
+/// tunnels, a path for eBGP peers only.
+pub fn learned_path_id(route: &LearnedRoute, config: &SpeakerConfig) -> u32 {
     if route
         .device
         .as_deref()
         .is_some_and(|d| through_felix_tunnel(d, config))
     {
-        return false;
+        LEARNED_TUNNEL_PATH
+    } else {
+        LEARNED_PATH
     }
+}
+
+/// Whether a learned route is announced (to some peers at least).
+pub fn exports_learned(
+    route: &LearnedRoute,
+    policy: &SpeakerPolicy,
+    config: &SpeakerConfig,
+) -> bool {
     // An own block is announced by its origination already.
     let originated = config
         .originate
         .iter()
         .any(|o| o.prefix == route.prefix && o.kind == OriginKind::Block);
-    !originated && prefix_exportable(&route.prefix, policy)
+    if originated {
+        return false;
+    }
+    let metric = priority::learned_metric(route.metric, &route.prefix, &policy.route_priority);
+    prefix_exportable(&route.prefix, policy)
+        || (priority::elevated(metric, &route.prefix, &policy.route_priority)
+            && elevated_exportable(&route.prefix, policy))
+}
+
+/// Calico's `calico_aggr` lets an elevated route out of an own block; the
+/// rest of the export rule (export ranges, `disableBGPExport`) still holds.
+fn elevated_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
+    let outside_blocks = SpeakerPolicy {
+        own_blocks: Vec::new(),
+        ..policy.clone()
+    };
+    policy.own_blocks.iter().any(|b| b.contains(prefix))
+        && prefix_exportable(prefix, &outside_blocks)
 }
 
 impl Speaker {
@@ -66,7 +94,10 @@ impl Speaker {
         for (prefix, route) in changes {
             match route {
                 Some(route) => {
+                    // Changed (a new metric, a new device): offered anew, its
+                    // attributes from the new route.
                     self.learned.insert(prefix, route);
+                    self.withdraw_learned(prefix);
                 }
                 None => {
                     self.learned.remove(&prefix);
@@ -80,11 +111,9 @@ impl Speaker {
     /// learned route is offered again (the cost of a reconfiguration, not
     /// of a route).
     pub(super) fn offer_all_learned(&mut self) {
-        let injected: Vec<IpNet> = self.injected.drain().collect();
+        let injected: Vec<IpNet> = self.injected.keys().copied().collect();
         for prefix in injected {
-            if self.rib.remove(prefix, Source::Local, LEARNED_PATH) {
-                self.dirty.insert(prefix);
-            }
+            self.withdraw_learned(prefix);
         }
         let prefixes: Vec<IpNet> = self.learned.keys().copied().collect();
         for prefix in prefixes {
@@ -96,19 +125,29 @@ impl Speaker {
         let wanted = self
             .learned
             .get(&prefix)
-            .is_some_and(|r| exports_learned(r, &self.policy, &self.config));
-        let injected = self.injected.contains(&prefix);
-        if wanted && !injected {
-            let Some(next_hop) = self.config.address_for(prefix.addr().is_ipv4()) else {
-                return;
-            };
-            let attrs = self.rib.intern(learned_attrs(next_hop));
-            self.rib.insert(prefix, Source::Local, LEARNED_PATH, attrs);
-            self.injected.insert(prefix);
-            self.dirty.insert(prefix);
-        } else if !wanted && injected {
-            self.injected.remove(&prefix);
-            if self.rib.remove(prefix, Source::Local, LEARNED_PATH) {
+            .filter(|r| exports_learned(r, &self.policy, &self.config));
+        let Some(route) = wanted else {
+            self.withdraw_learned(prefix);
+            return;
+        };
+        if self.injected.contains_key(&prefix) {
+            return;
+        }
+        let Some(next_hop) = self.config.address_for(prefix.addr().is_ipv4()) else {
+            return;
+        };
+        let path_id = learned_path_id(route, &self.config);
+        let metric = priority::learned_metric(route.metric, &prefix, &self.policy.route_priority);
+        let attrs = self.rib.intern(learned_attrs(next_hop, metric));
+        self.rib.insert(prefix, Source::Local, path_id, attrs);
+        self.injected.insert(prefix, path_id);
+        self.dirty.insert(prefix);
+    }
+
+    /// The learned route at `prefix` is announced no more.
+    fn withdraw_learned(&mut self, prefix: IpNet) {
+        if let Some(path_id) = self.injected.remove(&prefix) {
+            if self.rib.remove(prefix, Source::Local, path_id) {
                 self.dirty.insert(prefix);
             }
         }
@@ -121,13 +160,13 @@ impl Speaker {
 }
 
 /// As BIRD announces a route of another protocol: ORIGIN IGP, an empty
-/// AS_PATH, next hop self.
-fn learned_attrs(next_hop: IpAddr) -> RouteAttrs {
+/// AS_PATH, next hop self, and its metric as LOCAL_PREF.
+fn learned_attrs(next_hop: IpAddr, metric: u32) -> RouteAttrs {
     RouteAttrs {
         attrs: PathAttributes {
             origin: Some(Origin::Igp),
             as_path: Some(AsPath::default()),
-            local_pref: Some(DEFAULT_LOCAL_PREF),
+            local_pref: Some(priority::local_pref_of(metric)),
             ..PathAttributes::default()
         },
         next_hop,
@@ -148,6 +187,7 @@ mod tests {
             device: Some(device.into()),
             gateway: None,
             protocol: 3,
+            metric: 1024,
         }
     }
 
@@ -188,17 +228,39 @@ mod tests {
         assert!(!exports(&route("10.200.0.0/16", "eth0")));
         // A service range is an export range too.
         assert!(exports(&route("10.96.0.10/32", "eth0")));
-        // Felix's tunnels: never.
-        assert!(!exports(&route("10.244.3.0/26", "vxlan.calico")));
-        assert!(!exports(&route("10.244.3.0/26", "wireguard.cali")));
+        // Felix's tunnels: announced, as paths for eBGP peers only.
+        for device in [
+            "vxlan.calico",
+            "wireguard.cali",
+            "vxlan-v6.calico",
+            "wg-v6.cali",
+        ] {
+            let tunnel = route("10.244.3.0/26", device);
+            assert!(exports(&tunnel), "{device}");
+            assert_eq!(
+                learned_path_id(&tunnel, &config),
+                LEARNED_TUNNEL_PATH,
+                "{device}"
+            );
+        }
         // tunl0: this node programs IP-in-IP itself, so a tunl0 route is
         // not Felix's.
-        assert!(exports(&route("10.244.3.0/26", "tunl0")));
-        let (policy, config) = setup(ClusterRoutes::EnabledNoEncapOnly);
-        assert!(!exports_learned(
-            &route("10.244.3.0/26", "tunl0"),
-            &policy,
-            &config
-        ));
+        let tunl0 = route("10.244.3.0/26", "tunl0");
+        assert_eq!(learned_path_id(&tunl0, &config), LEARNED_PATH);
+        let workload = route("10.244.2.5/32", "cali1234");
+        assert_eq!(learned_path_id(&workload, &config), LEARNED_PATH);
+        // Elevated (a VM migrated here): out of the own block too, but not
+        // out of the export ranges; no metric is normal.
+        let elevated = |prefix: &str, metric| LearnedRoute {
+            metric,
+            ..route(prefix, "cali1234")
+        };
+        assert!(exports(&elevated("10.244.1.5/32", 512)));
+        assert!(!exports(&elevated("10.244.1.5/32", 0)));
+        assert!(!exports(&elevated("10.244.1.5/32", 2048)));
+        assert!(!exports(&elevated("10.200.0.5/32", 512)));
+        // With Felix programming IP-in-IP, tunl0 is one of its tunnels.
+        let (_, felix_ipip) = setup(ClusterRoutes::EnabledNoEncapOnly);
+        assert_eq!(learned_path_id(&tunl0, &felix_ipip), LEARNED_TUNNEL_PATH);
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::time::DelayQueue;
 use tracing::{debug, info, warn};
 
 use crate::export::UpdateGroups;
-use crate::fasthash::FastSet;
+use crate::fasthash::{FastMap, FastSet};
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
 use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
 use crate::packet::{
@@ -130,7 +130,7 @@ pub struct Speaker {
     /// Routes learned from the kernel, by prefix (`learned.rs`).
     learned: BTreeMap<IpNet, routesync::learn::LearnedRoute>,
     /// Those of them in the RIB, announced.
-    injected: FastSet<IpNet>,
+    injected: FastMap<IpNet, u32>,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -288,7 +288,7 @@ impl Speaker {
             reconfigurations: 0,
             update_processing: routesync::Histogram::default(),
             learned: BTreeMap::new(),
-            injected: FastSet::default(),
+            injected: FastMap::default(),
         };
         if config.kernel.enabled && speaker.fib.forwarding_preserved() {
             info!("routes of a previous run are in the kernel: graceful restart recovery");
@@ -490,5 +490,6 @@ fn policy_of(config: &SpeakerConfig) -> SpeakerPolicy {
             .collect(),
         never_export: config.export.never.clone(),
         own_addresses: config.addresses.iter().map(IpNet::addr).collect(),
+        route_priority: config.kernel.route_priority,
     }
 }

@@ -1,8 +1,8 @@
 //! What operators ask of the speaker: status of the speaker, its peers and
 //! routes; resets and route refreshes.
 
-use super::learned::LEARNED_PATH;
 use super::*;
+use crate::policy::LEARNED_PATH;
 
 impl Speaker {
     pub(super) fn answer(&mut self, query: Query) {
@@ -137,7 +137,7 @@ impl Speaker {
             .enumerate()
             .map(|(i, path)| {
                 let a = &path.attrs.attrs;
-                let learned = path.source == Source::Local && path.path_id == LEARNED_PATH;
+                let learned = path.source == Source::Local && path.path_id >= LEARNED_PATH;
                 PathStatus {
                     device: learned.then(|| self.learned_device(&prefix)).flatten(),
                     from: match path.source {

@@ -2,6 +2,7 @@
 //! and the flush of changed prefixes to peers and to the kernel.
 
 use super::*;
+use crate::priority;
 use crate::restart::end_of_rib_awaited;
 
 impl Speaker {
@@ -223,12 +224,17 @@ impl Speaker {
                             FibEntry::Remove
                         }
                     }
-                    Some(_) => {
+                    Some(best) => {
                         let mut hops: routesync::NextHopList =
                             paths.iter().map(|p| p.attrs.next_hop).collect();
                         hops.sort();
                         hops.dedup();
-                        FibEntry::NextHops(hops)
+                        let metric = priority::metric_of(
+                            best.attrs.attrs.local_pref,
+                            &prefix,
+                            &self.config.kernel.route_priority,
+                        );
+                        FibEntry::NextHops { hops, metric }
                     }
                 };
                 FibUpdate { prefix, entry }

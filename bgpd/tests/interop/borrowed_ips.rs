@@ -5,28 +5,10 @@
 //! route follows. A workload route inside the node's own block, and a route
 //! outside every pool, are not announced.
 
-use serde_json::json;
-use testnets::speakers::bgpd::Bgpd;
 use testnets::speakers::etcd::Etcd;
 use testnets::{require_privileges, Host, KernelRoute, RouteKind, PROTO_BIRD};
 
-use crate::support::{binary, lan, put_block, put_node, CONVERGE, RESOURCES};
-
-/// A workload interface on `host`, named as Felix names them.
-fn workload(host: &Host, name: &str) {
-    let ip = |args: &[&str]| host.ns().ip(args).unwrap();
-    ip(&[
-        "link",
-        "add",
-        name,
-        "type",
-        "veth",
-        "peer",
-        "name",
-        &format!("{name}p"),
-    ]);
-    ip(&["link", "set", name, "up"]);
-}
+use crate::support::{calico_nodes, lan, workload, CONVERGE};
 
 fn routes_to(routes: &[KernelRoute], prefix: &str) -> Vec<String> {
     routes
@@ -54,14 +36,6 @@ fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
     require_privileges!();
     let net = lan("borrowed", 4);
     let etcd = Etcd::start(net.host("n0")).unwrap();
-    let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
-        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}});
-    etcd.put_json(&format!("{RESOURCES}/ippools/pool"), &pool)
-        .unwrap();
-    for i in 1..=3 {
-        put_node(&etcd, &format!("n{i}"), &format!("10.0.1.1{i}"));
-        put_block(&etcd, &format!("n{i}"), &format!("10.244.{i}.0/26"));
-    }
     let (n1, n2, n3) = (net.host("n1"), net.host("n2"), net.host("n3"));
     workload(n1, "cali1111aaaa");
     workload(n3, "cali3333cccc");
@@ -77,12 +51,7 @@ fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
             "link",
         ])
         .unwrap();
-    let _bgpd: Vec<_> = (1..=3)
-        .map(|i| {
-            let name = format!("n{i}");
-            Bgpd::spawn_with_etcd(net.host(&name), binary(), etcd.endpoint(), &name, &[]).unwrap()
-        })
-        .collect();
+    let _bgpd = calico_nodes(&net, &etcd, 3);
 
     // Listed at start: every other node routes the pod to n1; n2 keeps its
     // block's blackhole beside the /32.

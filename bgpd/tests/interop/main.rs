@@ -28,6 +28,7 @@ mod mesh;
 mod node_status;
 mod operators;
 mod prefix_limit;
+mod priority;
 mod raw_peer;
 mod reconfigure;
 mod reflection;

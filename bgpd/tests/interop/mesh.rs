@@ -162,7 +162,7 @@ fn bgpd_meshes_with_bird_gobgp_frr_and_bird16() {
         "{gobgp_rib}"
     );
     assert!(
-        gobgp_rib.contains("{\"type\":5,\"value\":100}"),
-        "LOCAL_PREF 100: {gobgp_rib}"
+        gobgp_rib.contains("{\"type\":5,\"value\":2147482623}"),
+        "LOCAL_PREF of a route of normal priority (2147483647 - metric 1024): {gobgp_rib}"
     );
 }

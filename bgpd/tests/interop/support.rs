@@ -97,6 +97,42 @@ pub fn put_block(etcd: &Etcd, node: &str, block: &str) {
     .unwrap();
 }
 
+/// An IP pool 10.244.0.0/16 without encapsulation, and nodes n1 to n<count>
+/// at 10.0.1.1<i> with block 10.244.<i>.0/26 each, in `etcd`; a bgpd on each
+/// of those hosts of `net`, configured from it.
+pub fn calico_nodes(net: &Network, etcd: &Etcd, count: usize) -> Vec<testnets::Process> {
+    let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}});
+    etcd.put_json(&format!("{RESOURCES}/ippools/pool"), &pool)
+        .unwrap();
+    for i in 1..=count {
+        put_node(etcd, &format!("n{i}"), &format!("10.0.1.1{i}"));
+        put_block(etcd, &format!("n{i}"), &format!("10.244.{i}.0/26"));
+    }
+    (1..=count)
+        .map(|i| {
+            let name = format!("n{i}");
+            Bgpd::spawn_with_etcd(net.host(&name), binary(), etcd.endpoint(), &name, &[]).unwrap()
+        })
+        .collect()
+}
+
+/// A workload interface on `host`, named as Felix names them.
+pub fn workload(host: &Host, name: &str) {
+    let ip = |args: &[&str]| host.ns().ip(args).unwrap();
+    ip(&[
+        "link",
+        "add",
+        name,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        &format!("{name}p"),
+    ]);
+    ip(&["link", "set", name, "up"]);
+}
+
 /// The established BGP connections of a host, by remote address (`ss`).
 pub fn bgp_connections(host: &Host) -> Vec<String> {
     let out = host

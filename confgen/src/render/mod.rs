@@ -323,6 +323,7 @@ fn render_with(
         cluster_routes: global
             .and_then(|g| g.cluster_routes())
             .unwrap_or(cluster_routes_default),
+        route_priority: global.map(|g| g.route_priority()).unwrap_or_default(),
         ..KernelConfig::default()
     };
     let config = SpeakerConfig {

@@ -53,7 +53,6 @@ pub const DEFAULT_RESTART_TIME: u16 = 120;
 /// `graceful restart wait`); also how long routes of a previous run stay in
 /// the kernel when convergence does not come.
 pub const DEFAULT_RESTART_WAIT: u16 = 120;
-pub const DEFAULT_LOCAL_PREF: u32 = 100;
 /// `proto bird`: the kernel protocol Calico's routes carry.
 pub const DEFAULT_KERNEL_PROTOCOL: u8 = 12;
 pub const DEFAULT_KERNEL_TABLE: u32 = 254;
@@ -327,6 +326,60 @@ pub struct KernelConfig {
     /// `programClusterRoutes`). VXLAN pools are always Felix's.
     #[serde(default)]
     pub cluster_routes: ClusterRoutes,
+    /// The kernel metric of routes of normal priority, per family (Calico's
+    /// BGPConfiguration `ipv4NormalRoutePriority` and
+    /// `ipv6NormalRoutePriority`). A route's priority travels as LOCAL_PREF
+    /// = 2147483647 - metric; a lower metric than this is an elevated route
+    /// (KubeVirt live migration), exported even inside an own block.
+    #[serde(default)]
+    pub route_priority: RoutePriority,
+}
+
+/// The metric of routes of normal priority, per family; 1024 each unless
+/// set, as in Calico.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoutePriority {
+    /// The normal metric of IPv4 routes (Calico's `ipv4NormalRoutePriority`).
+    #[serde(default = "default_route_priority")]
+    pub ipv4: u32,
+    /// The normal metric of IPv6 routes (Calico's `ipv6NormalRoutePriority`).
+    #[serde(default = "default_route_priority")]
+    pub ipv6: u32,
+}
+
+/// Calico's default `ipv4NormalRoutePriority` and `ipv6NormalRoutePriority`.
+pub const DEFAULT_ROUTE_PRIORITY: u32 = 1024;
+
+/// The normal metrics accepted, as Calico validates the two fields: a
+/// metric of 0 would leave no room for an elevated route.
+pub const ROUTE_PRIORITY_RANGE: std::ops::RangeInclusive<u32> = 1..=2_147_483_646;
+
+/// LOCAL_PREF = this - metric: Calico's mapping between the kernel metric
+/// and BGP's LOCAL_PREF (its templates' `2147483647 - krt_metric`).
+pub const LOCAL_PREF_OF_METRIC_0: u32 = 2_147_483_647;
+
+fn default_route_priority() -> u32 {
+    DEFAULT_ROUTE_PRIORITY
+}
+
+impl Default for RoutePriority {
+    fn default() -> Self {
+        Self {
+            ipv4: DEFAULT_ROUTE_PRIORITY,
+            ipv6: DEFAULT_ROUTE_PRIORITY,
+        }
+    }
+}
+
+impl RoutePriority {
+    /// The normal metric for routes of `prefix`'s family.
+    pub fn normal_for(&self, prefix: &IpNet) -> u32 {
+        match prefix {
+            IpNet::V4(_) => self.ipv4,
+            IpNet::V6(_) => self.ipv6,
+        }
+    }
 }
 
 /// Calico's `programClusterRoutes`: which kinds of pool the BGP daemon
@@ -426,6 +479,7 @@ impl Default for KernelConfig {
             pools: Vec::new(),
             never_install: Vec::new(),
             cluster_routes: ClusterRoutes::default(),
+            route_priority: RoutePriority::default(),
         }
     }
 }

@@ -137,6 +137,14 @@ fn errors_name_the_field() {
             with_peer("\n[[originate]]\nprefix = \"10.244.1.0/26\"\ncommunities = [\"70000:1\"]"),
             "originate[0].communities[0]",
         ),
+        (
+            with_peer("\n[kernel]\nroute_priority = { ipv4 = 0 }"),
+            "kernel.route_priority.ipv4",
+        ),
+        (
+            with_peer("\n[kernel]\nroute_priority = { ipv6 = 2147483647 }"),
+            "kernel.route_priority.ipv6",
+        ),
     ];
     for (text, field) in cases {
         let err = error(&text);

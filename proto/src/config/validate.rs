@@ -86,6 +86,27 @@ impl SpeakerConfig {
                 }
             }
         }
+        for (field, value) in [
+            (
+                "kernel.route_priority.ipv4",
+                self.kernel.route_priority.ipv4,
+            ),
+            (
+                "kernel.route_priority.ipv6",
+                self.kernel.route_priority.ipv6,
+            ),
+        ] {
+            if !super::ROUTE_PRIORITY_RANGE.contains(&value) {
+                return Err(ConfigError::new(
+                    field,
+                    format!(
+                        "{value} is outside {}..={}",
+                        super::ROUTE_PRIORITY_RANGE.start(),
+                        super::ROUTE_PRIORITY_RANGE.end()
+                    ),
+                ));
+            }
+        }
         if self.kernel.tunnel_device.is_empty() || self.kernel.tunnel_device.len() > 15 {
             return Err(ConfigError::new(
                 "kernel.tunnel_device",

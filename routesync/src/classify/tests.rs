@@ -40,8 +40,21 @@ fn config(ipip: IpipMode, vxlan: bool) -> KernelConfig {
     }
 }
 
+/// The metric the speaker gives a route of normal priority.
+const METRIC: u32 = 1024;
+
 fn hops(gateways: &[&str]) -> FibEntry {
-    FibEntry::NextHops(gateways.iter().map(|g| ip(g)).collect())
+    FibEntry::NextHops {
+        hops: gateways.iter().map(|g| ip(g)).collect(),
+        metric: METRIC,
+    }
+}
+
+fn forward(hops: Hops) -> Action {
+    Action::Forward {
+        hops,
+        metric: METRIC,
+    }
 }
 
 fn eth0(gateway: &str) -> Hop {
@@ -91,7 +104,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(smallvec::smallvec![tunl0("10.0.1.12")]),
+            action: forward(smallvec::smallvec![tunl0("10.0.1.12")]),
             reason: "ipip Always: next hop 10.0.1.12 via tunl0 onlink",
         },
         Row {
@@ -100,7 +113,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.13")]),
+            action: forward(smallvec::smallvec![tunl0("10.0.2.13")]),
             reason: "via tunl0 onlink",
         },
         Row {
@@ -109,7 +122,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
+            action: forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "next hop 10.0.1.12 is inside 10.0.1.0/24, so direct on eth0",
         },
         Row {
@@ -118,7 +131,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.13")]),
+            action: forward(smallvec::smallvec![tunl0("10.0.2.13")]),
             reason: "next hop 10.0.2.13 is outside 10.0.1.0/24, so tunl0 onlink",
         },
         Row {
@@ -127,7 +140,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.2.0/26",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
+            action: forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "inside 10.0.1.0/24, so direct on eth0",
         },
         Row {
@@ -136,7 +149,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.3.0/26",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(smallvec::smallvec![recursive("10.0.2.13")]),
+            action: forward(smallvec::smallvec![recursive("10.0.2.13")]),
             reason: "outside 10.0.1.0/24, so through the kernel's route to it",
         },
         Row {
@@ -181,7 +194,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "172.16.0.0/16",
             entry: hops(&["10.0.1.12"]),
-            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12")]),
+            action: forward(smallvec::smallvec![eth0("10.0.1.12")]),
             reason: "in no pool",
         },
         Row {
@@ -190,7 +203,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "172.16.0.0/16",
             entry: hops(&["10.0.2.13"]),
-            action: Action::Forward(smallvec::smallvec![recursive("10.0.2.13")]),
+            action: forward(smallvec::smallvec![recursive("10.0.2.13")]),
             reason: "like ipip Never",
         },
         Row {
@@ -235,7 +248,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:2::/64",
             entry: hops(&["fd00:1::12"]),
-            action: Action::Forward(smallvec::smallvec![eth0("fd00:1::12")]),
+            action: forward(smallvec::smallvec![eth0("fd00:1::12")]),
             reason: "IPv6 has no IP-in-IP",
         },
         Row {
@@ -244,7 +257,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:3::/64",
             entry: hops(&["fd00:2::13"]),
-            action: Action::Forward(smallvec::smallvec![recursive("fd00:2::13")]),
+            action: forward(smallvec::smallvec![recursive("fd00:2::13")]),
             reason: "outside fd00:1::/64",
         },
         Row {
@@ -253,7 +266,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "fd00:244:0:3::/64",
             entry: hops(&["fe80::1"]),
-            action: Action::Forward(smallvec::smallvec![eth0("fe80::1")]),
+            action: forward(smallvec::smallvec![eth0("fe80::1")]),
             reason: "link-local",
         },
         Row {
@@ -280,7 +293,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.2.14", "10.0.1.12"]),
-            action: Action::Forward(smallvec::smallvec![eth0("10.0.1.12"), tunl0("10.0.2.14")]),
+            action: forward(smallvec::smallvec![eth0("10.0.1.12"), tunl0("10.0.2.14")]),
             reason: "10.0.2.14 is outside 10.0.1.0/24, so tunl0 onlink",
         },
         Row {
@@ -289,7 +302,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.1.12", "10.0.2.14"]),
-            action: Action::Forward(smallvec::smallvec![
+            action: forward(smallvec::smallvec![
                 eth0("10.0.1.12"),
                 recursive("10.0.2.14")
             ]),
@@ -301,7 +314,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["10.0.2.14", "10.0.2.14"]),
-            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.14")]),
+            action: forward(smallvec::smallvec![tunl0("10.0.2.14")]),
             reason: "tunl0",
         },
         Row {
@@ -310,7 +323,7 @@ fn rows() -> Vec<Row> {
             vxlan: false,
             prefix: "10.244.9.0/26",
             entry: hops(&["fd00:1::12", "10.0.2.14"]),
-            action: Action::Forward(smallvec::smallvec![tunl0("10.0.2.14")]),
+            action: forward(smallvec::smallvec![tunl0("10.0.2.14")]),
             reason: "fd00:1::12 is of the other family: skipped",
         },
     ]
@@ -350,10 +363,7 @@ fn a_node_with_a_slash_32_tunnels_everything_in_cross_subnet() {
         net("10.244.2.0/26"),
         &hops(&["10.0.1.12"]),
     );
-    assert_eq!(
-        got.action,
-        Action::Forward(smallvec::smallvec![tunl0("10.0.1.12")])
-    );
+    assert_eq!(got.action, forward(smallvec::smallvec![tunl0("10.0.1.12")]));
 }
 
 #[test]
@@ -375,7 +385,7 @@ fn the_tunnel_device_comes_from_the_config() {
             onlink: true,
         },
     };
-    assert_eq!(got.action, Action::Forward(smallvec::smallvec![want]));
+    assert_eq!(got.action, forward(smallvec::smallvec![want]));
     assert!(got.reason.contains("ipip0 onlink"), "{}", got.reason);
 }
 
@@ -393,10 +403,7 @@ fn the_most_specific_pool_decides() {
         net("10.244.130.0/26"),
         &hops(&["10.0.1.12"]),
     );
-    assert_eq!(
-        got.action,
-        Action::Forward(smallvec::smallvec![eth0("10.0.1.12")])
-    );
+    assert_eq!(got.action, forward(smallvec::smallvec![eth0("10.0.1.12")]));
     assert!(
         got.reason.contains("pool 10.244.128.0/17"),
         "{}",
@@ -418,7 +425,7 @@ fn a_node_without_ipv6_resolves_ipv6_next_hops_in_the_kernel() {
     );
     assert_eq!(
         got.action,
-        Action::Forward(smallvec::smallvec![recursive("fd00:1::12")])
+        forward(smallvec::smallvec![recursive("fd00:1::12")])
     );
 }
 
@@ -474,4 +481,35 @@ fn cluster_routes_says_which_pools_are_felixs() {
         let decision = classify_entry(&vxlan, &node(), net("10.244.2.0/26"), &hops(&["10.0.1.12"]));
         assert!(decision.reason.contains("VXLAN"), "{}", decision.reason);
     }
+}
+
+#[test]
+fn the_metric_is_the_speakers_and_ipv6_has_no_metric_0() {
+    let config = config(IpipMode::Never, false);
+    let entry = |metric| FibEntry::NextHops {
+        hops: std::iter::once(ip("10.0.1.12")).collect(),
+        metric,
+    };
+    let v4 = classify_entry(&config, &node(), net("10.244.2.0/26"), &entry(512));
+    assert_eq!(v4.action.metric(&net("10.244.2.0/26")), Some(512));
+    let zero = classify_entry(&config, &node(), net("10.244.2.0/26"), &entry(0));
+    assert_eq!(zero.action.metric(&net("10.244.2.0/26")), Some(0));
+    // IPv6 stores a route sent with metric 0 at 1024: so does the action,
+    // or the route would never match what the kernel holds.
+    let v6_entry = FibEntry::NextHops {
+        hops: std::iter::once(ip("fd00:1::12")).collect(),
+        metric: 0,
+    };
+    let v6 = classify_entry(&config, &node(), net("fd00:244:0:3::/64"), &v6_entry);
+    assert_eq!(v6.action.metric(&net("fd00:244:0:3::/64")), Some(1024));
+    // Blackholes go without a metric, as BIRD's static routes do.
+    assert_eq!(
+        Action::Blackhole.metric(&net("10.244.1.0/26")),
+        Some(0),
+        "IPv4 blackhole"
+    );
+    assert_eq!(
+        Action::Blackhole.metric(&net("fd00:244:0:1::/64")),
+        Some(1024)
+    );
 }

@@ -20,6 +20,7 @@ const RTM_DELROUTE: u16 = 25;
 const RTA_DST: u16 = 1;
 const RTA_OIF: u16 = 4;
 const RTA_GATEWAY: u16 = 5;
+const RTA_PRIORITY: u16 = 6;
 const RTA_MULTIPATH: u16 = 9;
 const RTA_TABLE: u16 = 15;
 const RTN_UNSPEC: u8 = 0;
@@ -73,13 +74,15 @@ impl Batch {
 
     /// `RTM_NEWROUTE` for `spec` (with `flags` such as `NLM_F_CREATE |
     /// NLM_F_EXCL`), or `RTM_DELROUTE` for our route to `prefix` when `spec`
-    /// is `None`: the same bytes as [`super::message::new_route`] and
+    /// is `None` (at `delete_metric` when given, else at any metric): the
+    /// same bytes as [`super::message::new_route`] and
     /// [`super::message::del_route`] give.
     pub fn push_route(
         &mut self,
         owner: Owner,
         prefix: IpNet,
         spec: Option<&RouteSpec>,
+        delete_metric: Option<u32>,
         flags: u16,
     ) {
         let start = self.buf.len();
@@ -103,9 +106,9 @@ impl Batch {
         let (scope, route_type, mut route_flags) = match spec {
             None => (RT_SCOPE_NOWHERE, RTN_UNSPEC, 0u32),
             Some(RouteSpec::Blackhole) => (RT_SCOPE_UNIVERSE, RTN_BLACKHOLE, 0),
-            Some(RouteSpec::Unicast(_)) => (RT_SCOPE_UNIVERSE, RTN_UNICAST, 0),
+            Some(RouteSpec::Unicast { .. }) => (RT_SCOPE_UNIVERSE, RTN_UNICAST, 0),
         };
-        if let Some(RouteSpec::Unicast(hops)) = spec {
+        if let Some(RouteSpec::Unicast { hops, .. }) = spec {
             if let [hop] = hops.as_slice() {
                 if hop.onlink {
                     route_flags |= u32::from(RTNH_F_ONLINK);
@@ -125,7 +128,15 @@ impl Batch {
         self.put_u32(route_flags);
         self.put_address_attr(RTA_DST, prefix.network());
         self.put_attr(RTA_TABLE, &owner.table.to_ne_bytes());
-        if let Some(RouteSpec::Unicast(hops)) = spec {
+        let metric = match spec {
+            Some(RouteSpec::Unicast { metric, .. }) => Some(*metric),
+            Some(RouteSpec::Blackhole) => None,
+            None => delete_metric,
+        };
+        if let Some(metric) = metric {
+            self.put_attr(RTA_PRIORITY, &metric.to_ne_bytes());
+        }
+        if let Some(RouteSpec::Unicast { hops, .. }) = spec {
             match hops.as_slice() {
                 [hop] => {
                     self.put_address_attr(RTA_GATEWAY, hop.gateway);
@@ -185,20 +196,34 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::netlink::message::{del_route, new_route, NextHopSpec};
+    use crate::netlink::message::{del_route, new_route, NextHopSpec, NextHopSpecs};
     use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
 
     fn both(owner: Owner, prefix: &str, spec: Option<RouteSpec>, flags: u16) {
+        both_at(owner, prefix, spec, None, flags);
+    }
+
+    fn both_at(
+        owner: Owner,
+        prefix: &str,
+        spec: Option<RouteSpec>,
+        delete_metric: Option<u32>,
+        flags: u16,
+    ) {
         let prefix: IpNet = prefix.parse().unwrap();
         let mut by_hand = Batch::default();
-        by_hand.push_route(owner, prefix, spec.as_ref(), flags);
+        by_hand.push_route(owner, prefix, spec.as_ref(), delete_metric, flags);
         let message = match &spec {
             Some(spec) => new_route(owner, prefix, spec),
-            None => del_route(owner, prefix),
+            None => del_route(owner, prefix, delete_metric),
         };
         let mut by_library = Batch::default();
         by_library.push_message(message, flags);
         assert_eq!(by_hand.buf, by_library.buf, "{prefix} {spec:?}");
+    }
+
+    fn unicast(hops: NextHopSpecs) -> RouteSpec {
+        RouteSpec::Unicast { hops, metric: 1024 }
     }
 
     fn hop(gateway: &str, ifindex: Option<u32>, onlink: bool) -> NextHopSpec {
@@ -224,20 +249,21 @@ mod tests {
         for owner in [main, big] {
             both(owner, "10.244.3.0/26", None, 0);
             both(owner, "fd00:244::/122", None, 0);
+            both_at(owner, "10.244.3.0/26", None, Some(1024), 0);
             both(owner, "10.244.1.0/26", Some(RouteSpec::Blackhole), create);
-            let one = RouteSpec::Unicast(smallvec::smallvec![hop("10.0.2.13", Some(7), true)]);
+            let one = unicast(smallvec::smallvec![hop("10.0.2.13", Some(7), true)]);
             both(owner, "10.244.3.0/26", Some(one), replace);
-            let recursive = RouteSpec::Unicast(smallvec::smallvec![hop("10.0.2.13", None, false)]);
+            let recursive = unicast(smallvec::smallvec![hop("10.0.2.13", None, false)]);
             both(owner, "10.244.3.0/26", Some(recursive), create);
-            let multipath = RouteSpec::Unicast(smallvec::smallvec![
+            let multipath = unicast(smallvec::smallvec![
                 hop("10.0.1.12", Some(2), false),
                 hop("10.0.2.13", Some(7), true),
                 hop("10.0.2.14", None, false),
             ]);
             both(owner, "10.244.3.0/26", Some(multipath), create);
-            let v6 = RouteSpec::Unicast(smallvec::smallvec![hop("fd00:1::12", Some(2), false)]);
+            let v6 = unicast(smallvec::smallvec![hop("fd00:1::12", Some(2), false)]);
             both(owner, "fd00:244::/122", Some(v6), create);
-            let v6_multipath = RouteSpec::Unicast(smallvec::smallvec![
+            let v6_multipath = unicast(smallvec::smallvec![
                 hop("fd00:1::12", Some(2), false),
                 hop("fe80::1", Some(2), false),
             ]);

@@ -35,9 +35,21 @@ pub(crate) struct NextHopSpec {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum RouteSpec {
+    /// Sent without a metric (`RTA_PRIORITY`): the family's default.
     Blackhole,
-    /// One hop: `RTA_GATEWAY` and `RTA_OIF`; several: `RTA_MULTIPATH`.
-    Unicast(NextHopSpecs),
+    /// One hop: `RTA_GATEWAY` and `RTA_OIF`; several: `RTA_MULTIPATH`; the
+    /// metric in `RTA_PRIORITY`.
+    Unicast { hops: NextHopSpecs, metric: u32 },
+}
+
+impl RouteSpec {
+    /// The metric the kernel holds the route at.
+    pub fn metric(&self, prefix: &IpNet) -> u32 {
+        match self {
+            Self::Blackhole => crate::fib::default_metric(prefix),
+            Self::Unicast { metric, .. } => *metric,
+        }
+    }
 }
 
 /// The usual one next hop held inline: no heap block per route kept.
@@ -53,8 +65,9 @@ pub(crate) fn new_route(owner: Owner, prefix: IpNet, spec: &RouteSpec) -> RouteN
     message.header.scope = RouteScope::Universe;
     match spec {
         RouteSpec::Blackhole => message.header.kind = RouteType::BlackHole,
-        RouteSpec::Unicast(hops) => {
+        RouteSpec::Unicast { hops, metric } => {
             message.header.kind = RouteType::Unicast;
+            message.attributes.push(RouteAttribute::Priority(*metric));
             match hops.as_slice() {
                 [hop] => {
                     message
@@ -92,13 +105,17 @@ pub(crate) fn new_route(owner: Owner, prefix: IpNet, spec: &RouteSpec) -> RouteN
 
 /// `RTM_DELROUTE` for our route to `prefix`, whatever its type and next hops:
 /// the kernel matches the protocol (`fib_table_delete`, `ip6_route_del`), so
-/// a route of anyone else is never removed; scope `NOWHERE` matches any scope.
+/// a route of anyone else is never removed; scope `NOWHERE` matches any scope;
+/// without a metric, the first route of ours at any metric goes.
 #[cfg(test)]
-pub(crate) fn del_route(owner: Owner, prefix: IpNet) -> RouteNetlinkMessage {
+pub(crate) fn del_route(owner: Owner, prefix: IpNet, metric: Option<u32>) -> RouteNetlinkMessage {
     let mut message = route_message(prefix, owner.table);
     message.header.protocol = RouteProtocol::from(owner.protocol);
     message.header.scope = RouteScope::NoWhere;
     message.header.kind = RouteType::Unspec;
+    if let Some(metric) = metric {
+        message.attributes.push(RouteAttribute::Priority(metric));
+    }
     RouteNetlinkMessage::DelRoute(message)
 }
 
@@ -255,6 +272,8 @@ pub(crate) struct RouteInfo {
     pub oif: Option<u32>,
     /// Every hop with a gateway (one, or those of `RTA_MULTIPATH`).
     pub hops: Vec<NextHopSpec>,
+    /// `RTA_PRIORITY`, 0 when absent.
+    pub metric: u32,
 }
 
 impl RouteSpec {
@@ -263,8 +282,9 @@ impl RouteSpec {
     pub fn matches(&self, route: &RouteInfo) -> bool {
         match self {
             Self::Blackhole => route.kind == RouteType::BlackHole,
-            Self::Unicast(hops) => {
+            Self::Unicast { hops, metric } => {
                 route.kind == RouteType::Unicast
+                    && route.metric == *metric
                     && hops.len() == route.hops.len()
                     && hops.iter().all(|hop| {
                         route.hops.iter().any(|theirs| {
@@ -290,8 +310,10 @@ pub(crate) fn route_of(message: &RouteNetlinkMessage) -> Option<RouteInfo> {
     let mut gateway = None;
     let mut oif = None;
     let mut hops = Vec::new();
+    let mut metric = 0;
     for attribute in &route.attributes {
         match attribute {
+            RouteAttribute::Priority(p) => metric = *p,
             RouteAttribute::Destination(a) => destination = address(a),
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Gateway(a) => gateway = address(a),
@@ -339,6 +361,7 @@ pub(crate) fn route_of(message: &RouteNetlinkMessage) -> Option<RouteInfo> {
         gateway,
         oif,
         hops,
+        metric,
     })
 }
 
@@ -370,11 +393,11 @@ pub(crate) fn render(
         RouteSpec::Blackhole => {
             let _ = write!(text, "blackhole {prefix}");
         }
-        RouteSpec::Unicast(hops) if hops.len() == 1 => {
+        RouteSpec::Unicast { hops, .. } if hops.len() == 1 => {
             let _ = write!(text, "{prefix}");
             hop(&mut text, &hops[0]);
         }
-        RouteSpec::Unicast(hops) => {
+        RouteSpec::Unicast { hops, .. } => {
             let _ = write!(text, "{prefix}");
             for h in hops {
                 text.push_str(" nexthop");
@@ -383,6 +406,12 @@ pub(crate) fn render(
         }
     }
     let _ = write!(text, " proto {}", protocol_name(owner.protocol));
+    // As `ip route`: a metric of 0 is not shown.
+    if let RouteSpec::Unicast { metric, .. } = spec {
+        if *metric != 0 {
+            let _ = write!(text, " metric {metric}");
+        }
+    }
     if owner.table != 254 {
         let _ = write!(text, " table {}", owner.table);
     }

@@ -77,10 +77,18 @@ pub fn start_with(host: &Host, config: KernelConfig, node: NodeNetwork) -> Handl
     handle
 }
 
+/// A route without a metric of its own (the kernel's default).
 pub fn via(prefix: &str, gateways: &[&str]) -> FibUpdate {
+    via_at(prefix, gateways, 0)
+}
+
+pub fn via_at(prefix: &str, gateways: &[&str], metric: u32) -> FibUpdate {
     FibUpdate {
         prefix: net(prefix),
-        entry: FibEntry::NextHops(gateways.iter().map(|g| ip(g)).collect()),
+        entry: FibEntry::NextHops {
+            hops: gateways.iter().map(|g| ip(g)).collect(),
+            metric,
+        },
     }
 }
 

@@ -31,7 +31,7 @@ fn wait_for_exact_tables(net: &Network, cluster: &Cluster, step: &str) {
                     if other == name {
                         format!("blackhole {block} proto bird")
                     } else {
-                        format!("{block} via {address} dev eth0 proto bird")
+                        format!("{block} via {address} dev eth0 proto bird metric 1024")
                     }
                 })
             })

@@ -51,9 +51,9 @@ fn expected_route(from: &str, to: &str, block: &str, ipip_mode: &str) -> String 
         _ => false,
     };
     if tunnel {
-        format!("{block} via {to} dev tunl0 proto bird onlink")
+        format!("{block} via {to} dev tunl0 proto bird metric 1024 onlink")
     } else if same_subnet {
-        format!("{block} via {to} dev eth0 proto bird")
+        format!("{block} via {to} dev eth0 proto bird metric 1024")
     } else {
         // Never, across the router: BIRD's recursive gateway, through r1.
         let router = if segment_of(from) == "lan-a" {
@@ -61,7 +61,7 @@ fn expected_route(from: &str, to: &str, block: &str, ipip_mode: &str) -> String 
         } else {
             "10.0.2.1"
         };
-        format!("{block} via {router} dev eth0 proto bird")
+        format!("{block} via {router} dev eth0 proto bird metric 1024")
     }
 }
 

@@ -22,7 +22,7 @@ fn wait_for_block_everywhere(net: &Network, owner: &str, block: &str) {
         let expected = if name == owner {
             format!("blackhole {block} proto bird")
         } else {
-            format!("{block} via {address} dev eth0 proto bird")
+            format!("{block} via {address} dev eth0 proto bird metric 1024")
         };
         let host = net.host(name);
         wait_for(&format!("{expected} on {name}"), CONVERGE, || {

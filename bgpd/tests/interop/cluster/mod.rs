@@ -51,7 +51,7 @@ pub(super) fn wait_for_every_block(net: &Network, nodes: &[(String, String, Stri
                 let route = if block == own {
                     format!("blackhole {block} proto bird")
                 } else {
-                    format!("{block} via {address} dev eth0 proto bird")
+                    format!("{block} via {address} dev eth0 proto bird metric 1024")
                 };
                 (block.clone(), route)
             })

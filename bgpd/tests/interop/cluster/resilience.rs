@@ -69,7 +69,7 @@ fn bgpd_killed_during_a_large_update_comes_back_with_nothing_lost() {
     let via_n2 = |block: &String| {
         (
             block.clone(),
-            format!("{block} via 10.0.1.12 dev eth0 proto bird"),
+            format!("{block} via 10.0.1.12 dev eth0 proto bird metric 1024"),
         )
     };
     for name in ["n1", "n3"] {

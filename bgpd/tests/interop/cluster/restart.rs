@@ -29,8 +29,8 @@ fn a_restarted_bgpd_keeps_its_kernel_routes_and_comes_back_to_the_same_table() {
     assert_eq!(
         before,
         [
-            "10.244.2.0/26 via 10.0.1.12 dev eth0 proto bird",
-            "10.244.3.0/26 via 10.0.1.13 dev eth0 proto bird",
+            "10.244.2.0/26 via 10.0.1.12 dev eth0 proto bird metric 1024",
+            "10.244.3.0/26 via 10.0.1.13 dev eth0 proto bird metric 1024",
             "blackhole 10.244.1.0/26 proto bird",
         ]
     );

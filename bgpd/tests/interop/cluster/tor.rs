@@ -54,7 +54,8 @@ fn a_top_of_rack_router_gets_every_block_and_nothing_else() {
     for (name, _, _) in nodes {
         net.host(name)
             .wait_for_routes("the ToR's route", CONVERGE, |table| {
-                rendered(table, "10.99.0.0/16") == "10.99.0.0/16 via 10.0.1.10 dev eth0 proto bird"
+                rendered(table, "10.99.0.0/16")
+                    == "10.99.0.0/16 via 10.0.1.10 dev eth0 proto bird metric 1024"
             })
             .unwrap();
     }
