@@ -41,7 +41,7 @@ const ETCD_HOST: &str = "10.0.1.200";
 const PAUSE: Duration = Duration::from_millis(20);
 
 /// Node i's block is /26 number i-1; changes use the ones after.
-fn blocks(nodes: usize, changes: usize) -> Prefixes {
+pub(super) fn blocks(nodes: usize, changes: usize) -> Prefixes {
     Prefixes::new(Ipv4Addr::new(10, 244, 0, 0), 26, nodes + changes)
 }
 
@@ -177,7 +177,7 @@ impl Scenario for EtcdToFib {
 
 /// Calico's resources for the cluster: the pool, a Node and a block
 /// affinity per node.
-fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
+pub(super) fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
     let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
                       "metadata": {"name": "default-ipv4-ippool"},
                       "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}});
@@ -196,15 +196,15 @@ fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
 }
 
 /// Every node's daemon, and for BIRD the loop that configures it.
-struct Cluster {
+pub(super) struct Cluster {
     bgpds: Vec<Bgpd>,
     birds: Vec<Bird>,
     confd: Option<Confd>,
-    pids: Vec<u32>,
+    pub(super) pids: Vec<u32>,
 }
 
 impl Cluster {
-    fn start(
+    pub(super) fn start(
         daemon: Daemon,
         net: &Network,
         etcd: &Etcd,
@@ -268,7 +268,7 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn stop(self) -> Result<()> {
+    pub(super) fn stop(self) -> Result<()> {
         let result = self.confd.map_or(Ok(()), Confd::stop);
         drop(self.bgpds);
         drop(self.birds);

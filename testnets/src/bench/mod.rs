@@ -18,6 +18,7 @@ mod fib;
 mod fibwatch;
 mod fleet;
 mod ingest;
+mod learning;
 mod mesh;
 mod phases;
 mod reflector;
@@ -115,6 +116,7 @@ fn scenarios() -> Vec<Box<dyn Scenario>> {
         Box::new(churn::Churn),
         Box::new(etcd_fib::EtcdToFib),
         Box::new(datastore::DatastoreScale),
+        Box::new(learning::Learning),
     ]
 }
 
