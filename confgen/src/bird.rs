@@ -136,8 +136,14 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     let _ = write!(
         w,
         "\nprotocol kernel {{\n  learn;\n  persist;\n  scan time 2;\n  import all;\n  export filter calico_kernel_programming;\n  graceful restart;\n  merge paths on;\n}}\n\n\
-         protocol device {{\n  scan time 2;\n}}\n\nprotocol direct {{\n  interface -\"cali*\", -\"kube-ipvs*\", \"*\";\n}}\n\n\
+         protocol device {{\n  scan time 2;\n}}\n\nprotocol direct {{\n  interface {}-\"cali*\", -\"kube-ipvs*\", \"*\";\n}}\n\n\
          template bgp bgp_template {{\n  local as {};\n  gateway recursive;\n  add paths on;\n  graceful restart;\n  connect delay time 2;\n  connect retry time 5;\n  error wait time 5,30;\n}}\n",
+        config
+            .kernel
+            .ignored_interfaces
+            .iter()
+            .map(|i| format!("-\"{i}\", "))
+            .collect::<String>(),
         config.local_as
     );
     if config.cluster_id.is_some() {

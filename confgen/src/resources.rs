@@ -103,6 +103,9 @@ pub struct BgpConfigurationSpec {
     pub ipv4_normal_route_priority: Option<i64>,
     #[serde(default, rename = "ipv6NormalRoutePriority")]
     pub ipv6_normal_route_priority: Option<i64>,
+    /// Interfaces whose addresses BIRD's direct protocol does not take.
+    #[serde(default)]
+    pub ignored_interfaces: Vec<String>,
 }
 
 impl BgpConfigurationSpec {
@@ -125,6 +128,14 @@ impl BgpConfigurationSpec {
             ipv4: valid(self.ipv4_normal_route_priority),
             ipv6: valid(self.ipv6_normal_route_priority),
         }
+    }
+
+    /// `ignoredInterfaces` that can be interface name patterns; the others
+    /// are problems (they would break the BIRD rendering, and name nothing).
+    pub fn ignored_interfaces(&self) -> impl Iterator<Item = &String> {
+        self.ignored_interfaces
+            .iter()
+            .filter(|p| interface_pattern(p))
     }
 
     /// The list entries skipped as bad, as problems of the resource at `key`.
@@ -171,6 +182,15 @@ impl BgpConfigurationSpec {
                 ));
             }
         }
+        for (i, pattern) in self.ignored_interfaces.iter().enumerate() {
+            if !interface_pattern(pattern) {
+                problems.push(Problem::new(
+                    key,
+                    format!("spec.ignoredInterfaces[{i}]"),
+                    format!("{pattern:?} is not an interface name pattern: skipped"),
+                ));
+            }
+        }
         if let Some(value) = &self.program_cluster_routes {
             if self.cluster_routes().is_none() {
                 // As Calico's confd: an unknown value (from a newer API,
@@ -187,6 +207,16 @@ impl BgpConfigurationSpec {
         }
         problems
     }
+}
+
+/// An interface name, or a BIRD glob over names: no blank, quote, slash or
+/// backslash, at most 64 characters.
+fn interface_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern.len() <= 64
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !matches!(c, '"' | '/' | '\\'))
 }
 
 /// A service range entry. Calico's `cidr` is `omitempty`: an entry without

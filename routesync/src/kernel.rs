@@ -283,6 +283,11 @@ impl Kernel {
         }
     }
 
+    /// Every address, as last seen.
+    pub fn addresses(&self) -> &[AddressInfo] {
+        &self.addresses
+    }
+
     /// The addresses of the device called `name`, in the kernel's order.
     pub fn addresses_of(&self, name: &str) -> Vec<IpNet> {
         let Some(index) = self.index_of(name) else {

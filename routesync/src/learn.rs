@@ -10,9 +10,12 @@
 //!   interface routes: the direct protocol's business), not ICMP redirects,
 //!   not local and broadcast ones.
 //! - `protocol direct { interface -"cali*", -"kube-ipvs*", "*"; }`: the
-//!   network of each address on an interface, except Felix's workload
-//!   interfaces, kube-proxy's IPVS dummy (it holds every cluster IP in use)
-//!   and BGPConfiguration `ignoredInterfaces` (glob patterns, as BIRD's).
+//!   network of each address on an interface that is up, except Felix's
+//!   workload interfaces, kube-proxy's IPVS dummy (it holds every cluster IP
+//!   in use) and BGPConfiguration `ignoredInterfaces` (glob patterns, as
+//!   BIRD's); link-local and host addresses are passed over, as BIRD does.
+//!   It is told as a route of protocol `kernel` (the kernel's own interface
+//!   route, which the kernel protocol does not learn) through the interface.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -20,11 +23,16 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_route::route::RouteType;
 
+use crate::netlink::message::{AddressInfo, LinkInfo};
 use crate::netlink::RouteInfo;
 
 /// rtnetlink protocol numbers (include/uapi/linux/rtnetlink.h).
 const RTPROT_REDIRECT: u8 = 1;
-const RTPROT_KERNEL: u8 = 2;
+/// Also what a direct route is told as: the kernel's interface route.
+pub const RTPROT_KERNEL: u8 = 2;
+/// `RT_SCOPE_LINK`: link-local addresses, which BIRD's direct protocol
+/// passes over, as it does host-scope ones (above it).
+const SCOPE_LINK: u8 = 253;
 
 /// Interfaces the direct protocol never takes, before the configured ones.
 const NEVER_DIRECT: [&str; 2] = ["cali*", "kube-ipvs*"];
@@ -131,6 +139,12 @@ pub type LearnedChange = (IpNet, Option<LearnedRoute>);
 /// batch of changes, so it must not block (a channel's send).
 pub type LearnedSink = Box<dyn FnMut(Vec<LearnedChange>) + Send>;
 
+/// The order of a prefix's learned routes: the direct protocol's first,
+/// then the lowest metric, the one the kernel uses.
+fn rank(route: &LearnedRoute) -> (bool, u32) {
+    (route.protocol != RTPROT_KERNEL, route.metric)
+}
+
 impl SeenKind {
     fn of(kind: RouteType) -> Self {
         match kind {
@@ -150,8 +164,11 @@ impl SeenKind {
 pub(crate) struct Learning {
     pub rules: LearnRules,
     sink: LearnedSink,
-    /// Per prefix, every learned route, lowest metric first.
+    /// Per prefix, every learned route: direct ones first (BIRD's direct
+    /// protocol outranks its kernel protocol), then by metric.
     known: BTreeMap<IpNet, Vec<LearnedRoute>>,
+    /// The direct protocol's routes, by prefix and device.
+    direct: BTreeMap<(IpNet, String), LearnedRoute>,
 }
 
 impl std::fmt::Debug for Learning {
@@ -169,6 +186,7 @@ impl Learning {
             rules,
             sink,
             known: BTreeMap::new(),
+            direct: BTreeMap::new(),
         }
     }
 
@@ -199,8 +217,11 @@ impl Learning {
         for route in routes.iter().filter_map(|r| self.learned(r, names)) {
             now.entry(route.prefix).or_default().push(route);
         }
+        for route in self.direct.values() {
+            now.entry(route.prefix).or_default().push(route.clone());
+        }
         for at_prefix in now.values_mut() {
-            at_prefix.sort_by_key(|r| r.metric);
+            at_prefix.sort_by_key(rank);
         }
         let mut changes: Vec<LearnedChange> = self
             .known
@@ -229,9 +250,9 @@ impl Learning {
         let before = at_prefix.first().cloned();
         // The kernel keys its routes by prefix and metric: this one replaces
         // the one at its metric, if any.
-        at_prefix.retain(|r| r.metric != route.metric);
+        at_prefix.retain(|r| r.protocol == RTPROT_KERNEL || r.metric != route.metric);
         if let Some(learned) = learned {
-            let at = at_prefix.partition_point(|r| r.metric < learned.metric);
+            let at = at_prefix.partition_point(|r| rank(r) < rank(&learned));
             at_prefix.insert(at, learned);
         }
         let after = at_prefix.first().cloned();
@@ -241,6 +262,92 @@ impl Learning {
         if after != before {
             self.tell(vec![(prefix, after)]);
         }
+    }
+
+    /// The direct protocol's routes from the interfaces, without telling
+    /// them: the listing that follows tells them with the rest.
+    pub fn prime_interfaces(
+        &mut self,
+        addresses: &[AddressInfo],
+        link: impl Fn(u32) -> Option<LinkInfo>,
+    ) {
+        self.direct = self.direct_routes(addresses, link);
+    }
+
+    /// The interfaces' addresses or states changed (or the rules did): the
+    /// direct protocol's routes are made again from them, and what changed
+    /// is told. Its cost is the node's addresses, a handful, on a link or
+    /// address notice, never per route.
+    pub fn interfaces(
+        &mut self,
+        addresses: &[AddressInfo],
+        link: impl Fn(u32) -> Option<LinkInfo>,
+    ) {
+        let now = self.direct_routes(addresses, link);
+        self.apply_direct(now);
+    }
+
+    /// BIRD's direct protocol over the interfaces: the network of every
+    /// address of an interface that is up and not excluded.
+    fn direct_routes(
+        &self,
+        addresses: &[AddressInfo],
+        link: impl Fn(u32) -> Option<LinkInfo>,
+    ) -> BTreeMap<(IpNet, String), LearnedRoute> {
+        let mut now = BTreeMap::new();
+        for address in addresses {
+            let Some(link) = link(address.index).filter(|l| l.up) else {
+                continue;
+            };
+            if address.scope >= SCOPE_LINK || !self.rules.direct_from(&link.name) {
+                continue;
+            }
+            let route = LearnedRoute {
+                prefix: address.address.trunc(),
+                kind: SeenKind::Unicast,
+                device: Some(link.name.clone()),
+                gateway: None,
+                protocol: RTPROT_KERNEL,
+                metric: 0,
+            };
+            now.insert((route.prefix, link.name), route);
+        }
+        now
+    }
+
+    fn apply_direct(&mut self, now: BTreeMap<(IpNet, String), LearnedRoute>) {
+        if now == self.direct {
+            return;
+        }
+        let touched: std::collections::BTreeSet<IpNet> = self
+            .direct
+            .keys()
+            .chain(now.keys())
+            .filter(|key| self.direct.get(*key) != now.get(*key))
+            .map(|(prefix, _)| *prefix)
+            .collect();
+        self.direct = now;
+        let mut changes = Vec::new();
+        for prefix in touched {
+            let at_prefix = self.known.entry(prefix).or_default();
+            let before = at_prefix.first().cloned();
+            at_prefix.retain(|r| r.protocol != RTPROT_KERNEL);
+            at_prefix.extend(
+                self.direct
+                    .range((prefix, String::new())..)
+                    .take_while(|((p, _), _)| *p == prefix)
+                    .map(|(_, r)| r.clone()),
+            );
+            at_prefix.sort_by_key(rank);
+            let after = at_prefix.first().cloned();
+            if at_prefix.is_empty() {
+                self.known.remove(&prefix);
+            }
+            if after != before {
+                changes.push((prefix, after));
+            }
+        }
+        self.tell(changes);
     }
 
     fn tell(&mut self, changes: Vec<LearnedChange>) {
@@ -355,6 +462,54 @@ mod tests {
             &names,
         );
         assert_eq!(metric_told(), [Some(300)]);
+    }
+
+    #[test]
+    fn a_direct_route_comes_before_a_kernel_route_to_its_prefix() {
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = told.clone();
+        let mut learning = Learning::new(
+            rules(),
+            Box::new(move |changes| sink.lock().unwrap().extend(changes)),
+        );
+        let protocols_told = || -> Vec<Option<u8>> {
+            told.lock()
+                .unwrap()
+                .drain(..)
+                .map(|(_, r): LearnedChange| r.map(|r| r.protocol))
+                .collect()
+        };
+        let names = HashMap::from([(7, "cali1234".to_owned())]);
+        // Someone's static route to the network a VLAN interface will have.
+        learning.listed(&[seen("10.7.0.0/24", 0)], &names);
+        assert_eq!(protocols_told(), [Some(3)]);
+        let addresses = [AddressInfo {
+            index: 9,
+            address: "10.7.0.1/24".parse().unwrap(),
+            scope: 0,
+            deleted: false,
+        }];
+        let vlan = |up| {
+            move |index| {
+                (index == 9).then(|| LinkInfo {
+                    index,
+                    name: "vlan7".into(),
+                    up,
+                    deleted: false,
+                })
+            }
+        };
+        learning.interfaces(&addresses, vlan(true));
+        assert_eq!(protocols_told(), [Some(RTPROT_KERNEL)]);
+        // The static route going and coming back under it changes nothing
+        // the speaker sees.
+        learning.noticed(&seen("10.7.0.0/24", 0), true, &names);
+        assert_eq!(protocols_told(), Vec::<Option<u8>>::new());
+        learning.noticed(&seen("10.7.0.0/24", 0), false, &names);
+        assert_eq!(protocols_told(), Vec::<Option<u8>>::new());
+        // The interface down: the static route is told again.
+        learning.interfaces(&addresses, vlan(false));
+        assert_eq!(protocols_told(), [Some(3)]);
     }
 
     #[test]

@@ -164,7 +164,7 @@ impl Worker {
                 LearnRules {
                     own_protocol: owner.protocol,
                     table: owner.table,
-                    ignored_interfaces: Vec::new(),
+                    ignored_interfaces: config.ignored_interfaces.clone(),
                 },
                 sink,
             )
@@ -422,12 +422,19 @@ impl Worker {
         if node != self.node {
             self.follow_uplink = false;
         }
+        let ignored_changed = config.ignored_interfaces != self.config.ignored_interfaces;
         self.config = config;
         self.node = node;
+        if let Some(learning) = self.learning.as_mut() {
+            learning.rules.ignored_interfaces = self.config.ignored_interfaces.clone();
+        }
         if self.config.enabled && self.kernel.is_none() {
             self.open_kernel();
         } else {
             self.refresh_node();
+            if ignored_changed {
+                self.learn_interfaces();
+            }
         }
         self.publish_context();
         // Every prefix is in this pass anyway.
@@ -465,10 +472,19 @@ impl Worker {
         let (Some(learning), Some(kernel)) = (self.learning.as_mut(), self.kernel.as_mut()) else {
             return;
         };
+        learning.prime_interfaces(kernel.addresses(), |index| kernel.link(index).cloned());
         match kernel.dump_theirs() {
             Ok(routes) => learning.listed(&routes, kernel.names()),
             Err(error) => tracing::warn!(%error, "cannot list the kernel's routes to learn them"),
         }
+    }
+
+    /// The direct protocol's routes, made again from the interfaces.
+    fn learn_interfaces(&mut self) {
+        let (Some(learning), Some(kernel)) = (self.learning.as_mut(), self.kernel.as_ref()) else {
+            return;
+        };
+        learning.interfaces(kernel.addresses(), |index| kernel.link(index).cloned());
     }
 
     /// Someone else changed a route (our own changes never come here).
@@ -593,6 +609,16 @@ impl Worker {
         };
         let before = kernel.link(link.index).cloned();
         kernel.observe_link(&link);
+        if before
+            .as_ref()
+            .is_none_or(|b| b.up != link.up || b.name != link.name)
+            || link.deleted
+        {
+            self.learn_interfaces();
+        }
+        let Some(kernel) = self.kernel.as_mut() else {
+            return;
+        };
         let named = link.name == self.node.uplink || link.name == self.config.tunnel_device;
         if !named && !kernel.used(link.index) {
             return;
@@ -627,6 +653,10 @@ impl Worker {
             return;
         };
         kernel.observe_address(&address);
+        self.learn_interfaces();
+        let Some(kernel) = self.kernel.as_mut() else {
+            return;
+        };
         if kernel.index_of(&self.node.uplink) != Some(address.index) {
             return;
         }

@@ -73,31 +73,23 @@ fn others_routes_are_learned_as_they_come_and_go() {
         "100",
     ]);
 
-    let (send, changes) = mpsc::channel();
-    let handle = n1
-        .ns()
-        .enter(|| {
-            Ok(routesync::spawn_learning(
-                config(IpipMode::CrossSubnet),
-                n1_network(),
-                routesync::Options::default(),
-                Some(Box::new(move |batch| {
-                    let _ = send.send(batch);
-                })),
-            ))
-        })
-        .unwrap();
-    assert!(handle.flush(), "routesync thread died at start");
+    let (handle, changes) = learning(n1, config(IpipMode::CrossSubnet));
 
     // The first listing: the static route, and the default routes toward
-    // r1 (proto boot, as `ip route add` makes them); no kernel-made
-    // interface route, nothing from table 100.
+    // r1 (proto boot, as `ip route add` makes them); the node's subnet as
+    // the direct protocol has it (the interface's, not the kernel-made
+    // route's), nothing from table 100.
     let first = next(&changes);
     let listed: Vec<String> = first.iter().map(|(p, _)| p.to_string()).collect();
     assert!(listed.contains(&"10.99.0.0/16".to_owned()), "{listed:?}");
-    assert!(
-        !listed.contains(&"10.0.1.0/24".to_owned()),
-        "interface routes are the kernel's: {listed:?}"
+    let subnet = first
+        .iter()
+        .find(|(p, _)| p.to_string() == "10.0.1.0/24")
+        .and_then(|(_, r)| r.clone())
+        .unwrap_or_else(|| panic!("no direct route for eth0's subnet: {listed:?}"));
+    assert_eq!(
+        (subnet.protocol, subnet.device.as_deref()),
+        (routesync::learn::RTPROT_KERNEL, Some("eth0"))
     );
     assert!(
         !listed.contains(&"10.98.0.0/16".to_owned()),
@@ -147,6 +139,106 @@ fn others_routes_are_learned_as_they_come_and_go() {
         route(n1, "10.244.3.0/26").is_some(),
         "ours installed meanwhile"
     );
+}
+
+/// Starts routesync learning in `host` with `config`; its batches of
+/// changes come on the receiver.
+fn learning(
+    host: &testnets::Host,
+    config: proto::config::KernelConfig,
+) -> (routesync::Handle, mpsc::Receiver<Vec<LearnedChange>>) {
+    let (send, changes) = mpsc::channel();
+    let handle = host
+        .ns()
+        .enter(|| {
+            Ok(routesync::spawn_learning(
+                config,
+                n1_network(),
+                routesync::Options::default(),
+                Some(Box::new(move |batch| {
+                    let _ = send.send(batch);
+                })),
+            ))
+        })
+        .unwrap();
+    assert!(handle.flush(), "routesync thread died at start");
+    (handle, changes)
+}
+
+#[test]
+fn interface_addresses_are_learned_as_birds_direct_protocol_takes_them() {
+    require_privileges!();
+    let network = two_subnets();
+    let n1 = network.host("n1");
+    let ip = |args: &[&str]| n1.ns().ip(args).unwrap();
+    let device = |name: &str, address: &str| {
+        ip(&[
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &format!("{name}p"),
+        ]);
+        ip(&["addr", "add", address, "dev", name]);
+        ip(&["link", "set", name, "up"]);
+    };
+    // A workload's interface, kube-proxy's IPVS dummy and an interface the
+    // BGPConfiguration ignores: never; a VLAN interface: its network.
+    device("cali5678efgh", "10.8.0.1/24");
+    device("kube-ipvs0", "10.96.0.10/32");
+    device("ign0", "10.6.0.1/24");
+    let config = proto::config::KernelConfig {
+        ignored_interfaces: vec!["ign*".into()],
+        ..config(IpipMode::CrossSubnet)
+    };
+    let (handle, changes) = learning(n1, config.clone());
+    let first = next(&changes);
+    let listed: Vec<String> = first.iter().map(|(p, _)| p.to_string()).collect();
+    for never in [
+        "10.8.0.0/24",
+        "10.96.0.10/32",
+        "10.6.0.0/24",
+        "10.0.1.11/32",
+    ] {
+        assert!(!listed.contains(&never.to_owned()), "{never}: {listed:?}");
+    }
+    assert!(listed.contains(&"fd00:1::/64".to_owned()), "{listed:?}");
+    assert!(
+        !listed
+            .iter()
+            .any(|p| p.starts_with("fe80:") || p.starts_with("127.")),
+        "link-local and host addresses: {listed:?}"
+    );
+
+    device("vlan7", "10.7.0.1/24");
+    let batch = next(&changes);
+    assert_eq!(prefixes(&batch), [(net("10.7.0.0/24"), true)]);
+    assert_eq!(
+        batch[0].1.as_ref().unwrap().device.as_deref(),
+        Some("vlan7")
+    );
+    // Down, its route goes; up, it comes back; its address gone, it goes.
+    ip(&["link", "set", "vlan7", "down"]);
+    assert_eq!(prefixes(&next(&changes)), [(net("10.7.0.0/24"), false)]);
+    ip(&["link", "set", "vlan7", "up"]);
+    assert_eq!(prefixes(&next(&changes)), [(net("10.7.0.0/24"), true)]);
+    // Ignored from now on: gone; and the ignored one is taken again.
+    handle.reconfigure(
+        proto::config::KernelConfig {
+            ignored_interfaces: vec!["vlan*".into()],
+            ..config
+        },
+        n1_network(),
+    );
+    assert_eq!(
+        prefixes(&next(&changes)),
+        [(net("10.6.0.0/24"), true), (net("10.7.0.0/24"), false)]
+    );
+    ip(&["addr", "del", "10.6.0.1/24", "dev", "ign0"]);
+    assert_eq!(prefixes(&next(&changes)), [(net("10.6.0.0/24"), false)]);
 }
 
 fn ip_addr(text: &str) -> std::net::IpAddr {

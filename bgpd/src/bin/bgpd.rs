@@ -251,7 +251,7 @@ fn main() -> ExitCode {
 
 /// Where the configuration comes from, checked before anything is served.
 enum Source {
-    File(PathBuf, SpeakerConfig),
+    File(PathBuf, Box<SpeakerConfig>),
     Etcd {
         etcd: EtcdConfig,
         node: String,
@@ -287,7 +287,7 @@ fn source(cli: &Cli) -> Result<Source, String> {
             }
             let config =
                 SpeakerConfig::load(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(Source::File(path, config))
+            Ok(Source::File(path, Box::new(config)))
         }
         Datastore::Etcd => {
             let (Some(endpoints), Some(node)) = (cli.etcd_endpoints.clone(), cli.node_name.clone())
@@ -398,7 +398,7 @@ async fn run(cli: Cli) -> ExitCode {
     match (source, datastore) {
         (Source::File(path, config), _) => {
             applier.offer(Offer::Run {
-                config: Box::new(config),
+                config,
                 problems: Vec::new(),
             });
             reloads = Some((path, applier));

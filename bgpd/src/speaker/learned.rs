@@ -153,6 +153,14 @@ impl Speaker {
         }
     }
 
+    /// Whether the learned route at `prefix` is an interface's (BIRD's
+    /// direct protocol), for operators.
+    pub(super) fn learned_directly(&self, prefix: &IpNet) -> bool {
+        self.learned
+            .get(prefix)
+            .is_some_and(|r| r.protocol == routesync::learn::RTPROT_KERNEL)
+    }
+
     /// The device of the learned route at `prefix`, for operators.
     pub(super) fn learned_device(&self, prefix: &IpNet) -> Option<String> {
         self.learned.get(prefix).and_then(|r| r.device.clone())

@@ -141,6 +141,11 @@ impl Speaker {
                 PathStatus {
                     device: learned.then(|| self.learned_device(&prefix)).flatten(),
                     from: match path.source {
+                        // BIRD's protocol names: the direct protocol's
+                        // interface routes, the kernel protocol's others.
+                        Source::Local if learned && self.learned_directly(&prefix) => {
+                            "direct1".into()
+                        }
                         Source::Local if learned => "kernel1".into(),
                         Source::Local => "local".into(),
                         Source::Peer(id) => self

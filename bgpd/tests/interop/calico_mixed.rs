@@ -177,6 +177,70 @@ fn mixed_mesh(how: BirdConfig) {
                 .unwrap_or_else(|e| panic!("pod on {from} to pod on {to}: {e}"));
         }
     }
+    if matches!(how, BirdConfig::Confgen) {
+        borrowed_and_elevated_both_ways(&net);
+    }
+}
+
+/// What confgen's rendering gives BIRD of route learning and priority
+/// agrees with bgpd both ways: a borrowed address on a BIRD node is routed
+/// to it by bgpd nodes, one on a bgpd node by BIRD nodes, all at the normal
+/// metric; an elevated route on a bgpd node inside a BIRD node's own block
+/// reaches that BIRD node's kernel at its metric.
+fn borrowed_and_elevated_both_ways(net: &testnets::Network) {
+    let felix = |host: &str, address: &str, metric: &str| {
+        let host = net.host(host);
+        if host.ns().ip(["link", "show", "cali0mixed"]).is_err() {
+            crate::support::workload(host, "cali0mixed");
+        }
+        host.ns()
+            .ip([
+                "route",
+                "add",
+                address,
+                "dev",
+                "cali0mixed",
+                "scope",
+                "link",
+                "metric",
+                metric,
+            ])
+            .unwrap();
+    };
+    let holds = |host: &str, shown: &str| {
+        net.host(host)
+            .wait_for_routes(shown, CONVERGE, |routes| {
+                routes.iter().any(|r| r.to_string() == shown)
+            })
+            .unwrap();
+    };
+    // On BIRD's b9, an address of g10's block (Felix's route, no metric).
+    felix("b9", "10.244.10.7/32", "0");
+    for bgpd_node in ["g10", "g100"] {
+        holds(
+            bgpd_node,
+            "10.244.10.7/32 via 10.0.1.9 dev eth0 proto bird metric 1024",
+        );
+    }
+    // On bgpd's g100, an address of b11's block, at Felix's normal metric.
+    felix("g100", "10.244.11.7/32", "1024");
+    for bird_node in ["b9", "b11"] {
+        holds(
+            bird_node,
+            "10.244.11.7/32 via 10.0.1.100 dev eth0 proto bird metric 1024",
+        );
+    }
+    // On g100, a migrated VM inside b9's own block: elevated, it reaches
+    // b9 at its metric, beside b9's block.
+    felix("g100", "10.244.9.8/32", "512");
+    holds(
+        "b9",
+        "10.244.9.8/32 via 10.0.1.100 dev eth0 proto bird metric 512",
+    );
+    holds(
+        "b11",
+        "10.244.9.8/32 via 10.0.1.100 dev eth0 proto bird metric 512",
+    );
 }
 
 #[test]

@@ -324,6 +324,9 @@ fn render_with(
             .and_then(|g| g.cluster_routes())
             .unwrap_or(cluster_routes_default),
         route_priority: global.map(|g| g.route_priority()).unwrap_or_default(),
+        ignored_interfaces: global
+            .map(|g| g.ignored_interfaces().cloned().collect())
+            .unwrap_or_default(),
         ..KernelConfig::default()
     };
     let config = SpeakerConfig {

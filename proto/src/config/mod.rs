@@ -333,6 +333,12 @@ pub struct KernelConfig {
     /// (KubeVirt live migration), exported even inside an own block.
     #[serde(default)]
     pub route_priority: RoutePriority,
+    /// Interfaces whose addresses are not learned as routes (BIRD's direct
+    /// protocol), beside Felix's `cali*` and kube-proxy's `kube-ipvs*`:
+    /// Calico's BGPConfiguration `ignoredInterfaces`, glob patterns as
+    /// BIRD reads them (`*` any run of characters, `?` one).
+    #[serde(default)]
+    pub ignored_interfaces: Vec<String>,
 }
 
 /// The metric of routes of normal priority, per family; 1024 each unless
@@ -480,6 +486,7 @@ impl Default for KernelConfig {
             never_install: Vec::new(),
             cluster_routes: ClusterRoutes::default(),
             route_priority: RoutePriority::default(),
+            ignored_interfaces: Vec::new(),
         }
     }
 }

@@ -231,6 +231,8 @@ pub(crate) struct AddressInfo {
     pub index: u32,
     /// The address with its prefix length (`10.0.1.11/24`).
     pub address: IpNet,
+    /// `ifa_scope`: 0 universe, 253 link, 254 host.
+    pub scope: u8,
     /// `RTM_DELADDR`.
     pub deleted: bool,
 }
@@ -256,6 +258,7 @@ pub(crate) fn address_info(message: &RouteNetlinkMessage) -> Option<AddressInfo>
     Some(AddressInfo {
         index: a.header.index,
         address: IpNet::new(address, a.header.prefix_len).ok()?,
+        scope: u8::from(a.header.scope),
         deleted,
     })
 }
