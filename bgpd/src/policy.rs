@@ -51,15 +51,32 @@ pub struct ExportClass {
     pub families: FamilySet,
 }
 
+/// What import needs of the peer a path came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerImport {
+    /// The AS this speaker presents to the peer.
+    pub local_as: u32,
+    /// How often that AS may stand in an AS_PATH (BIRD's `allow local as`).
+    pub allow_local_as: u32,
+}
+
 /// RFC 4271 §9 and RFC 4456 §8 loop checks, and next hops that cannot be
 /// used: true to accept the path.
-pub fn accept_import(attrs: &RouteAttrs, source: &SourceInfo, policy: &SpeakerPolicy) -> bool {
+pub fn accept_import(
+    attrs: &RouteAttrs,
+    source: &SourceInfo,
+    peer: PeerImport,
+    policy: &SpeakerPolicy,
+) -> bool {
     let a = &attrs.attrs;
-    if source.ebgp
-        && a.as_path
-            .as_ref()
-            .is_some_and(|p| p.asns().any(|asn| asn == policy.local_as))
-    {
+    // RFC 4271 §9.1.2: a path through this AS again is a loop, unless the
+    // operator allows the AS a number of times (sites of one AS joined
+    // through another, Calico's numAllowedLocalASNumbers).
+    let loops = |path: &AsPath| {
+        let times = path.asns().filter(|asn| *asn == peer.local_as).count();
+        u32::try_from(times).unwrap_or(u32::MAX) > peer.allow_local_as
+    };
+    if source.ebgp && a.as_path.as_ref().is_some_and(loops) {
         return false;
     }
     if a.originator_id == Some(policy.router_id) {

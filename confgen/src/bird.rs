@@ -219,6 +219,9 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         if let Some(local_as) = peer.local_as {
             let _ = writeln!(w, "  local as {local_as};");
         }
+        if peer.allow_local_as > 0 {
+            let _ = writeln!(w, "  allow local as {};", peer.allow_local_as);
+        }
         let _ = writeln!(w, "}}");
     }
     out

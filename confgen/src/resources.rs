@@ -294,6 +294,8 @@ pub struct BgpPeerSpec {
     pub ttl_security: Option<u8>,
     #[serde(default, rename = "localASNumber")]
     pub local_as_number: Option<Asn>,
+    #[serde(default, rename = "numAllowedLocalASNumbers")]
+    pub num_allowed_local_as_numbers: Option<u32>,
 }
 
 /// A selector as stored, and as parsed once, when its resource is read:

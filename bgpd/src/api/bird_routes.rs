@@ -25,6 +25,17 @@ use crate::status::{PathStatus, PeerStatus, RouteStatus, SpeakerStatus};
 
 /// The protocol routes learned from the kernel come from, as BIRD names it.
 pub(crate) const KERNEL: &str = "kernel1";
+/// The protocol interfaces' networks come from, as BIRD names it.
+pub(crate) const DIRECT: &str = "direct1";
+
+/// A learned route's protocol: its BIRD preference and route type.
+fn learned(from: &str) -> Option<(u32, &'static str)> {
+    match from {
+        KERNEL => Some((10, "inherit")),
+        DIRECT => Some((240, "device")),
+        _ => None,
+    }
+}
 
 /// What `show route` was asked for.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -185,11 +196,11 @@ fn describe(route: &RouteStatus, path: &PathStatus, context: &Context<'_>) -> St
         let time = clock::since(context.speaker.last_reconfigured, context.now);
         return format!("blackhole [static1 {time}]{best} (200)");
     }
-    if path.from == KERNEL {
-        // BIRD's kernel protocol: preference 10, the route's own device.
+    if let Some((preference, _)) = learned(&path.from) {
+        // BIRD's kernel and direct protocols: the route's own device.
         let time = clock::since(context.speaker.last_reconfigured, context.now);
         let device = path.device.as_deref().unwrap_or("?");
-        return format!("dev {device} [{KERNEL} {time}]{best} (10)");
+        return format!("dev {device} [{} {time}]{best} ({preference})", path.from);
     }
     let peer = context.peers.iter().find(|p| p.name == path.from);
     let time = clock::since(
@@ -247,8 +258,8 @@ fn attributes(path: &PathStatus) -> Vec<String> {
     if path.from == "local" {
         return vec!["\tType: static unicast univ".into()];
     }
-    if path.from == KERNEL {
-        return vec!["\tType: inherit unicast univ".into()];
+    if let Some((_, kind)) = learned(&path.from) {
+        return vec![format!("\tType: {kind} unicast univ")];
     }
     let mut lines = vec!["\tType: BGP unicast univ".to_string()];
     let origin = match path.origin {

@@ -258,14 +258,19 @@ fn route(prefix: IpNet, path: &PathStatus, context: &bird_routes::Context<'_>) -
             },
         };
     }
-    if path.from == bird_routes::KERNEL {
+    let learned = match path.from.as_str() {
+        bird_routes::KERNEL => Some("Kernel"),
+        bird_routes::DIRECT => Some("Direct"),
+        _ => None,
+    };
+    if let Some(source_type) = learned {
         return Route {
             kind,
             destination,
             gateway: "N/A".into(),
             interface: path.device.clone().unwrap_or_default(),
             learned_from: LearnedFrom {
-                source_type: "Kernel",
+                source_type,
                 peer_ip: String::new(),
             },
         };

@@ -5,6 +5,12 @@ use crate::packet::{Origin, PathAttributes};
 
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 11);
 
+/// A peer of this speaker's AS (64512) without `allow local as`.
+const PLAIN: PeerImport = PeerImport {
+    local_as: 64512,
+    allow_local_as: 0,
+};
+
 fn policy(reflector: bool) -> SpeakerPolicy {
     SpeakerPolicy {
         local_as: 64512,
@@ -271,26 +277,58 @@ fn import_loop_checks() {
         link_local: None,
     };
     let ok = attrs(|_| {}, "10.0.1.12");
-    assert!(accept_import(&ok, &source(false, false), &p));
+    assert!(accept_import(&ok, &source(false, false), PLAIN, &p));
     let own_as = attrs(
         |a| a.as_path = Some(AsPath::sequence([65001, 64512])),
         "10.0.1.12",
     );
-    assert!(!accept_import(&own_as, &source(true, false), &p));
+    assert!(!accept_import(&own_as, &source(true, false), PLAIN, &p));
     let mine = attrs(|a| a.originator_id = Some(ME), "10.0.1.12");
-    assert!(!accept_import(&mine, &source(false, false), &p));
+    assert!(!accept_import(&mine, &source(false, false), PLAIN, &p));
     let looped = attrs(
         |a| a.cluster_list = vec![Ipv4Addr::new(1, 1, 1, 1)],
         "10.0.1.12",
     );
-    assert!(!accept_import(&looped, &source(false, false), &p));
+    assert!(!accept_import(&looped, &source(false, false), PLAIN, &p));
     assert!(
-        !accept_import(&attrs(|_| {}, "10.0.1.11"), &source(false, false), &p),
+        !accept_import(
+            &attrs(|_| {}, "10.0.1.11"),
+            &source(false, false),
+            PLAIN,
+            &p
+        ),
         "own address"
     );
     assert!(!accept_import(
         &attrs(|_| {}, "0.0.0.0"),
         &source(false, false),
+        PLAIN,
+        &p
+    ));
+    // BIRD's `allow local as 1`: this AS once in the path is accepted, twice
+    // is not; with a local AS of its own, the peer's is the one counted.
+    let allow_one = PeerImport {
+        allow_local_as: 1,
+        ..PLAIN
+    };
+    assert!(accept_import(&own_as, &source(true, false), allow_one, &p));
+    let twice = attrs(
+        |a| a.as_path = Some(AsPath::sequence([65001, 64512, 65002, 64512])),
+        "10.0.1.12",
+    );
+    assert!(!accept_import(&twice, &source(true, false), allow_one, &p));
+    let presented = PeerImport {
+        local_as: 65002,
+        allow_local_as: 1,
+    };
+    assert!(accept_import(&own_as, &source(true, false), presented, &p));
+    assert!(!accept_import(
+        &twice,
+        &source(true, false),
+        PeerImport {
+            allow_local_as: 0,
+            ..presented
+        },
         &p
     ));
 }

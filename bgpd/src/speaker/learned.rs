@@ -63,6 +63,13 @@ pub fn exports_learned(
     policy: &SpeakerPolicy,
     config: &SpeakerConfig,
 ) -> bool {
+    // Learning is Calico's, and its export rule is the pools': without an
+    // export range (a static configuration that restricts nothing), nothing
+    // learned is announced, so a lab's connected subnets and static routes
+    // stay home.
+    if policy.export_prefixes.is_empty() {
+        return false;
+    }
     // An own block is announced by its origination already.
     let originated = config
         .originate
@@ -267,6 +274,12 @@ mod tests {
         assert!(!exports(&elevated("10.244.1.5/32", 0)));
         assert!(!exports(&elevated("10.244.1.5/32", 2048)));
         assert!(!exports(&elevated("10.200.0.5/32", 512)));
+        // A configuration without export ranges announces nothing learned.
+        let open = SpeakerPolicy {
+            export_prefixes: Vec::new(),
+            ..policy.clone()
+        };
+        assert!(!exports_learned(&workload, &open, &config));
         // With Felix programming IP-in-IP, tunl0 is one of its tunnels.
         let (_, felix_ipip) = setup(ClusterRoutes::EnabledNoEncapOnly);
         assert_eq!(learned_path_id(&tunl0, &felix_ipip), LEARNED_TUNNEL_PATH);

@@ -26,7 +26,7 @@ use crate::packet::{
     cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
     UpdateMessage,
 };
-use crate::policy::{accept_import, import_attrs, ExportClass, SpeakerPolicy};
+use crate::policy::{accept_import, import_attrs, ExportClass, PeerImport, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
 pub use crate::session::Stop;
 use crate::session::{self, Connection, Event, SessionEvent, SessionId};

@@ -144,9 +144,9 @@ impl Speaker {
                         // BIRD's protocol names: the direct protocol's
                         // interface routes, the kernel protocol's others.
                         Source::Local if learned && self.learned_directly(&prefix) => {
-                            "direct1".into()
+                            crate::api::bird_routes::DIRECT.into()
                         }
-                        Source::Local if learned => "kernel1".into(),
+                        Source::Local if learned => crate::api::bird_routes::KERNEL.into(),
                         Source::Local => "local".into(),
                         Source::Peer(id) => self
                             .neighbors

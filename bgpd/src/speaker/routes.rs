@@ -119,13 +119,23 @@ impl Speaker {
             return (0, 0);
         }
         let info = self.rib.source_info(Source::Peer(peer));
+        let import = self.neighbors.get(&peer).map_or(
+            PeerImport {
+                local_as: self.policy.local_as,
+                allow_local_as: 0,
+            },
+            |n| PeerImport {
+                local_as: n.config.local_as.map_or(self.policy.local_as, |a| a.0),
+                allow_local_as: n.config.allow_local_as,
+            },
+        );
         let attrs = next_hop
             .map(|(next_hop, link_local)| RouteAttrs {
                 attrs: base.clone(),
                 next_hop,
                 link_local,
             })
-            .filter(|attrs| accept_import(attrs, &info, &self.policy))
+            .filter(|attrs| accept_import(attrs, &info, import, &self.policy))
             .map(|attrs| import_attrs(attrs, &info));
         let Some(attrs) = attrs else {
             for nlri in prefixes {

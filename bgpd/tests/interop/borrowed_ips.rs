@@ -128,3 +128,42 @@ fn a_borrowed_address_is_routed_to_the_node_it_runs_on_and_follows_the_pod() {
     assert_eq!(routes_to(&n2_routes, "10.200.0.0/16"), Vec::<String>::new());
     assert_eq!(routes_to(&n2_routes, "10.244.1.0/26"), ["via 10.0.1.11"]);
 }
+
+/// BIRD's direct protocol end to end: an interface's network inside the pool
+/// is announced; kube-proxy's IPVS dummy, which holds every cluster IP in
+/// use, and a workload interface's address are not, though the service
+/// range is an export range.
+#[test]
+fn interface_networks_are_announced_but_not_kube_ipvs_or_workload_addresses() {
+    require_privileges!();
+    let net = lan("direct", 4);
+    let etcd = Etcd::start(net.host("n0")).unwrap();
+    let services = serde_json::json!({"kind": "BGPConfiguration", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "default"}, "spec": {"serviceClusterIPs": [{"cidr": "10.96.0.0/12"}]}});
+    etcd.put_json(
+        &format!("{}/bgpconfigurations/default", crate::support::RESOURCES),
+        &services,
+    )
+    .unwrap();
+    let (n1, n2) = (net.host("n1"), net.host("n2"));
+    let address = |host: &Host, device: &str, address: &str| {
+        workload(host, device);
+        host.ns()
+            .ip(["addr", "add", address, "dev", device])
+            .unwrap();
+    };
+    address(n1, "kube-ipvs0", "10.96.0.10/32");
+    address(n1, "cali2222bbbb", "10.244.2.9/32");
+    address(n1, "vlan200", "10.244.200.1/26");
+    let _bgpd = calico_nodes(&net, &etcd, 3);
+
+    // n1's first listing brings its interfaces' networks in one batch:
+    // with the VLAN's came neither address.
+    wait_route(n2, "10.244.200.0/26", &["via 10.0.1.11"]);
+    let n2_routes = n2.routes().unwrap();
+    assert_eq!(routes_to(&n2_routes, "10.96.0.10/32"), Vec::<String>::new());
+    assert_eq!(routes_to(&n2_routes, "10.244.2.9/32"), Vec::<String>::new());
+    // The interface goes down: its network is withdrawn.
+    n1.ns().ip(["link", "set", "vlan200", "down"]).unwrap();
+    wait_route(n2, "10.244.200.0/26", &[]);
+}

@@ -10,7 +10,7 @@ use testnets::speakers::frr::Frr;
 use testnets::speakers::gobgp::GoBgp;
 use testnets::speakers::Speaker;
 
-use crate::support::{lan, node_config, start_bgpd, CONVERGE};
+use crate::support::{lan, node_config, peer, start_bgpd, CONVERGE};
 
 const BIRD: &str = "router id 10.0.1.11;
 protocol device { }
@@ -241,4 +241,88 @@ protocol bgp bgpd {
             })
             .unwrap();
     }
+}
+
+/// BIRD's `allow local as` (Calico's BGPPeer numAllowedLocalASNumbers):
+/// from a peer allowed one, a path that went through this AS once is taken
+/// and one that went through it twice is not; a peer allowed none takes
+/// neither (RFC 4271 §9.1.2's loop check). BIRD 1.6 peers put this AS in
+/// their paths with `bgp_path.prepend`.
+#[test]
+fn allow_local_as_takes_paths_through_this_as_as_often_as_allowed() {
+    require_privileges!();
+    let net = lan("allow-local-as", 3);
+    let config = node_config(
+        "n0",
+        "10.0.1.10",
+        "10.244.0.0/26",
+        &[
+            ("10.0.1.11", 65011, "allow_local_as = 1"),
+            ("10.0.1.12", 65012, ""),
+        ],
+    );
+    let bgpd = start_bgpd(net.host("n0"), &config);
+    let bird_config = |me: &str, asn: u32, first: &str, second: &str| {
+        format!(
+            "router id {me};
+protocol device {{ }}
+protocol static once {{ route {first} blackhole; }}
+protocol static twice {{ route {second} blackhole; }}
+protocol bgp bgpd {{
+  local {me} as {asn};
+  neighbor 10.0.1.10 as 64512;
+  connect delay time 0;
+  import all;
+  export filter {{
+    if proto = \"once\" then {{ bgp_path.prepend(64512); accept; }}
+    if proto = \"twice\" then {{ bgp_path.prepend(64512); bgp_path.prepend(65099); bgp_path.prepend(64512); accept; }}
+    reject;
+  }};
+}}
+"
+        )
+    };
+    let allowed = Bird::start(
+        net.host("n1"),
+        BirdVersion::V1_6,
+        &bird_config("10.0.1.11", 65011, "10.50.1.0/24", "10.50.2.0/24"),
+    )
+    .unwrap();
+    let strict = Bird::start(
+        net.host("n2"),
+        BirdVersion::V1_6,
+        &bird_config("10.0.1.12", 65012, "10.60.1.0/24", "10.60.2.0/24"),
+    )
+    .unwrap();
+    allowed.wait_established(1, CONVERGE).unwrap();
+    strict.wait_established(1, CONVERGE).unwrap();
+    // Every prefix of both peers received; then what was taken.
+    for address in ["10.0.1.11", "10.0.1.12"] {
+        testnets::wait_for(&format!("both prefixes of {address}"), CONVERGE, || {
+            let counters = peer(&bgpd, address)["counters"].clone();
+            Ok(if counters["prefixesReceived"] == 2 {
+                testnets::Poll::Ready(())
+            } else {
+                testnets::Poll::Pending(format!("counters {counters}"))
+            })
+        })
+        .unwrap();
+    }
+    assert_eq!(peer(&bgpd, "10.0.1.11")["counters"]["prefixesAccepted"], 1);
+    assert_eq!(peer(&bgpd, "10.0.1.12")["counters"]["prefixesAccepted"], 0);
+    let n0 = net.host("n0");
+    n0.wait_for_routes("10.50.1.0/24 through n1", CONVERGE, |routes| {
+        routes
+            .iter()
+            .any(|r| r.destination.to_string() == "10.50.1.0/24")
+    })
+    .unwrap();
+    let held: Vec<String> = n0
+        .routes()
+        .unwrap()
+        .iter()
+        .map(|r| r.destination.to_string())
+        .filter(|d| d.starts_with("10.50.") || d.starts_with("10.60."))
+        .collect();
+    assert_eq!(held, ["10.50.1.0/24"], "what bgpd took");
 }

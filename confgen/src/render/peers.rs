@@ -241,8 +241,11 @@ fn peer_config(
     if spec.source_address.as_deref() != Some("None") {
         peer.source_address = mine;
     }
-    // Global peers that are Calico nodes follow the mesh's direction rule.
-    if kind == PeerKind::Global && remote.node.is_some() {
+    // A global peer named by its peerIP that is a Calico node follows the
+    // mesh's direction rule; one chosen by peerSelector does not: both ends
+    // connect, and the collision (RFC 4271 §6.8) keeps one session, as
+    // Calico's confd renders it (no `passive on`).
+    if kind == PeerKind::Global && remote.node.is_some() && spec.peer_selector.is_none() {
         peer.passive = mine.is_some_and(|mine| passive_toward(remote.address, mine));
     }
     // rr client when this node reflects, the peer is a Calico node in the same
@@ -271,6 +274,7 @@ fn peer_config(
         peer.ttl_security = Some(hops);
     }
     peer.local_as = spec.local_as_number;
+    peer.allow_local_as = spec.num_allowed_local_as_numbers.unwrap_or(0);
     peer.password = cx.password(&peer_key(resource), "spec.password", spec.password.as_ref());
     peer
 }

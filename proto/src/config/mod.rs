@@ -210,6 +210,11 @@ pub struct PeerConfig {
     /// Present this AS to the peer instead of the speaker's.
     #[serde(default)]
     pub local_as: Option<Asn>,
+    /// Accept paths from this peer whose AS_PATH holds this speaker's AS up
+    /// to this many times (BIRD's `allow local as`; Calico's BGPPeer
+    /// `numAllowedLocalASNumbers`); 0 refuses any, as RFC 4271 §9.1.2 does.
+    #[serde(default)]
+    pub allow_local_as: u32,
     /// The most paths the peer may send, all families together.
     #[serde(default)]
     pub max_prefixes: Option<PrefixLimit>,
@@ -594,6 +599,7 @@ impl PeerConfig {
             next_hop: NextHopMode::Auto,
             source_address: None,
             local_as: None,
+            allow_local_as: 0,
             max_prefixes: None,
         }
     }
