@@ -47,6 +47,12 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     for origin in config.originate.iter().filter(|o| v4(&o.prefix)) {
         let _ = writeln!(w, "  route {} blackhole;", origin.prefix);
     }
+    // BGPPeer reachableBy: the peer through its gateway.
+    for peer in config.peers.iter().filter(|p| p.address.is_ipv4()) {
+        if let Some(gateway) = peer.reachable_by {
+            let _ = writeln!(w, "  route {}/32 via {gateway};", peer.address);
+        }
+    }
     let _ = writeln!(w, "}}\n\nfunction calico_aggr () {{");
     // /32 and /128 blocks have no blackhole: their workload's route is the
     // announcement.

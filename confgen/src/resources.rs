@@ -296,6 +296,9 @@ pub struct BgpPeerSpec {
     pub local_as_number: Option<Asn>,
     #[serde(default, rename = "numAllowedLocalASNumbers")]
     pub num_allowed_local_as_numbers: Option<u32>,
+    /// A gateway to reach the peer through (a static route to it).
+    #[serde(default)]
+    pub reachable_by: Option<String>,
 }
 
 /// A selector as stored, and as parsed once, when its resource is read:

@@ -89,6 +89,7 @@ impl Speaker {
             for peer in config.peers {
                 self.add_peer(peer);
             }
+            self.route_to_peers();
             return;
         }
         let by_key: HashMap<(IpAddr, u16), PeerId> = self
@@ -126,6 +127,7 @@ impl Speaker {
             self.dirty.extend(self.rib.prefixes());
         }
         self.config = config;
+        self.route_to_peers();
         if relearn {
             self.offer_all_learned();
         }
@@ -142,6 +144,7 @@ impl Speaker {
             let every: Vec<FibUpdate> = self
                 .rib
                 .prefixes()
+                .chain(self.reachable.keys().copied())
                 .map(|prefix| FibUpdate {
                     prefix,
                     entry: FibEntry::Remove,
@@ -153,7 +156,11 @@ impl Speaker {
         }
         if !was_enabled && config.kernel.enabled {
             self.config.kernel = config.kernel.clone();
-            let every: Vec<IpNet> = self.rib.prefixes().collect();
+            let every: Vec<IpNet> = self
+                .rib
+                .prefixes()
+                .chain(self.reachable.keys().copied())
+                .collect();
             self.program_fib(every);
         }
     }
@@ -175,6 +182,7 @@ impl Speaker {
             self.remove_peer(id, STOP_DECONFIGURED);
         }
         self.config.peers.clear();
+        self.route_to_peers();
     }
 
     pub(super) fn rebind(&mut self, config: &SpeakerConfig) {

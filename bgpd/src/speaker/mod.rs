@@ -38,6 +38,7 @@ mod configure;
 mod graceful;
 mod learned;
 mod operators;
+mod reachable;
 mod routes;
 mod sessions;
 mod waiting;
@@ -131,6 +132,8 @@ pub struct Speaker {
     learned: BTreeMap<IpNet, routesync::learn::LearnedRoute>,
     /// Those of them in the RIB, announced.
     injected: FastMap<IpNet, u32>,
+    /// Static routes to peers through their `reachable_by` gateways.
+    reachable: FastMap<IpNet, IpAddr>,
 }
 
 impl std::fmt::Debug for Speaker {
@@ -289,6 +292,7 @@ impl Speaker {
             update_processing: routesync::Histogram::default(),
             learned: BTreeMap::new(),
             injected: FastMap::default(),
+            reachable: FastMap::default(),
         };
         if config.kernel.enabled && speaker.fib.forwarding_preserved() {
             info!("routes of a previous run are in the kernel: graceful restart recovery");
@@ -303,6 +307,7 @@ impl Speaker {
         for peer in config.peers.clone() {
             speaker.add_peer(peer);
         }
+        speaker.route_to_peers();
         speaker.flush();
         // A speaker without peers has nothing to wait for.
         speaker.check_converged();

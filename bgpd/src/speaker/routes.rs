@@ -224,6 +224,9 @@ impl Speaker {
         let updates = prefixes
             .into_iter()
             .map(|prefix| {
+                if let Some(route) = self.static_route(&prefix) {
+                    return route;
+                }
                 let paths = self.rib.multipath(&prefix);
                 let entry = match paths.first() {
                     None => FibEntry::Remove,

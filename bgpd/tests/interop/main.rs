@@ -30,6 +30,7 @@ mod operators;
 mod prefix_limit;
 mod priority;
 mod raw_peer;
+mod reachable_by;
 mod reconfigure;
 mod reflection;
 mod register_node;

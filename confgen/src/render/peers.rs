@@ -275,6 +275,20 @@ fn peer_config(
     }
     peer.local_as = spec.local_as_number;
     peer.allow_local_as = spec.num_allowed_local_as_numbers.unwrap_or(0);
+    if let Some(text) = spec.reachable_by.as_deref().filter(|t| !t.is_empty()) {
+        match text.parse::<IpAddr>() {
+            Ok(gateway) if gateway.is_ipv4() == remote.address.is_ipv4() => {
+                peer.reachable_by = Some(gateway);
+            }
+            _ => {
+                let reason = format!(
+                    "{text:?} is no gateway to {}: no route added",
+                    remote.address
+                );
+                cx.problem(&peer_key(resource), "spec.reachableBy", reason);
+            }
+        }
+    }
     peer.password = cx.password(&peer_key(resource), "spec.password", spec.password.as_ref());
     peer
 }

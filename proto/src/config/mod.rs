@@ -215,6 +215,11 @@ pub struct PeerConfig {
     /// `numAllowedLocalASNumbers`); 0 refuses any, as RFC 4271 §9.1.2 does.
     #[serde(default)]
     pub allow_local_as: u32,
+    /// A gateway the peer is reached through: a static route to the peer's
+    /// address via it goes into the kernel (Calico's BGPPeer `reachableBy`,
+    /// for a peer beyond a router the node's default route does not use).
+    #[serde(default)]
+    pub reachable_by: Option<IpAddr>,
     /// The most paths the peer may send, all families together.
     #[serde(default)]
     pub max_prefixes: Option<PrefixLimit>,
@@ -600,6 +605,7 @@ impl PeerConfig {
             source_address: None,
             local_as: None,
             allow_local_as: 0,
+            reachable_by: None,
             max_prefixes: None,
         }
     }

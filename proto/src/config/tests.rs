@@ -138,6 +138,10 @@ fn errors_name_the_field() {
             "originate[0].communities[0]",
         ),
         (
+            with_peer("reachable_by = \"fd00::1\""),
+            "peer[0].reachable_by",
+        ),
+        (
             with_peer("\n[kernel]\nroute_priority = { ipv4 = 0 }"),
             "kernel.route_priority.ipv4",
         ),

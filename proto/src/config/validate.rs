@@ -164,6 +164,14 @@ fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
             ));
         }
     }
+    if let Some(gateway) = peer.reachable_by {
+        if gateway.is_ipv4() != peer.address.is_ipv4() || gateway.is_unspecified() {
+            return Err((
+                "reachable_by",
+                format!("{gateway} cannot be a gateway to {}", peer.address),
+            ));
+        }
+    }
     if peer.connect_retry_time == 0 {
         return Err(("connect_retry_time", "must be at least 1 s".into()));
     }
