@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use proto::config::{PeerConfig, SpeakerConfig};
+use proto::config::{FilterConfig, PeerConfig, SpeakerConfig};
 
 /// The differences between a running configuration and a new one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,6 +42,13 @@ fn identity(c: &SpeakerConfig) -> impl PartialEq + '_ {
     )
 }
 
+/// The filters a peer's routes go through, in its order: a change of one
+/// is a change of the peer (its session starts again, as for any setting;
+/// a re-export without it is left for later).
+fn filters_of<'c>(config: &'c SpeakerConfig, peer: &'c PeerConfig) -> Vec<&'c FilterConfig> {
+    config.filters_of(peer).collect()
+}
+
 impl ConfigDiff {
     pub fn between(old: &SpeakerConfig, new: &SpeakerConfig) -> Self {
         let identity = identity(old) != identity(new);
@@ -65,7 +72,9 @@ impl ConfigDiff {
         for peer in &new.peers {
             match running.get(&peer_key(peer)) {
                 None => diff.added.push(peer.clone()),
-                Some(was) if *was != peer => diff.changed.push(peer.clone()),
+                Some(was) if *was != peer || filters_of(old, was) != filters_of(new, peer) => {
+                    diff.changed.push(peer.clone());
+                }
                 Some(_) => {}
             }
         }

@@ -13,7 +13,7 @@ use tracing::warn;
 
 use crate::fasthash::FastMap;
 use crate::packet::{Family, Message, NextHop, Nlri, PathAttributes, UpdateMessage, UpdatePacker};
-use crate::policy::{export, prefix_exportable, ExportClass, SpeakerPolicy};
+use crate::policy::{export_attrs, exportable, ExportClass, SpeakerPolicy};
 use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
 
 #[derive(Debug)]
@@ -112,7 +112,9 @@ impl Group {
     ) -> BytesMut {
         // Export depends on the path's attributes and source, not its prefix
         // (beyond the prefix filter): compute it once per attribute set.
-        let mut cache: FastMap<(*const RouteAttrs, Source), Option<Arc<RouteAttrs>>> =
+        // The path id is in the key: a learned route through Felix's tunnels
+        // (policy::LEARNED_TUNNEL_PATH) goes to fewer peers than another.
+        let mut cache: FastMap<(*const RouteAttrs, Source, u32), Option<Arc<RouteAttrs>>> =
             FastMap::default();
         let mut batch = Batch::default();
         for prefix in prefixes {
@@ -120,11 +122,11 @@ impl Group {
                 continue;
             }
             let exported = match rib.best(prefix) {
-                Some(path) if prefix_exportable(prefix, policy) => cache
-                    .entry((Arc::as_ptr(&path.attrs), path.source))
+                Some(path) if exportable(prefix, path, class, policy) => cache
+                    .entry((Arc::as_ptr(&path.attrs), path.source, path.path_id))
                     .or_insert_with(|| {
                         let info = rib.source_info(path.source);
-                        export(prefix, path, &info, class, policy)
+                        export_attrs(prefix, path, &info, class, policy)
                             .map(|attrs| self.interner.intern(attrs))
                     })
                     .clone(),

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use proto::config::{NextHopMode, RoutePriority};
+use proto::config::{FilterAction, FilterConfig, NextHopMode, RoutePriority};
 
 use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, FamilySet, SegmentKind};
 use crate::priority;
@@ -49,6 +49,8 @@ pub struct ExportClass {
     pub encode: EncodeCtx,
     /// The families the peers negotiated; nothing else is sent to them.
     pub families: FamilySet,
+    /// Their export filters, in order (Calico's BGPFilter, `filter.rs`).
+    pub filters: Vec<FilterConfig>,
 }
 
 /// What import needs of the peer a path came from.
@@ -147,9 +149,46 @@ pub fn export(
     class: &ExportClass,
     policy: &SpeakerPolicy,
 ) -> Option<RouteAttrs> {
-    if !prefix_exportable(prefix, policy) {
+    if !exportable(prefix, path, class, policy) {
         return None;
     }
+    export_attrs(prefix, path, source, class, policy)
+}
+
+/// Whether the route may go to peers of `class` at all. Their filters
+/// first: an accepting rule sends what Calico's export rule would not, a
+/// rejecting one keeps back what it would send; then Calico's rule.
+pub fn exportable(
+    prefix: &IpNet,
+    path: &Path,
+    class: &ExportClass,
+    policy: &SpeakerPolicy,
+) -> bool {
+    if class.filters.is_empty() {
+        return prefix_exportable(prefix, policy);
+    }
+    let route = filter::FilterRoute {
+        prefix: *prefix,
+        from_peer: path.source != Source::Local,
+        interface: None,
+    };
+    match filter::decide(&class.filters, false, &route) {
+        Some(FilterAction::Reject) => false,
+        Some(FilterAction::Accept) => true,
+        None => prefix_exportable(prefix, policy),
+    }
+}
+
+/// [`export`] once the route may go: the rules of RFC 4271 and RFC 4456,
+/// which depend on the prefix only through its family, so that one result
+/// serves every prefix of a path's attributes.
+pub fn export_attrs(
+    prefix: &IpNet,
+    path: &Path,
+    source: &SourceInfo,
+    class: &ExportClass,
+    policy: &SpeakerPolicy,
+) -> Option<RouteAttrs> {
     let a = &path.attrs.attrs;
     // RFC 1997 well-known communities.
     if a.communities.contains(&Community::NO_ADVERTISE) {
@@ -243,6 +282,8 @@ fn prepend(path: &mut AsPath, asn: u32) {
         ),
     }
 }
+
+pub mod filter;
 
 #[cfg(test)]
 mod tests;

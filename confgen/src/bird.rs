@@ -11,7 +11,10 @@ use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use proto::config::{IpipMode, NextHopMode, OriginKind, PeerKind, SpeakerConfig};
+use proto::config::{
+    FilterAction, FilterRule, FilterSource, IpipMode, MatchOperator, NextHopMode, OriginKind,
+    PeerKind, SpeakerConfig,
+};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -152,6 +155,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             .collect::<String>(),
         config.local_as
     );
+    render_filters(w, config);
     if config.cluster_id.is_some() {
         let _ = writeln!(
             w,
@@ -194,9 +198,19 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         // a route of this node's goes out with its metric as LOCAL_PREF
         // (none, or 0: normal), a BGP route with its own.
         let elevated_above = proto::config::LOCAL_PREF_OF_METRIC_0 - normal_v4;
+        // The peer's BGPFilters, in its order, before the usual rules.
+        let calls = |import: bool| -> String {
+            config
+                .filters_of(peer)
+                .filter(|f| !f.rules(true, import).is_empty())
+                .map(|f| format!("    {}();\n", function_name(&f.name, import)))
+                .collect()
+        };
         let _ = writeln!(
             w,
-            "  import filter {{\n    if (defined(bgp_local_pref)&&(bgp_local_pref > {elevated_above})) then\n      preference = 200;\n    accept;\n  }};\n  export filter {{\n    if (defined(source) && source = RTS_BGP && defined(bgp_local_pref)) then {{\n      krt_metric = 2147483647 - bgp_local_pref;\n    }} else {{\n      if (!defined(krt_metric) || krt_metric = 0) then {{ krt_metric = {normal_v4}; }}\n      bgp_local_pref = 2147483647 - krt_metric;\n    }}\n    calico_export_to_bgp_peers({internal});\n    reject;\n  }};"
+            "  import filter {{\n{}    if (defined(bgp_local_pref)&&(bgp_local_pref > {elevated_above})) then\n      preference = 200;\n    accept;\n  }};\n  export filter {{\n    if (defined(source) && source = RTS_BGP && defined(bgp_local_pref)) then {{\n      krt_metric = 2147483647 - bgp_local_pref;\n    }} else {{\n      if (!defined(krt_metric) || krt_metric = 0) then {{ krt_metric = {normal_v4}; }}\n      bgp_local_pref = 2147483647 - krt_metric;\n    }}\n{}    calico_export_to_bgp_peers({internal});\n    reject;\n  }};",
+            calls(true),
+            calls(false)
         );
         if peer.passive {
             let _ = writeln!(w, "  passive on;");
@@ -229,6 +243,67 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             let _ = writeln!(w, "  allow local as {};", peer.allow_local_as);
         }
         let _ = writeln!(w, "}}");
+    }
+    out
+}
+
+/// BIRD's name for a filter's function, as Calico's confd names it.
+fn function_name(filter: &str, import: bool) -> String {
+    let direction = if import { "import" } else { "export" };
+    format!("'bgp_{filter}_{direction}FilterV4'")
+}
+
+/// One function per BGPFilter and direction with IPv4 rules: each rule an
+/// `if`, the first to match deciding.
+fn render_filters(w: &mut String, config: &SpeakerConfig) {
+    for filter in &config.filters {
+        for import in [true, false] {
+            let rules = filter.rules(true, import);
+            if rules.is_empty() {
+                continue;
+            }
+            let _ = writeln!(w, "\nfunction {}() {{", function_name(&filter.name, import));
+            for rule in rules {
+                let action = match rule.action {
+                    FilterAction::Accept => "accept;",
+                    FilterAction::Reject => "reject;",
+                };
+                let conditions = conditions(rule);
+                if conditions.is_empty() {
+                    let _ = writeln!(w, "  {action}");
+                } else {
+                    let _ = writeln!(w, "  if ({}) then {{ {action} }}", conditions.join("&&"));
+                }
+            }
+            let _ = writeln!(w, "}}");
+        }
+    }
+}
+
+/// A rule's conditions in BIRD's filter language, as Calico writes them.
+fn conditions(rule: &FilterRule) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(operator), Some(cidr)) = (rule.match_operator, rule.cidr) {
+        let set = match rule.prefix_length {
+            Some(lengths) => format!(
+                "[ {cidr}{{{},{}}} ]",
+                lengths.min.unwrap_or(cidr.prefix_len()),
+                lengths.max.unwrap_or(cidr.max_prefix_len())
+            ),
+            None => cidr.to_string(),
+        };
+        out.push(match operator {
+            MatchOperator::Equal => format!("(net = {cidr})"),
+            MatchOperator::NotEqual => format!("(net != {cidr})"),
+            MatchOperator::In => format!("(net ~ {set})"),
+            MatchOperator::NotIn => format!("!(net ~ {set})"),
+        });
+    }
+    if rule.source == Some(FilterSource::RemotePeers) {
+        out.push("((defined(source))&&(source ~ [ RTS_BGP ]))".into());
+    }
+    if let Some(interface) = &rule.interface {
+        out.push(format!("((defined(ifname))&&(ifname ~ \"{interface}\"))"));
     }
     out
 }

@@ -299,6 +299,33 @@ pub struct BgpPeerSpec {
     /// A gateway to reach the peer through (a static route to it).
     #[serde(default)]
     pub reachable_by: Option<String>,
+    /// The BGPFilters the peer's routes go through, in order.
+    #[serde(default)]
+    pub filters: Vec<String>,
+}
+
+// ===== BGPFilter =====
+
+/// Calico's BGPFilter: rule lists per family and direction, each rule kept
+/// as stored and read one by one when rendered (`render/filters.rs`), so
+/// one bad rule costs only itself.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub struct BgpFilter {
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub spec: BgpFilterSpec,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct BgpFilterSpec {
+    #[serde(default, rename = "exportV4")]
+    pub export_v4: Vec<serde_json::Value>,
+    #[serde(default, rename = "importV4")]
+    pub import_v4: Vec<serde_json::Value>,
+    #[serde(default, rename = "exportV6")]
+    pub export_v6: Vec<serde_json::Value>,
+    #[serde(default, rename = "importV6")]
+    pub import_v6: Vec<serde_json::Value>,
 }
 
 /// A selector as stored, and as parsed once, when its resource is read:

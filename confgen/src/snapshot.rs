@@ -12,7 +12,9 @@ use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use crate::problem::{parse_json, Problem};
-use crate::resources::{BgpConfiguration, BgpPeer, BlockAffinity, IpPool, Node, NodeStatusRequest};
+use crate::resources::{
+    BgpConfiguration, BgpFilter, BgpPeer, BlockAffinity, IpPool, Node, NodeStatusRequest,
+};
 
 /// Where Calico keeps v3 resources (calico.md §1.1).
 pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org/";
@@ -24,10 +26,11 @@ pub const AFFINITIES: &str = "/calico/ipam/v2/host/";
 /// under [`RESOURCES`] is ever listed or watched: WorkloadEndpoints,
 /// policies, profiles and the rest can be of any number and churn at any
 /// rate without costing bgpd anything.
-pub const KINDS: [&str; 5] = [
+pub const KINDS: [&str; 6] = [
     "nodes",
     "bgpconfigurations",
     "bgppeers",
+    "bgpfilters",
     "ippools",
     "caliconodestatuses",
 ];
@@ -48,6 +51,7 @@ pub enum Key {
     Node(String),
     BgpConfiguration(String),
     BgpPeer(String),
+    BgpFilter(String),
     IpPool(String),
     NodeStatus(String),
     Affinity { node: String, cidr: IpNet },
@@ -62,6 +66,7 @@ impl Key {
             "Node" => Self::Node(name),
             "BGPConfiguration" => Self::BgpConfiguration(name),
             "BGPPeer" => Self::BgpPeer(name),
+            "BGPFilter" => Self::BgpFilter(name),
             "IPPool" => Self::IpPool(name),
             "CalicoNodeStatus" => Self::NodeStatus(name),
             _ => return None,
@@ -75,6 +80,7 @@ impl Key {
             Self::Node(name) => ("nodes", name),
             Self::BgpConfiguration(name) => ("bgpconfigurations", name),
             Self::BgpPeer(name) => ("bgppeers", name),
+            Self::BgpFilter(name) => ("bgpfilters", name),
             Self::IpPool(name) => ("ippools", name),
             Self::NodeStatus(name) => ("caliconodestatuses", name),
             Self::Affinity { node, cidr } => {
@@ -102,6 +108,7 @@ impl Key {
                 "nodes" => Some(Self::Node(name)),
                 "bgpconfigurations" => Some(Self::BgpConfiguration(name)),
                 "bgppeers" => Some(Self::BgpPeer(name)),
+                "bgpfilters" => Some(Self::BgpFilter(name)),
                 "ippools" => Some(Self::IpPool(name)),
                 "caliconodestatuses" => Some(Self::NodeStatus(name)),
                 _ => None,
@@ -137,6 +144,7 @@ pub struct Snapshot {
     pub nodes: BTreeMap<String, Node>,
     pub bgp_configurations: BTreeMap<String, BgpConfiguration>,
     pub peers: BTreeMap<String, BgpPeer>,
+    pub filters: BTreeMap<String, BgpFilter>,
     pub pools: BTreeMap<String, IpPool>,
     /// CalicoNodeStatus requests, of every node. A status written into one
     /// changes nothing here: only the spec is kept.
@@ -177,6 +185,7 @@ pub struct Generations {
     pub nodes: u64,
     pub bgp_configurations: u64,
     pub peers: u64,
+    pub filters: u64,
     pub pools: u64,
     pub node_statuses: u64,
     pub affinities: u64,
@@ -188,6 +197,7 @@ impl Generations {
             Key::Node(_) => &mut self.nodes,
             Key::BgpConfiguration(_) => &mut self.bgp_configurations,
             Key::BgpPeer(_) => &mut self.peers,
+            Key::BgpFilter(_) => &mut self.filters,
             Key::IpPool(_) => &mut self.pools,
             Key::NodeStatus(_) => &mut self.node_statuses,
             Key::Affinity { .. } => &mut self.affinities,
@@ -249,6 +259,7 @@ impl Snapshot {
                 replace(&mut self.bgp_configurations, name, parse(key, value)?)
             }
             Key::BgpPeer(name) => replace(&mut self.peers, name, parse(key, value)?),
+            Key::BgpFilter(name) => replace(&mut self.filters, name, parse(key, value)?),
             Key::IpPool(name) => replace(&mut self.pools, name, parse(key, value)?),
             Key::NodeStatus(name) => replace(&mut self.node_statuses, name, parse(key, value)?),
             Key::Affinity { node, cidr } => {
@@ -273,6 +284,7 @@ impl Snapshot {
             Key::Node(name) => self.nodes.remove(name).is_some(),
             Key::BgpConfiguration(name) => self.bgp_configurations.remove(name).is_some(),
             Key::BgpPeer(name) => self.peers.remove(name).is_some(),
+            Key::BgpFilter(name) => self.filters.remove(name).is_some(),
             Key::IpPool(name) => self.pools.remove(name).is_some(),
             Key::NodeStatus(name) => self.node_statuses.remove(name).is_some(),
             Key::Affinity { node, cidr } => {

@@ -2,8 +2,10 @@
 //! and the flush of changed prefixes to peers and to the kernel.
 
 use super::*;
+use crate::policy::filter::{self, FilterRoute};
 use crate::priority;
 use crate::restart::end_of_rib_awaited;
+use proto::config::{FilterAction, FilterConfig};
 
 impl Speaker {
     pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) {
@@ -149,16 +151,32 @@ impl Speaker {
             return (prefixes.len() as u64, 0);
         };
         let attrs = self.rib.intern(attrs);
+        // The peer's import filters, per prefix (none for most peers).
+        let filters: Vec<FilterConfig> = self
+            .neighbors
+            .get(&peer)
+            .map(|n| self.config.filters_of(&n.config).cloned().collect())
+            .unwrap_or_default();
+        let mut accepted = 0;
         for nlri in prefixes {
-            self.rib.insert(
-                nlri.prefix,
-                Source::Peer(peer),
-                nlri.path_id.unwrap_or(0),
-                attrs.clone(),
-            );
+            let path_id = nlri.path_id.unwrap_or(0);
+            let route = FilterRoute {
+                prefix: nlri.prefix,
+                from_peer: true,
+                interface: None,
+            };
+            if filter::decide(&filters, true, &route) == Some(FilterAction::Reject) {
+                if self.rib.remove(nlri.prefix, Source::Peer(peer), path_id) {
+                    self.dirty.insert(nlri.prefix);
+                }
+                continue;
+            }
+            self.rib
+                .insert(nlri.prefix, Source::Peer(peer), path_id, attrs.clone());
             self.dirty.insert(nlri.prefix);
+            accepted += 1;
         }
-        (prefixes.len() as u64, prefixes.len() as u64)
+        (prefixes.len() as u64, accepted)
     }
 
     /// RFC 2918: send the family's table again.

@@ -337,6 +337,7 @@ impl Speaker {
             self_v6,
             encode: negotiated.encode_ctx(),
             families: negotiated.families,
+            filters: self.config.filters_of(&neighbor.config).cloned().collect(),
         };
         info!(peer = %neighbor.name, address = %neighbor.config.address, "established");
         neighbor.last_error = None;

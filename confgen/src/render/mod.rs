@@ -11,6 +11,7 @@ use proto::config::{
     OriginKind, Originate, PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
 };
 
+mod filters;
 mod originate;
 mod peers;
 
@@ -286,7 +287,7 @@ fn render_with(
             .then_some(v4.addr()),
         port: cx.node_port(node),
     };
-    let (peers, made) = match cached {
+    let (mut peers, made) = match cached {
         Some(cached) => {
             cx.problems.extend(cached.problems.iter().cloned());
             (cached.peers.clone(), None)
@@ -298,6 +299,7 @@ fn render_with(
             (peers, Some(made))
         }
     };
+    let filters = filters::filters(&mut cx, &mut peers);
     let (originate, services) = originated(&mut cx);
     let address_blocks = address_blocks(snapshot, node);
     let pools: Vec<_> = snapshot.pools.values().collect();
@@ -330,6 +332,7 @@ fn render_with(
         ..KernelConfig::default()
     };
     let config = SpeakerConfig {
+        filters,
         node_name: node.to_owned(),
         router_id,
         local_as,

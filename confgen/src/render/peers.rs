@@ -275,6 +275,7 @@ fn peer_config(
     }
     peer.local_as = spec.local_as_number;
     peer.allow_local_as = spec.num_allowed_local_as_numbers.unwrap_or(0);
+    peer.filters = spec.filters.clone();
     if let Some(text) = spec.reachable_by.as_deref().filter(|t| !t.is_empty()) {
         match text.parse::<IpAddr>() {
             Ok(gateway) if gateway.is_ipv4() == remote.address.is_ipv4() => {

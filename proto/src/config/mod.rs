@@ -22,6 +22,7 @@
 //! ```
 
 mod asn;
+mod filter;
 mod secret;
 mod validate;
 
@@ -33,6 +34,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use self::asn::{Asn, AsnError};
+pub use self::filter::{
+    FilterAction, FilterConfig, FilterRule, FilterSource, MatchOperator, PrefixLength,
+};
 pub use self::secret::Secret;
 
 /// The JSON Schema of the configuration file: every field with its doc
@@ -90,6 +94,9 @@ pub struct SpeakerConfig {
     /// How learned routes are installed into the kernel.
     #[serde(default)]
     pub kernel: KernelConfig,
+    /// Route filters peers name in `filters` (Calico's BGPFilter).
+    #[serde(default, rename = "filter")]
+    pub filters: Vec<FilterConfig>,
     /// After a restart with its routes kept in the kernel: the longest this
     /// speaker defers its table waiting for every peer's (RFC 4724 §4.1's
     /// selection deferral timer), in seconds.
@@ -220,6 +227,10 @@ pub struct PeerConfig {
     /// for a peer beyond a router the node's default route does not use).
     #[serde(default)]
     pub reachable_by: Option<IpAddr>,
+    /// The `[[filter]]`s routes to and from this peer go through, in order
+    /// (Calico's BGPPeer `filters`).
+    #[serde(default)]
+    pub filters: Vec<String>,
     /// The most paths the peer may send, all families together.
     #[serde(default)]
     pub max_prefixes: Option<PrefixLimit>,
@@ -559,6 +570,16 @@ fn default_tunnel_device() -> String {
 }
 
 impl SpeakerConfig {
+    /// The filters `peer` names, in its order.
+    pub fn filters_of<'c>(
+        &'c self,
+        peer: &'c PeerConfig,
+    ) -> impl Iterator<Item = &'c FilterConfig> + 'c {
+        peer.filters
+            .iter()
+            .filter_map(|name| self.filters.iter().find(|f| &f.name == name))
+    }
+
     /// Parses and validates TOML.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text).map_err(ConfigError::parse)?;
@@ -606,6 +627,7 @@ impl PeerConfig {
             local_as: None,
             allow_local_as: 0,
             reachable_by: None,
+            filters: Vec::new(),
             max_prefixes: None,
         }
     }

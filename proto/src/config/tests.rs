@@ -141,6 +141,21 @@ fn errors_name_the_field() {
             with_peer("reachable_by = \"fd00::1\""),
             "peer[0].reachable_by",
         ),
+        (with_peer("filters = [\"tor\"]"), "peer[0].filters[0]"),
+        (
+            with_peer(
+                "\n[[filter]]\nname = \"tor\"\nimport_v4 = [{ action = \"Accept\", match_operator = \"In\", cidr = \"fd00::/64\" }]",
+            ),
+            "filter[0].import_v4[0].cidr",
+        ),
+        (
+            with_peer("\n[[filter]]\nname = \"tor\"\nexport_v4 = [{ action = \"Reject\", cidr = \"10.0.0.0/8\" }]"),
+            "filter[0].export_v4[0].match_operator",
+        ),
+        (
+            with_peer("\n[[filter]]\nname = \"it's\""),
+            "filter[0].name",
+        ),
         (
             with_peer("\n[kernel]\nroute_priority = { ipv4 = 0 }"),
             "kernel.route_priority.ipv4",

@@ -42,8 +42,38 @@ impl SpeakerConfig {
         if self.local_as.0 == 0 {
             return Err(ConfigError::new("local_as", "AS 0 is reserved (RFC 7607)"));
         }
+        for (i, filter) in self.filters.iter().enumerate() {
+            if self.filters[..i].iter().any(|f| f.name == filter.name) {
+                return Err(ConfigError::new(
+                    format!("filter[{i}].name"),
+                    format!("{:?} is defined twice", filter.name),
+                ));
+            }
+            let named = !filter.name.is_empty()
+                && filter
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+            if !named {
+                return Err(ConfigError::new(
+                    format!("filter[{i}].name"),
+                    format!("{:?} is not a resource name", filter.name),
+                ));
+            }
+            validate_filter(filter).map_err(|(field, message)| {
+                ConfigError::new(format!("filter[{i}].{field}"), message)
+            })?;
+        }
         let mut seen = BTreeSet::new();
         for (i, peer) in self.peers.iter().enumerate() {
+            for (j, name) in peer.filters.iter().enumerate() {
+                if !self.filters.iter().any(|f| &f.name == name) {
+                    return Err(ConfigError::new(
+                        format!("peer[{i}].filters[{j}]"),
+                        format!("no [[filter]] is named {name:?}"),
+                    ));
+                }
+            }
             validate_peer(peer).map_err(|(field, message)| {
                 ConfigError::new(format!("peer[{i}].{field}"), message)
             })?;
@@ -112,6 +142,58 @@ impl SpeakerConfig {
                 "kernel.tunnel_device",
                 "must be an interface name of 1 to 15 characters",
             ));
+        }
+        Ok(())
+    }
+}
+
+/// A filter's rules, each as [`super::FilterRule::check`] says.
+fn validate_filter(filter: &super::FilterConfig) -> Result<(), (String, String)> {
+    for (list, ipv4, import) in [
+        ("export_v4", true, false),
+        ("import_v4", true, true),
+        ("export_v6", false, false),
+        ("import_v6", false, true),
+    ] {
+        for (j, rule) in filter.rules(ipv4, import).iter().enumerate() {
+            rule.check(ipv4)
+                .map_err(|(name, message)| (format!("{list}[{j}].{name}"), message))?;
+        }
+    }
+    Ok(())
+}
+
+impl super::FilterRule {
+    /// A rule of the `ipv4` (or IPv6) lists: a cidr of that family with a
+    /// match operator (and one only with the other), prefix lengths within
+    /// the family's, with a cidr. The error names the field.
+    pub fn check(&self, ipv4: bool) -> Result<(), (&'static str, String)> {
+        match (self.cidr, self.match_operator) {
+            (Some(cidr), Some(_)) if cidr.addr().is_ipv4() != ipv4 => {
+                return Err(("cidr", format!("{cidr} is not of the list's family")));
+            }
+            (Some(_), None) => return Err(("match_operator", "a cidr needs one".into())),
+            (None, Some(_)) => return Err(("cidr", "a match operator needs one".into())),
+            _ => {}
+        }
+        if self
+            .interface
+            .as_deref()
+            .is_some_and(|i| i.is_empty() || i.contains(['"', '\\']))
+        {
+            return Err(("interface", "must be an interface name pattern".into()));
+        }
+        if let Some(lengths) = self.prefix_length {
+            let longest = if ipv4 { 32 } else { 128 };
+            let (min, max) = (lengths.min.unwrap_or(0), lengths.max.unwrap_or(longest));
+            if self.cidr.is_none() || min > max || max > longest {
+                return Err((
+                    "prefix_length",
+                    format!(
+                        "needs a cidr, and lengths within 0..={longest} with min no more than max"
+                    ),
+                ));
+            }
         }
         Ok(())
     }
