@@ -87,12 +87,8 @@ pub fn exports_learned(
 /// Calico's `calico_aggr` lets an elevated route out of an own block; the
 /// rest of the export rule (export ranges, `disableBGPExport`) still holds.
 fn elevated_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
-    let outside_blocks = SpeakerPolicy {
-        own_blocks: Vec::new(),
-        ..policy.clone()
-    };
-    policy.own_blocks.iter().any(|b| b.contains(prefix))
-        && prefix_exportable(prefix, &outside_blocks)
+    let within = |ranges: &[IpNet]| ranges.iter().any(|r| r.contains(prefix));
+    within(&policy.own_blocks) && !within(&policy.never_export) && within(&policy.export_prefixes)
 }
 
 impl Speaker {

@@ -151,12 +151,12 @@ impl Speaker {
             return (prefixes.len() as u64, 0);
         };
         let attrs = self.rib.intern(attrs);
-        // The peer's import filters, per prefix (none for most peers).
-        let filters: Vec<FilterConfig> = self
-            .neighbors
-            .get(&peer)
-            .map(|n| self.config.filters_of(&n.config).cloned().collect())
-            .unwrap_or_default();
+        // The peer's import filters, per prefix (none for most peers, and
+        // then nothing is allocated).
+        let filters: Vec<&FilterConfig> = match self.neighbors.get(&peer) {
+            Some(neighbor) => self.config.filters_of(&neighbor.config).collect(),
+            None => Vec::new(),
+        };
         let mut accepted = 0;
         for nlri in prefixes {
             let path_id = nlri.path_id.unwrap_or(0);
@@ -165,7 +165,7 @@ impl Speaker {
                 from_peer: true,
                 interface: None,
             };
-            if filter::decide(&filters, true, &route) == Some(FilterAction::Reject) {
+            if filter::decide(filters.iter().copied(), true, &route) == Some(FilterAction::Reject) {
                 if self.rib.remove(nlri.prefix, Source::Peer(peer), path_id) {
                     self.dirty.insert(nlri.prefix);
                 }

@@ -91,20 +91,8 @@ impl Scenario for EtcdToFib {
 
     fn run_once(&self, daemon: Daemon, nodes: usize, options: &Options) -> Result<Sample> {
         let changes = changes(options);
-        let mut topology = Topology::new("bench-s6");
-        topology.segment("lan");
-        topology
-            .host("etcd")
-            .iface("lan", &[&format!("{ETCD_HOST}/24")]);
-        for i in 1..=nodes {
-            topology
-                .node(&format!("n{i}"))
-                .iface("lan", &[&format!("{}/24", address(i))]);
-        }
-        let net = topology.build()?;
-        let etcd = Etcd::start(net.host("etcd"))?;
         let prefixes = blocks(nodes, changes);
-        write_cluster(&etcd, nodes, &prefixes)?;
+        let (net, etcd) = cluster_network("bench-s6", nodes, &prefixes)?;
         let mut tallies = Vec::new();
         let mut watches = Vec::new();
         for i in 1..=nodes {
@@ -175,9 +163,32 @@ impl Scenario for EtcdToFib {
     }
 }
 
+/// The segment of `nodes` nodes and etcd, with Calico's resources for them
+/// written (node i's block the (i-1)th of `prefixes`).
+pub(super) fn cluster_network(
+    name: &str,
+    nodes: usize,
+    prefixes: &Prefixes,
+) -> Result<(Network, Etcd)> {
+    let mut topology = Topology::new(name);
+    topology.segment("lan");
+    topology
+        .host("etcd")
+        .iface("lan", &[&format!("{ETCD_HOST}/24")]);
+    for i in 1..=nodes {
+        topology
+            .node(&format!("n{i}"))
+            .iface("lan", &[&format!("{}/24", address(i))]);
+    }
+    let net = topology.build()?;
+    let etcd = Etcd::start(net.host("etcd"))?;
+    write_cluster(&etcd, nodes, prefixes)?;
+    Ok((net, etcd))
+}
+
 /// Calico's resources for the cluster: the pool, a Node and a block
 /// affinity per node.
-pub(super) fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
+fn write_cluster(etcd: &Etcd, nodes: usize, prefixes: &Prefixes) -> Result<()> {
     let pool = json!({"kind": "IPPool", "apiVersion": "projectcalico.org/v3",
                       "metadata": {"name": "default-ipv4-ippool"},
                       "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}});

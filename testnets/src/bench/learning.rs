@@ -12,15 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::duts::Daemon;
-use super::etcd_fib::{blocks, write_cluster, Cluster};
+use super::etcd_fib::{blocks, cluster_network, Cluster};
 use super::fibwatch::FibWatch;
-use super::mesh::address;
 use super::stats::percentile;
 use super::tally::{settled, Prefixes, Tally};
 use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
 use crate::error::Result;
-use crate::speakers::etcd::Etcd;
-use crate::Topology;
 
 pub struct Learning;
 
@@ -32,7 +29,6 @@ const METRICS: &[Metric] = &[
 ];
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird16];
-const ETCD_HOST: &str = "10.0.1.200";
 const PAUSE: Duration = Duration::from_millis(20);
 /// How long the node's own kernel may take to show the harness's change.
 const CHANGE: Duration = Duration::from_secs(10);
@@ -83,19 +79,7 @@ impl Scenario for Learning {
 
     fn run_once(&self, daemon: Daemon, nodes: usize, options: &Options) -> Result<Sample> {
         let changes = changes(options);
-        let mut topology = Topology::new("bench-s8");
-        topology.segment("lan");
-        topology
-            .host("etcd")
-            .iface("lan", &[&format!("{ETCD_HOST}/24")]);
-        for i in 1..=nodes {
-            topology
-                .node(&format!("n{i}"))
-                .iface("lan", &[&format!("{}/24", address(i))]);
-        }
-        let net = topology.build()?;
-        let etcd = Etcd::start(net.host("etcd"))?;
-        write_cluster(&etcd, nodes, &blocks(nodes, 0))?;
+        let (net, etcd) = cluster_network("bench-s8", nodes, &blocks(nodes, 0))?;
         let pods = pods(changes);
         let mut tallies = Vec::new();
         let mut watches = Vec::new();
