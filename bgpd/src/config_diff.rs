@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use proto::config::{FilterConfig, PeerConfig, SpeakerConfig};
+use proto::config::{PeerConfig, SpeakerConfig};
 
 /// The differences between a running configuration and a new one.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -42,13 +42,6 @@ fn identity(c: &SpeakerConfig) -> impl PartialEq + '_ {
     )
 }
 
-/// The filters a peer's routes go through, in its order: a change of one
-/// is a change of the peer (its session starts again, as for any setting;
-/// a re-export without it is left for later).
-fn filters_of<'c>(config: &'c SpeakerConfig, peer: &'c PeerConfig) -> Vec<&'c FilterConfig> {
-    config.filters_of(peer).collect()
-}
-
 impl ConfigDiff {
     pub fn between(old: &SpeakerConfig, new: &SpeakerConfig) -> Self {
         let identity = identity(old) != identity(new);
@@ -69,10 +62,13 @@ impl ConfigDiff {
                 diff.removed.push(peer_key(peer));
             }
         }
+        // A peer whose filters changed is changed too (its session starts
+        // again, as for any setting; a re-export without it is left for
+        // later).
         for peer in &new.peers {
             match running.get(&peer_key(peer)) {
                 None => diff.added.push(peer.clone()),
-                Some(was) if *was != peer || filters_of(old, was) != filters_of(new, peer) => {
+                Some(was) if *was != peer || !old.filters_of(was).eq(new.filters_of(peer)) => {
                     diff.changed.push(peer.clone());
                 }
                 Some(_) => {}
@@ -141,6 +137,32 @@ mod tests {
             })
             .collect();
         config
+    }
+
+    #[test]
+    fn a_changed_filter_changes_the_peers_that_name_it() {
+        let mut old = config(&[("10.0.0.2", 179), ("10.0.0.3", 179)]);
+        old.filters = vec![proto::config::FilterConfig {
+            name: "tor".into(),
+            export_v4: Vec::new(),
+            import_v4: Vec::new(),
+            export_v6: Vec::new(),
+            import_v6: Vec::new(),
+        }];
+        old.peers[0].filters = vec!["tor".into()];
+        let mut new = old.clone();
+        assert!(ConfigDiff::between(&old, &new).is_empty());
+        new.filters[0].import_v4.push(proto::config::FilterRule {
+            action: proto::config::FilterAction::Reject,
+            match_operator: None,
+            cidr: None,
+            prefix_length: None,
+            source: None,
+            interface: None,
+        });
+        let diff = ConfigDiff::between(&old, &new);
+        let changed: Vec<_> = diff.changed.iter().map(|p| p.address).collect();
+        assert_eq!(changed, ["10.0.0.2".parse::<IpAddr>().expect("an address")]);
     }
 
     #[test]

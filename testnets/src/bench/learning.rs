@@ -56,8 +56,8 @@ impl Scenario for Learning {
          inside the pool but outside every block (a borrowed address, which Calico's export \
          filter announces), then deletes it, one change at a time (20 changes, 40 in all); each \
          is timed from the moment the node's own kernel has it until every other node's kernel \
-         agrees (netlink watchers on every node). bgpd learns the route from netlink's notices; BIRD 1.6 from its \
-         kernel protocol (`learn`, `scan time 2`, Calico's settings). CPU is every daemon's \
+         agrees (netlink watchers on every node). bgpd learns the route from netlink's \
+         notices; BIRD 1.6 from its kernel protocol (`learn`, `scan time 2`, Calico's settings). CPU is every daemon's \
          over the changes."
     }
 
