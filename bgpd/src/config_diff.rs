@@ -152,14 +152,11 @@ mod tests {
         old.peers[0].filters = vec!["tor".into()];
         let mut new = old.clone();
         assert!(ConfigDiff::between(&old, &new).is_empty());
-        new.filters[0].import_v4.push(proto::config::FilterRule {
-            action: proto::config::FilterAction::Reject,
-            match_operator: None,
-            cidr: None,
-            prefix_length: None,
-            source: None,
-            interface: None,
-        });
+        new.filters[0]
+            .import_v4
+            .push(proto::config::FilterRule::new(
+                proto::config::FilterAction::Reject,
+            ));
         let diff = ConfigDiff::between(&old, &new);
         let changed: Vec<_> = diff.changed.iter().map(|p| p.address).collect();
         assert_eq!(changed, ["10.0.0.2".parse::<IpAddr>().expect("an address")]);
@@ -211,7 +208,6 @@ mod tests {
         new.originate.push(Originate {
             prefix: "10.244.1.0/26".parse().expect("a prefix"),
             kind: OriginKind::Block,
-            communities: Vec::new(),
         });
         let diff = ConfigDiff::between(&old, &new);
         assert!(diff.originate && !diff.identity);

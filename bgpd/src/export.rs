@@ -13,7 +13,7 @@ use tracing::warn;
 
 use crate::fasthash::FastMap;
 use crate::packet::{Family, Message, NextHop, Nlri, PathAttributes, UpdateMessage, UpdatePacker};
-use crate::policy::{export_attrs, exportable, ExportClass, SpeakerPolicy};
+use crate::policy::{export_attrs, verdict, ExportClass, SpeakerPolicy, Verdict};
 use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
 
 #[derive(Debug)]
@@ -110,28 +110,38 @@ impl Group {
         rib: &LocRib,
         policy: &SpeakerPolicy,
     ) -> BytesMut {
-        // Export depends on the path's attributes and source, not its prefix
-        // (beyond the prefix filter): compute it once per attribute set.
-        // The path id is in the key: a learned route through Felix's tunnels
+        // Export depends on the path's attributes and source, and on the
+        // prefix only through the verdict (the filter rule or community
+        // ranges): compute it once per attribute set and verdict. The path
+        // id is in the key: a learned route through Felix's tunnels
         // (policy::LEARNED_TUNNEL_PATH) goes to fewer peers than another.
-        let mut cache: FastMap<(*const RouteAttrs, Source, u32), Option<Arc<RouteAttrs>>> =
-            FastMap::default();
+        type Key = (*const RouteAttrs, Source, u32, (usize, u64));
+        let mut cache: FastMap<Key, Option<Arc<RouteAttrs>>> = FastMap::default();
         let mut batch = Batch::default();
         for prefix in prefixes {
             if !class.families.contains(family_of(prefix)) {
                 continue;
             }
-            let exported = match rib.best(prefix) {
-                Some(path) if exportable(prefix, path, class, policy) => cache
-                    .entry((Arc::as_ptr(&path.attrs), path.source, path.path_id))
+            let exported = rib.best(prefix).and_then(|path| {
+                let decided = verdict(prefix, path, class, policy);
+                if decided == Verdict::Keep {
+                    return None;
+                }
+                let key = (
+                    Arc::as_ptr(&path.attrs),
+                    path.source,
+                    path.path_id,
+                    decided.key(),
+                );
+                cache
+                    .entry(key)
                     .or_insert_with(|| {
                         let info = rib.source_info(path.source);
-                        export_attrs(prefix, path, &info, class, policy)
+                        export_attrs(prefix, path, &info, class, policy, decided)
                             .map(|attrs| self.interner.intern(attrs))
                     })
-                    .clone(),
-                _ => None,
-            };
+                    .clone()
+            });
             match (self.sent.get(prefix), exported) {
                 (Some(old), Some(new)) if Arc::ptr_eq(old, &new) => {}
                 (_, Some(new)) => {

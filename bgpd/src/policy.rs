@@ -7,7 +7,9 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use ipnet::IpNet;
-use proto::config::{FilterAction, FilterConfig, NextHopMode, RoutePriority};
+use proto::config::{
+    FilterAction, FilterConfig, FilterRule, NextHopMode, PrefixCommunities, RoutePriority,
+};
 
 use crate::packet::{AsPath, AsSegment, Community, EncodeCtx, FamilySet, SegmentKind};
 use crate::priority;
@@ -31,6 +33,9 @@ pub struct SpeakerPolicy {
     /// The normal route priority: the LOCAL_PREF of paths without one sent
     /// to iBGP peers, and which kernel routes are elevated.
     pub route_priority: RoutePriority,
+    /// Communities routes sent inside each range get (Calico's
+    /// `prefixAdvertisements`); at most 64 ranges.
+    pub communities: Vec<PrefixCommunities>,
 }
 
 /// How one kind of peer is exported to. Peers with equal classes get the
@@ -149,45 +154,101 @@ pub fn export(
     class: &ExportClass,
     policy: &SpeakerPolicy,
 ) -> Option<RouteAttrs> {
-    if !exportable(prefix, path, class, policy) {
-        return None;
+    match verdict(prefix, path, class, policy) {
+        Verdict::Keep => None,
+        sent => export_attrs(prefix, path, source, class, policy, sent),
     }
-    export_attrs(prefix, path, source, class, policy)
+}
+
+/// Whether a route goes to peers of a class, and what it gets for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict<'c> {
+    /// It is not sent.
+    Keep,
+    /// Calico's export rule sends it, with the communities of the
+    /// `policy.communities` ranges it is in (bit `i` for range `i`).
+    Send { ranges: u64 },
+    /// This filter rule accepted it: its operations apply, and nothing else
+    /// is added (the rule decides, as in Calico's export filter).
+    Accepted(&'c FilterRule),
+}
+
+impl Verdict<'_> {
+    /// What tells two verdicts' exported attributes apart, for caching.
+    pub fn key(&self) -> (usize, u64) {
+        match self {
+            Verdict::Keep => (0, 0),
+            Verdict::Send { ranges } => (1, *ranges),
+            Verdict::Accepted(rule) => (std::ptr::from_ref(*rule) as usize, 0),
+        }
+    }
 }
 
 /// Whether the route may go to peers of `class` at all. Their filters
 /// first: an accepting rule sends what Calico's export rule would not, a
 /// rejecting one keeps back what it would send; then Calico's rule.
-pub fn exportable(
+pub fn verdict<'c>(
     prefix: &IpNet,
     path: &Path,
-    class: &ExportClass,
+    class: &'c ExportClass,
     policy: &SpeakerPolicy,
-) -> bool {
+) -> Verdict<'c> {
+    let calico = || {
+        if prefix_exportable(prefix, policy) {
+            Verdict::Send {
+                ranges: community_ranges(prefix, policy),
+            }
+        } else {
+            Verdict::Keep
+        }
+    };
     if class.filters.is_empty() {
-        return prefix_exportable(prefix, policy);
+        return calico();
     }
+    let attrs = &path.attrs.attrs;
     let route = filter::FilterRoute {
         prefix: *prefix,
         from_peer: path.source != Source::Local,
         interface: None,
+        internal_peer: !class.ebgp,
+        attrs,
+        // Calico's export filter gives a route its priority's LOCAL_PREF
+        // before the BGPFilter sees it; one without (eBGP) has the normal one.
+        local_pref: Some(
+            attrs
+                .local_pref
+                .unwrap_or_else(|| priority::normal_local_pref(prefix, &policy.route_priority)),
+        ),
     };
     match filter::decide(&class.filters, false, &route) {
-        Some(FilterAction::Reject) => false,
-        Some(FilterAction::Accept) => true,
-        None => prefix_exportable(prefix, policy),
+        Some(rule) if rule.action == FilterAction::Reject => Verdict::Keep,
+        Some(rule) => Verdict::Accepted(rule),
+        None => calico(),
     }
 }
 
-/// [`export`] once the route may go: the rules of RFC 4271 and RFC 4456,
-/// which depend on the prefix only through its family, so that one result
-/// serves every prefix of a path's attributes.
+/// The `policy.communities` ranges `prefix` is inside, one bit each.
+fn community_ranges(prefix: &IpNet, policy: &SpeakerPolicy) -> u64 {
+    policy
+        .communities
+        .iter()
+        .take(proto::config::MAX_PREFIX_COMMUNITIES)
+        .enumerate()
+        .filter(|(_, range)| range.prefix.contains(prefix))
+        .fold(0, |bits, (i, _)| bits | 1 << i)
+}
+
+/// [`export`] once the route may go: the filter rule's operations or the
+/// ranges' communities, then the rules of RFC 4271 and RFC 4456, which
+/// depend on the prefix only through its family and the verdict, so that
+/// one result serves every prefix of a path's attributes with that verdict.
 pub fn export_attrs(
     prefix: &IpNet,
     path: &Path,
     source: &SourceInfo,
     class: &ExportClass,
     policy: &SpeakerPolicy,
+    verdict: Verdict<'_>,
 ) -> Option<RouteAttrs> {
     let a = &path.attrs.attrs;
     // RFC 1997 well-known communities.
@@ -221,6 +282,19 @@ pub fn export_attrs(
 
     let mut out = (*path.attrs).clone();
     let attrs = &mut out.attrs;
+    match verdict {
+        Verdict::Keep => return None,
+        Verdict::Accepted(rule) => filter::apply(&rule.operations, attrs),
+        Verdict::Send { ranges } => {
+            for (i, range) in policy.communities.iter().enumerate() {
+                if ranges & (1 << i) != 0 {
+                    for community in &range.communities {
+                        filter::add_community(attrs, *community);
+                    }
+                }
+            }
+        }
+    }
     if class.ebgp {
         prepend(
             attrs.as_path.get_or_insert_with(AsPath::default),

@@ -143,10 +143,14 @@ fn enum_list(out: &mut String, definition: &Value) {
         writeln!(out, "One of {}.\n", values.join(", ")).unwrap();
     }
     for choice in definition["oneOf"].as_array().into_iter().flatten() {
+        // A unit variant is a constant; one with data a table of one key.
+        let name = match choice["required"].as_array().map(Vec::as_slice) {
+            Some([key]) => format!("{{ {} = … }}", key.as_str().unwrap_or("")),
+            _ => choice["const"].to_string(),
+        };
         writeln!(
             out,
-            "- `{}`: {}",
-            choice["const"],
+            "- `{name}`: {}",
             one_line(choice["description"].as_str().unwrap_or(""))
         )
         .unwrap();

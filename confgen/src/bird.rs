@@ -12,9 +12,10 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proto::config::{
-    FilterAction, FilterRule, FilterSource, IpipMode, MatchOperator, NextHopMode, OriginKind,
-    PeerKind, SpeakerConfig,
+    CommunityValue, FilterAction, FilterOperation, FilterRule, FilterSource, IpipMode,
+    MatchOperator, NextHopMode, OriginKind, PeerKind, SpeakerConfig,
 };
+use sha2::{Digest, Sha256};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -79,6 +80,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         );
     }
     let _ = writeln!(w, "}}");
+    render_communities(w, config);
 
     // bird_ipam.cfg: what may be exported, and how pools reach the kernel.
     // Felix's tunnel routes never go to iBGP peers: VXLAN and WireGuard
@@ -94,7 +96,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         .collect();
     let _ = writeln!(
         w,
-        "\nfunction calico_export_to_bgp_peers(bool internal_peer) {{\n{}  if (internal_peer) then {{\n    if (defined(ifname)) then {{\n      if ({}) then {{\n        reject;\n      }}\n    }}\n  }}\n  calico_aggr();",
+        "\nfunction calico_export_to_bgp_peers(bool internal_peer) {{\n{}  if (internal_peer) then {{\n    if (defined(ifname)) then {{\n      if ({}) then {{\n        reject;\n      }}\n    }}\n  }}\n  apply_communities();\n  calico_aggr();",
         config
             .export
             .never
@@ -198,12 +200,20 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         // a route of this node's goes out with its metric as LOCAL_PREF
         // (none, or 0: normal), a BGP route with its own.
         let elevated_above = proto::config::LOCAL_PREF_OF_METRIC_0 - normal_v4;
-        // The peer's BGPFilters, in its order, before the usual rules.
+        // The peer's BGPFilters, in its order, before the usual rules; a
+        // function with peerType rules is told whether the peer is iBGP.
         let calls = |import: bool| -> String {
             config
                 .filters_of(peer)
                 .filter(|f| !f.rules(true, import).is_empty())
-                .map(|f| format!("    {}();\n", function_name(&f.name, import)))
+                .map(|f| {
+                    let argument = if by_peer_type(f.rules(true, import)) {
+                        internal.to_string()
+                    } else {
+                        String::new()
+                    };
+                    format!("    {}({argument});\n", function_name(&f.name, import))
+                })
                 .collect()
         };
         let _ = writeln!(
@@ -247,14 +257,39 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
     out
 }
 
-/// BIRD's name for a filter's function, as Calico's confd names it.
+/// The longest symbol BIRD takes.
+const MAX_BIRD_SYMBOL: usize = 64;
+
+/// BIRD's name for a filter's function, as Calico's confd names it: a name
+/// too long for BIRD's 64-character symbols keeps its start and gets the
+/// first 16 hex digits of its SHA-256, so that long names stay apart.
 fn function_name(filter: &str, import: bool) -> String {
     let direction = if import { "import" } else { "export" };
-    format!("'bgp_{filter}_{direction}FilterV4'")
+    let suffix = format!("_{direction}FilterV4");
+    let room = MAX_BIRD_SYMBOL - "bgp_".len() - suffix.len();
+    let name = if filter.len() <= room {
+        filter.to_owned()
+    } else {
+        let digest: String = Sha256::digest(filter.as_bytes())
+            .iter()
+            .take(8)
+            .map(|b| format!("{b:02X}"))
+            .collect();
+        // Resource names are ASCII (DNS subdomain names): any index is a
+        // character boundary.
+        format!("{}_{digest}", &filter[..room - digest.len() - 1])
+    };
+    format!("'bgp_{name}{suffix}'")
+}
+
+/// Whether a list has `peerType` rules: its function then takes Calico's
+/// `is_same_as` argument.
+fn by_peer_type(rules: &[FilterRule]) -> bool {
+    rules.iter().any(|r| r.peer_type.is_some())
 }
 
 /// One function per BGPFilter and direction with IPv4 rules: each rule an
-/// `if`, the first to match deciding.
+/// `if`, the first to match deciding, after its operations.
 fn render_filters(w: &mut String, config: &SpeakerConfig) {
     for filter in &config.filters {
         for import in [true, false] {
@@ -262,18 +297,39 @@ fn render_filters(w: &mut String, config: &SpeakerConfig) {
             if rules.is_empty() {
                 continue;
             }
-            let _ = writeln!(w, "\nfunction {}() {{", function_name(&filter.name, import));
+            let parameter = if by_peer_type(rules) {
+                "bool is_same_as"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                w,
+                "\nfunction {}({parameter}) {{",
+                function_name(&filter.name, import)
+            );
             for rule in rules {
-                let action = match rule.action {
-                    FilterAction::Accept => "accept;",
-                    FilterAction::Reject => "reject;",
-                };
+                let mut body = operations(&rule.operations);
+                body.push(match rule.action {
+                    FilterAction::Accept => "accept;".into(),
+                    FilterAction::Reject => "reject;".into(),
+                });
+                let body = body.join(" ");
                 let conditions = conditions(rule);
-                if conditions.is_empty() {
-                    let _ = writeln!(w, "  {action}");
+                let statement = if conditions.is_empty() {
+                    body
                 } else {
-                    let _ = writeln!(w, "  if ({}) then {{ {action} }}", conditions.join("&&"));
-                }
+                    format!("if ({}) then {{ {body} }}", conditions.join("&&"))
+                };
+                let statement = match rule.peer_type {
+                    Some(proto::config::PeerType::Ibgp) => {
+                        format!("if (is_same_as) then {{ {statement} }}")
+                    }
+                    Some(proto::config::PeerType::Ebgp) => {
+                        format!("if (!is_same_as) then {{ {statement} }}")
+                    }
+                    None => statement,
+                };
+                let _ = writeln!(w, "  {statement}");
             }
             let _ = writeln!(w, "}}");
         }
@@ -287,8 +343,14 @@ fn conditions(rule: &FilterRule) -> Vec<String> {
         let set = match rule.prefix_length {
             Some(lengths) => format!(
                 "[ {cidr}{{{},{}}} ]",
-                lengths.min.unwrap_or(cidr.prefix_len()),
-                lengths.max.unwrap_or(cidr.max_prefix_len())
+                lengths
+                    .min
+                    .unwrap_or(cidr.prefix_len())
+                    .max(cidr.prefix_len()),
+                lengths
+                    .max
+                    .unwrap_or(cidr.max_prefix_len())
+                    .min(cidr.max_prefix_len())
             ),
             None => cidr.to_string(),
         };
@@ -305,5 +367,84 @@ fn conditions(rule: &FilterRule) -> Vec<String> {
     if let Some(interface) = &rule.interface {
         out.push(format!("((defined(ifname))&&(ifname ~ \"{interface}\"))"));
     }
+    if let Some(community) = rule.community {
+        out.push(format!(
+            "({} ~ {})",
+            community_tuple(community),
+            community_list(community)
+        ));
+    }
+    if !rule.as_path_prefix.is_empty() {
+        let asns: Vec<String> = rule.as_path_prefix.iter().map(u32::to_string).collect();
+        out.push(format!("(bgp_path ~ [= {} * =])", asns.join(" ")));
+    }
+    if let Some(priority) = rule.priority {
+        out.push(format!(
+            "(defined(bgp_local_pref)&&(bgp_local_pref = {}))",
+            proto::config::LOCAL_PREF_OF_METRIC_0 - priority
+        ));
+    }
     out
+}
+
+/// An accepting rule's operations as BIRD statements.
+fn operations(operations: &[FilterOperation]) -> Vec<String> {
+    let mut out = Vec::new();
+    for operation in operations {
+        match operation {
+            FilterOperation::AddCommunity(c) => out.push(add_community(*c)),
+            // BIRD prepends one at a time: the last goes first.
+            FilterOperation::PrependAsPath(asns) => out.extend(
+                asns.iter()
+                    .rev()
+                    .map(|asn| format!("bgp_path.prepend({asn});")),
+            ),
+            FilterOperation::SetPriority(p) => out.push(format!(
+                "bgp_local_pref = {};",
+                proto::config::LOCAL_PREF_OF_METRIC_0 - p
+            )),
+        }
+    }
+    out
+}
+
+fn community_tuple(community: CommunityValue) -> String {
+    match community {
+        CommunityValue::Standard(a, n) => format!("({a}, {n})"),
+        CommunityValue::Large(a, n, m) => format!("({a}, {n}, {m})"),
+    }
+}
+
+fn community_list(community: CommunityValue) -> &'static str {
+    match community {
+        CommunityValue::Standard(..) => "bgp_community",
+        CommunityValue::Large(..) => "bgp_large_community",
+    }
+}
+
+fn add_community(community: CommunityValue) -> String {
+    format!(
+        "{}.add({});",
+        community_list(community),
+        community_tuple(community)
+    )
+}
+
+/// Calico's `apply_communities`: the communities of every
+/// prefixAdvertisements range a sent route is inside.
+fn render_communities(w: &mut String, config: &SpeakerConfig) {
+    let _ = writeln!(w, "\nfunction apply_communities () {{");
+    for range in config
+        .export
+        .communities
+        .iter()
+        .filter(|r| r.prefix.addr().is_ipv4())
+    {
+        let _ = writeln!(w, "  if ( net ~ {} ) then {{", range.prefix);
+        for community in &range.communities {
+            let _ = writeln!(w, "    {}", add_community(*community));
+        }
+        let _ = writeln!(w, "  }}");
+    }
+    let _ = writeln!(w, "}}");
 }

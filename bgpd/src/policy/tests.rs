@@ -21,6 +21,7 @@ fn policy(reflector: bool) -> SpeakerPolicy {
         never_export: Vec::new(),
         own_addresses: vec![IpAddr::V4(ME)],
         route_priority: RoutePriority::default(),
+        communities: Vec::new(),
     }
 }
 
@@ -411,12 +412,9 @@ fn felix_tunnel_routes_go_to_ebgp_peers_only() {
 fn export_filters_come_before_calicos_rule() {
     use proto::config::{FilterAction, FilterConfig, FilterRule, MatchOperator};
     let rule = |action, cidr: &str| FilterRule {
-        action,
         match_operator: Some(MatchOperator::In),
         cidr: Some(cidr.parse().unwrap()),
-        prefix_length: None,
-        source: None,
-        interface: None,
+        ..FilterRule::new(action)
     };
     let filtered = ExportClass {
         filters: vec![FilterConfig {

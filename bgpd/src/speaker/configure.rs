@@ -240,11 +240,6 @@ impl Speaker {
                 warn!(prefix = %origin.prefix, "not announced: this node has no address of its family");
                 continue;
             };
-            let communities = origin
-                .communities
-                .iter()
-                .filter_map(|c| proto::config::parse_community(c).map(Community))
-                .collect();
             let attrs = RouteAttrs {
                 attrs: PathAttributes {
                     origin: Some(Origin::Igp),
@@ -253,7 +248,6 @@ impl Speaker {
                         &origin.prefix,
                         &self.config.kernel.route_priority,
                     )),
-                    communities,
                     ..PathAttributes::default()
                 },
                 next_hop,

@@ -210,7 +210,6 @@ mod tests {
         config.originate = vec![Originate {
             prefix: "10.244.1.0/26".parse().unwrap(),
             kind: OriginKind::Block,
-            communities: Vec::new(),
         }];
         config.export.prefixes = vec![
             "10.244.0.0/16".parse().unwrap(),

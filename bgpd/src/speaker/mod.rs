@@ -23,8 +23,7 @@ use crate::fasthash::{FastMap, FastSet};
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
 use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
 use crate::packet::{
-    cease_subcode, AsPath, AttrAction, Community, NextHop, Nlri, Origin, PathAttributes,
-    UpdateMessage,
+    cease_subcode, AsPath, AttrAction, NextHop, Nlri, Origin, PathAttributes, UpdateMessage,
 };
 use crate::policy::{accept_import, import_attrs, ExportClass, PeerImport, SpeakerPolicy};
 use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
@@ -496,5 +495,6 @@ fn policy_of(config: &SpeakerConfig) -> SpeakerPolicy {
         never_export: config.export.never.clone(),
         own_addresses: config.addresses.iter().map(IpNet::addr).collect(),
         route_priority: config.kernel.route_priority,
+        communities: config.export.communities.clone(),
     }
 }

@@ -5,7 +5,8 @@ use super::*;
 use crate::policy::filter::{self, FilterRoute};
 use crate::priority;
 use crate::restart::end_of_rib_awaited;
-use proto::config::{FilterAction, FilterConfig};
+use proto::config::{FilterAction, FilterConfig, FilterRule};
+use std::sync::Arc;
 
 impl Speaker {
     pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) {
@@ -157,6 +158,9 @@ impl Speaker {
             Some(neighbor) => self.config.filters_of(&neighbor.config).collect(),
             None => Vec::new(),
         };
+        // The attributes each accepting rule with operations made of this
+        // UPDATE's, made once per rule.
+        let mut changed: Vec<(*const FilterRule, Arc<RouteAttrs>)> = Vec::new();
         let mut accepted = 0;
         for nlri in prefixes {
             let path_id = nlri.path_id.unwrap_or(0);
@@ -164,15 +168,35 @@ impl Speaker {
                 prefix: nlri.prefix,
                 from_peer: true,
                 interface: None,
+                internal_peer: !info.ebgp,
+                attrs: &attrs.attrs,
+                local_pref: attrs.attrs.local_pref,
             };
-            if filter::decide(filters.iter().copied(), true, &route) == Some(FilterAction::Reject) {
-                if self.rib.remove(nlri.prefix, Source::Peer(peer), path_id) {
-                    self.dirty.insert(nlri.prefix);
+            let rule = filter::decide(filters.iter().copied(), true, &route);
+            let learned = match rule {
+                Some(rule) if rule.action == FilterAction::Reject => {
+                    if self.rib.remove(nlri.prefix, Source::Peer(peer), path_id) {
+                        self.dirty.insert(nlri.prefix);
+                    }
+                    continue;
                 }
-                continue;
-            }
+                Some(rule) if !rule.operations.is_empty() => {
+                    let key = std::ptr::from_ref(rule);
+                    match changed.iter().find(|(k, _)| *k == key) {
+                        Some((_, made)) => made.clone(),
+                        None => {
+                            let mut made = (*attrs).clone();
+                            filter::apply(&rule.operations, &mut made.attrs);
+                            let made = self.rib.intern(made);
+                            changed.push((key, made.clone()));
+                            made
+                        }
+                    }
+                }
+                _ => attrs.clone(),
+            };
             self.rib
-                .insert(nlri.prefix, Source::Peer(peer), path_id, attrs.clone());
+                .insert(nlri.prefix, Source::Peer(peer), path_id, learned);
             self.dirty.insert(nlri.prefix);
             accepted += 1;
         }

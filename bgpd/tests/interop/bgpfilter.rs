@@ -140,3 +140,145 @@ protocol bgp n0 {
         );
     }
 }
+
+/// BGPFilter's later rules and operations, and prefixAdvertisements
+/// communities, as real peers receive them: a GoBGP top-of-rack router
+/// (eBGP) and a BIRD 2 peer (iBGP).
+///
+/// - Import from the top of rack: a route with community 65010:100 is
+///   taken at priority 512 with a large community added; one without is
+///   refused. The node's kernel holds it at metric 512.
+/// - Export to the top of rack (an eBGP rule): the blocks with 64512
+///   prepended twice and community 64512:300, and without the
+///   prefixAdvertisements communities (the accepting rule decides).
+/// - Export to the BIRD 2 peer (an iBGP rule): the top of rack's route,
+///   with the LOCAL_PREF and communities import gave it; the blocks by
+///   Calico's rule with the prefixAdvertisements communities, standard and
+///   large.
+#[test]
+fn operations_and_prefix_communities_reach_real_peers() {
+    require_privileges!();
+    let net_ = lan("bgpfops", 4);
+    let etcd = Etcd::start(net_.host("n3")).unwrap();
+    let v3 = "projectcalico.org/v3";
+    put(
+        &etcd,
+        "bgpconfigurations",
+        json!({"kind": "BGPConfiguration", "apiVersion": v3,
+        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false,
+            "communities": [{"name": "pods", "value": "64512:1"}],
+            "prefixAdvertisements": [
+                {"cidr": "10.244.0.0/16", "communities": ["pods", "64512:2:3"]}]}}),
+    );
+    put(
+        &etcd,
+        "ippools",
+        json!({"kind": "IPPool", "apiVersion": v3,
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
+    );
+    put_node(&etcd, "n0", "10.0.1.10");
+    put_block(&etcd, "n0", "10.244.8.0/26");
+    put(
+        &etcd,
+        "bgpfilters",
+        json!({"kind": "BGPFilter", "apiVersion": v3,
+        "metadata": {"name": "tor"}, "spec": {
+            "importV4": [
+                {"action": "Accept", "communities": {"values": ["65010:100"]},
+                 "operations": [{"setPriority": {"value": 512}},
+                                {"addCommunity": {"value": "64512:7:7"}}]},
+                {"action": "Reject"}],
+            "exportV4": [
+                {"action": "Accept", "peerType": "eBGP", "matchOperator": "In",
+                 "cidr": "10.244.0.0/16",
+                 "operations": [{"prependASPath": {"prefix": [64512, 64512]}},
+                                {"addCommunity": {"value": "64512:300"}}]}]}}),
+    );
+    put(
+        &etcd,
+        "bgpfilters",
+        json!({"kind": "BGPFilter", "apiVersion": v3,
+        "metadata": {"name": "share-tor"}, "spec": {
+            "exportV4": [{"action": "Accept", "peerType": "iBGP", "matchOperator": "In",
+                          "cidr": "10.50.0.0/16"}]}}),
+    );
+    put(
+        &etcd,
+        "bgppeers",
+        json!({"kind": "BGPPeer", "apiVersion": v3,
+        "metadata": {"name": "tor"}, "spec": {"peerIP": "10.0.1.11", "asNumber": 65010,
+            "filters": ["tor"]}}),
+    );
+    put(
+        &etcd,
+        "bgppeers",
+        json!({"kind": "BGPPeer", "apiVersion": v3,
+        "metadata": {"name": "ibgp"}, "spec": {"peerIP": "10.0.1.12", "asNumber": 64512,
+            "filters": ["share-tor"]}}),
+    );
+
+    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
+                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
+    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    tor.announce_with(net("10.50.1.0/24"), &["community", "65010:100"])
+        .unwrap();
+    tor.announce(net("10.50.2.0/24")).unwrap();
+    let ibgp = Bird::start(
+        net_.host("n2"),
+        BirdVersion::V2,
+        "router id 10.0.1.12;
+protocol device { }
+protocol bgp n0 {
+  local 10.0.1.12 as 64512;
+  neighbor 10.0.1.10 as 64512;
+  direct;
+  connect delay time 0;
+  ipv4 { gateway direct; import all; export none; };
+}
+",
+    )
+    .unwrap();
+    let _bgpd =
+        Bgpd::start_with_etcd(net_.host("n0"), binary(), etcd.endpoint(), "n0", 179).unwrap();
+
+    // Import: the tagged route at priority 512, the other refused.
+    let n0 = net_.host("n0");
+    n0.wait_for_routes("10.50.1.0/24 at metric 512", CONVERGE, |routes| {
+        routes
+            .iter()
+            .any(|r| r.destination == net("10.50.1.0/24") && r.metric == Some(512))
+    })
+    .unwrap();
+    assert!(
+        !n0.routes()
+            .unwrap()
+            .iter()
+            .any(|r| r.destination == net("10.50.2.0/24")),
+        "10.50.2.0/24 carries no 65010:100"
+    );
+
+    // Export to the top of rack: the rule's operations, nothing else.
+    tor.wait_received(&[net("10.244.8.0/26")], CONVERGE)
+        .unwrap();
+    let block = tor.cli(&["global", "rib", "10.244.8.0/26"]).unwrap();
+    assert!(block.contains("64512 64512 64512"), "{block}");
+    assert!(block.contains("64512:300"), "{block}");
+    assert!(!block.contains("64512:1"), "no prefix communities: {block}");
+
+    // Export to the iBGP peer: the top of rack's route as import made it,
+    // and the block with the prefixAdvertisements communities.
+    ibgp.wait_received(&[net("10.244.8.0/26"), net("10.50.1.0/24")], CONVERGE)
+        .unwrap();
+    let learned = ibgp.cmd("show route all 10.50.1.0/24").unwrap();
+    let priority_512 = format!("BGP.local_pref: {}", 2_147_483_647 - 512);
+    assert!(learned.contains(&priority_512), "{learned}");
+    assert!(learned.contains("(65010,100)"), "{learned}");
+    assert!(learned.contains("(64512, 7, 7)"), "{learned}");
+    let block = ibgp.cmd("show route all 10.244.8.0/26").unwrap();
+    assert!(block.contains("(64512,1)"), "{block}");
+    assert!(block.contains("(64512, 2, 3)"), "{block}");
+    assert!(
+        !block.contains("64512:300") && !block.contains("(64512,300)"),
+        "{block}"
+    );
+}

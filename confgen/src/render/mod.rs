@@ -7,15 +7,16 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proto::config::{
-    Asn, ClusterRoutes, ExportConfig, IpipMode, KernelConfig, ListenConfig, NextHopMode,
-    OriginKind, Originate, PeerConfig, PeerKind, PoolConfig, Secret, SpeakerConfig,
+    Asn, ClusterRoutes, CommunityValue, ExportConfig, IpipMode, KernelConfig, ListenConfig,
+    NextHopMode, OriginKind, Originate, PeerConfig, PeerKind, PoolConfig, PrefixCommunities,
+    Secret, SpeakerConfig,
 };
 
 mod filters;
 mod originate;
 mod peers;
 
-use originate::{address_blocks, originated};
+use originate::{address_blocks, originated, prefix_communities};
 use peers::peers;
 
 use crate::problem::Problem;
@@ -301,6 +302,7 @@ fn render_with(
     };
     let filters = filters::filters(&mut cx, &mut peers);
     let (originate, services) = originated(&mut cx);
+    let communities = prefix_communities(&mut cx);
     let address_blocks = address_blocks(snapshot, node);
     let pools: Vec<_> = snapshot.pools.values().collect();
     let mut export: Vec<IpNet> = pools
@@ -352,6 +354,7 @@ fn render_with(
                 .map(|p| p.spec.cidr)
                 .collect(),
             address_blocks,
+            communities,
         },
         kernel,
         restart_wait: proto::config::DEFAULT_RESTART_WAIT,

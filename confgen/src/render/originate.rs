@@ -1,5 +1,6 @@
-//! What a node originates: its confirmed blocks, the service ranges, and
-//! their communities (calico.md §2.5, §2.6).
+//! What a node originates: its confirmed blocks and the service ranges
+//! (calico.md §2.5, §2.6); and the communities routes sent inside each
+//! prefixAdvertisements range carry.
 
 use super::*;
 
@@ -16,8 +17,8 @@ pub(super) fn address_blocks(snapshot: &Snapshot, node: &str) -> Vec<IpNet> {
         .collect()
 }
 
-/// This node's confirmed blocks and the service ranges, with their
-/// communities; and the service ranges alone (never installed in the kernel).
+/// This node's confirmed blocks and the service ranges; and the service
+/// ranges alone (never installed in the kernel).
 pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
     let snapshot = cx.snapshot;
     let global = snapshot
@@ -32,7 +33,6 @@ pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
             originate.push(Originate {
                 prefix: *cidr,
                 kind: OriginKind::Block,
-                communities: Vec::new(),
             });
         }
     }
@@ -47,12 +47,31 @@ pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         originate.push(Originate {
             prefix: cidr.trunc(),
             kind: OriginKind::Static,
-            communities: Vec::new(),
         });
     }
-    // prefixAdvertisements: this node's own BGPConfiguration wins over the global one.
+    originate.sort_by_key(|o| o.prefix);
+    originate.dedup_by(|a, b| a.prefix == b.prefix);
+    let mut never_install: Vec<IpNet> = services.iter().map(IpNet::trunc).collect();
+    never_install.sort();
+    never_install.dedup();
+    (originate, never_install)
+}
+
+/// The communities of each `prefixAdvertisements` range, names resolved
+/// through BGPConfiguration `communities`: every route sent inside a range
+/// gets them (Calico's `apply_communities`), this node's blocks and
+/// service ranges as much as learned and reflected routes. A value that is
+/// neither a name nor a community is a problem and left out alone.
+pub(super) fn prefix_communities(cx: &mut Context<'_>) -> Vec<PrefixCommunities> {
+    let snapshot = cx.snapshot;
+    let name = cx.me.metadata.name.clone();
+    let global = snapshot
+        .global_config()
+        .map(|c| c.spec.clone())
+        .unwrap_or_default();
+    // This node's own BGPConfiguration wins over the global one.
     let node_config = Key::BgpConfiguration(format!("node.{name}"));
-    let (advertisements_key, advertisements) = match snapshot
+    let (key, advertisements) = match snapshot
         .node_config(&name)
         .map(|c| c.spec.prefix_advertisements.good.clone())
         .filter(|a| !a.is_empty())
@@ -68,31 +87,39 @@ pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         .iter()
         .map(|c| (c.name.as_str(), c.value.as_str()))
         .collect();
-    for advertisement in &advertisements {
+    let mut out: Vec<PrefixCommunities> = Vec::new();
+    for (i, advertisement) in advertisements.iter().enumerate() {
+        let mut communities = Vec::new();
         for community in &advertisement.communities {
             let value = names.get(community.as_str()).copied().unwrap_or(community);
-            if proto::config::parse_community(value).is_none() {
-                let reason = format!(
-                    "community {value:?} for {} skipped: only aa:nn is supported",
-                    advertisement.cidr
-                );
-                cx.problem(&advertisements_key, "spec.prefixAdvertisements", reason);
-                continue;
-            }
-            for origin in originate
-                .iter_mut()
-                .filter(|o| advertisement.cidr.contains(&o.prefix))
-            {
-                if !origin.communities.iter().any(|c| c == value) {
-                    origin.communities.push(value.to_owned());
-                }
+            match value.parse::<CommunityValue>() {
+                Ok(c) if !communities.contains(&c) => communities.push(c),
+                Ok(_) => {}
+                Err(reason) => cx.problem(
+                    &key,
+                    &format!("spec.prefixAdvertisements[{i}].communities"),
+                    format!("{reason}: left out"),
+                ),
             }
         }
+        if communities.is_empty() {
+            continue;
+        }
+        if out.len() == proto::config::MAX_PREFIX_COMMUNITIES {
+            cx.problem(
+                &key,
+                &format!("spec.prefixAdvertisements[{i}]"),
+                format!(
+                    "more than {} ranges with communities: left out",
+                    proto::config::MAX_PREFIX_COMMUNITIES
+                ),
+            );
+            continue;
+        }
+        out.push(PrefixCommunities {
+            prefix: advertisement.cidr.trunc(),
+            communities,
+        });
     }
-    originate.sort_by_key(|o| o.prefix);
-    originate.dedup_by(|a, b| a.prefix == b.prefix);
-    let mut never_install: Vec<IpNet> = services.iter().map(IpNet::trunc).collect();
-    never_install.sort();
-    never_install.dedup();
-    (originate, never_install)
+    out
 }

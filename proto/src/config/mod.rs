@@ -22,6 +22,7 @@
 //! ```
 
 mod asn;
+mod community;
 mod filter;
 mod secret;
 mod validate;
@@ -34,8 +35,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use self::asn::{Asn, AsnError};
+pub use self::community::CommunityValue;
 pub use self::filter::{
-    FilterAction, FilterConfig, FilterRule, FilterSource, MatchOperator, PrefixLength,
+    FilterAction, FilterConfig, FilterOperation, FilterRule, FilterSource, MatchOperator, PeerType,
+    PrefixLength,
 };
 pub use self::secret::Secret;
 
@@ -44,7 +47,7 @@ pub use self::secret::Secret;
 pub fn schema() -> schemars::Schema {
     schemars::schema_for!(SpeakerConfig)
 }
-pub use self::validate::{parse_community, ConfigError};
+pub use self::validate::ConfigError;
 
 pub const DEFAULT_PORT: u16 = 179;
 pub const DEFAULT_HOLD_TIME: u16 = 240;
@@ -275,9 +278,6 @@ pub struct Originate {
     /// `block` or `static`.
     #[serde(default)]
     pub kind: OriginKind,
-    /// Standard communities `asn:value` to attach.
-    #[serde(default)]
-    pub communities: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
@@ -311,7 +311,28 @@ pub struct ExportConfig {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub address_blocks: Vec<IpNet>,
+    /// Communities every route sent inside a range carries, one
+    /// `[[export.communities]]` table per range (Calico's
+    /// `prefixAdvertisements`); a route inside several gets each range's.
+    /// Not for a route a filter rule accepted: as in Calico, its rule decides.
+    #[serde(default)]
+    pub communities: Vec<PrefixCommunities>,
 }
+
+/// The communities added to routes sent inside one range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixCommunities {
+    /// The range.
+    #[schemars(with = "String")]
+    pub prefix: IpNet,
+    /// `aa:nn` communities and `aa:nn:mm` large communities, added in order.
+    pub communities: Vec<CommunityValue>,
+}
+
+/// The most `[[export.communities]]` ranges: each route's set of ranges is
+/// one bit each in the export cache's key.
+pub const MAX_PREFIX_COMMUNITIES: usize = 64;
 
 /// What routesync programs.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]

@@ -23,10 +23,10 @@ next_hop = "self"
 [[originate]]
 prefix = "10.244.1.0/26"
 kind = "block"
-communities = ["64512:100"]
 
 [export]
 prefixes = ["10.244.0.0/16"]
+communities = [{ prefix = "10.244.0.0/16", communities = ["64512:100", "64512:1:2"] }]
 
 [kernel]
 pool = [{ cidr = "10.244.0.0/16", ipip = "CrossSubnet" }]
@@ -69,6 +69,13 @@ fn a_node_config_with_calico_defaults() {
     assert_eq!(global.next_hop, NextHopMode::SelfAddress);
     assert_eq!(global.password.as_ref().map(Secret::expose), Some("s3cret"));
     assert_eq!(config.originate[0].kind, OriginKind::Block);
+    assert_eq!(
+        config.export.communities[0].communities,
+        [
+            CommunityValue::Standard(64512, 100),
+            CommunityValue::Large(64512, 1, 2)
+        ]
+    );
     assert_eq!(config.kernel.pools[0].ipip, IpipMode::CrossSubnet);
     assert_eq!((config.kernel.protocol, config.kernel.table), (12, 254));
     assert_eq!(config.address_for(true), Some("10.0.1.11".parse().unwrap()));
@@ -134,8 +141,16 @@ fn errors_name_the_field() {
             "originate[0].prefix",
         ),
         (
-            with_peer("\n[[originate]]\nprefix = \"10.244.1.0/26\"\ncommunities = [\"70000:1\"]"),
-            "originate[0].communities[0]",
+            with_peer("\n[[filter]]\nname = \"tor\"\nimport_v4 = [{ action = \"Reject\", operations = [{ set_priority = 10 }] }]"),
+            "filter[0].import_v4[0].operations",
+        ),
+        (
+            with_peer("\n[[filter]]\nname = \"tor\"\nexport_v6 = [{ action = \"Accept\", priority = 0 }]"),
+            "filter[0].export_v6[0].priority",
+        ),
+        (
+            with_peer("\n[[filter]]\nname = \"tor\"\nexport_v6 = [{ action = \"Accept\", operations = [{ prepend_as_path = [] }] }]"),
+            "filter[0].export_v6[0].operations",
         ),
         (
             with_peer("reachable_by = \"fd00::1\""),
@@ -182,6 +197,11 @@ fn errors_name_the_field() {
         error("node_name = \"n\"\nrouter_id = \"10.0.0.1\"\nlocal_as = \"x\"").field,
         ""
     );
+    // A community that is neither aa:nn nor aa:nn:mm: toml's error names it.
+    let community = error(&with_peer(
+        "\n[export]\ncommunities = [{ prefix = \"10.0.0.0/8\", communities = [\"70000:1\"] }]",
+    ));
+    assert!(community.message.contains("70000:1"), "{community}");
     let unknown = error("node_name = \"n\"\nrouter_id = \"10.0.0.1\"\nlocal_as = 1\nsurprise = 2");
     assert!(unknown.message.contains("surprise"), "{unknown}");
 }

@@ -107,14 +107,16 @@ impl SpeakerConfig {
                     ),
                 ));
             }
-            for (j, community) in origin.communities.iter().enumerate() {
-                if parse_community(community).is_none() {
-                    return Err(ConfigError::new(
-                        format!("originate[{i}].communities[{j}]"),
-                        format!("{community:?} is not asn:value with both in 0..=65535"),
-                    ));
-                }
-            }
+        }
+        if self.export.communities.len() > super::MAX_PREFIX_COMMUNITIES {
+            return Err(ConfigError::new(
+                "export.communities",
+                format!(
+                    "{} ranges; at most {} are supported",
+                    self.export.communities.len(),
+                    super::MAX_PREFIX_COMMUNITIES
+                ),
+            ));
         }
         for (field, value) in [
             (
@@ -183,6 +185,28 @@ impl super::FilterRule {
         {
             return Err(("interface", "must be an interface name pattern".into()));
         }
+        if self
+            .priority
+            .is_some_and(|p| !super::ROUTE_PRIORITY_RANGE.contains(&p))
+        {
+            return Err(("priority", priority_range()));
+        }
+        if !self.operations.is_empty() && self.action != super::FilterAction::Accept {
+            return Err(("operations", "only an accepting rule has operations".into()));
+        }
+        for operation in &self.operations {
+            match operation {
+                super::FilterOperation::SetPriority(p)
+                    if !super::ROUTE_PRIORITY_RANGE.contains(p) =>
+                {
+                    return Err(("operations", format!("set_priority: {}", priority_range())));
+                }
+                super::FilterOperation::PrependAsPath(asns) if asns.is_empty() => {
+                    return Err(("operations", "prepend_as_path needs an AS number".into()));
+                }
+                _ => {}
+            }
+        }
         if let Some(lengths) = self.prefix_length {
             let longest = if ipv4 { 32 } else { 128 };
             let (min, max) = (lengths.min.unwrap_or(0), lengths.max.unwrap_or(longest));
@@ -199,12 +223,11 @@ impl super::FilterRule {
     }
 }
 
-/// `asn:value`, each in 0..=65535, as a 32-bit community (RFC 1997).
-pub fn parse_community(text: &str) -> Option<u32> {
-    let (asn, value) = text.split_once(':')?;
-    Some(
-        u32::from(asn.trim().parse::<u16>().ok()?) << 16
-            | u32::from(value.trim().parse::<u16>().ok()?),
+fn priority_range() -> String {
+    format!(
+        "a priority is within {}..={}",
+        super::ROUTE_PRIORITY_RANGE.start(),
+        super::ROUTE_PRIORITY_RANGE.end()
     )
 }
 

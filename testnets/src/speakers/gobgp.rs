@@ -85,22 +85,23 @@ impl GoBgp {
 
     /// Originates a prefix (origin IGP, next hop self).
     pub fn announce(&self, prefix: IpNet) -> Result<()> {
+        self.announce_with(prefix, &[])
+    }
+
+    /// Originates a prefix with more of `gobgp global rib add`'s attribute
+    /// arguments (`["community", "65010:100"]`).
+    pub fn announce_with(&self, prefix: IpNet, attributes: &[&str]) -> Result<()> {
         let family = if prefix.addr().is_ipv4() {
             "ipv4"
         } else {
             "ipv6"
         };
-        self.cli(&[
-            "global",
-            "rib",
-            "add",
-            "-a",
-            family,
-            &prefix.to_string(),
-            "origin",
-            "igp",
-        ])
-        .map(drop)
+        let prefix = prefix.to_string();
+        let mut args = vec![
+            "global", "rib", "add", "-a", family, &prefix, "origin", "igp",
+        ];
+        args.extend_from_slice(attributes);
+        self.cli(&args).map(drop)
     }
 
     pub fn withdraw(&self, prefix: IpNet) -> Result<()> {
