@@ -1,7 +1,8 @@
 //! Golden tests: Calico resources in YAML (tests/golden/<case>/input.yaml,
 //! with `kind: BlockAffinity` documents for affinities) are loaded as etcd
 //! keys and values, and every node with a BGP address is rendered; the result
-//! must equal tests/golden/<case>/expected/<node>.json, and the warnings
+//! must equal tests/golden/<case>/expected/<node>.json, its BIRD 1.6
+//! renderings <node>.bird and (with IPv6) <node>.bird6, and the warnings
 //! warnings.txt. `UPDATE_GOLDEN=1` rewrites the expected files.
 
 #![allow(
@@ -12,7 +13,8 @@
 use std::fs;
 use std::path::Path;
 
-use confgen::render::render;
+use confgen::bird::{render, Family, Flavor, Options};
+use confgen::render::render as render_node;
 use confgen::secrets::SecretDir;
 use confgen::snapshot::{Key, Snapshot};
 use serde::Deserialize;
@@ -47,21 +49,31 @@ fn load(case: &Path) -> Snapshot {
     snapshot
 }
 
+fn options(flavor: Flavor, family: Family) -> Options {
+    Options {
+        flavor,
+        family,
+        show_secrets: false,
+    }
+}
+
 /// Debian's BIRD 1.6 (unpacked by scripts/setup.sh) must accept the stock
-/// rendering: `bird -p` parses a configuration and exits.
-fn check_with_bird16(config: &proto::config::SpeakerConfig, what: &str) {
-    let bird = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/bird16/root/usr/sbin/bird");
+/// rendering: `bird -p` (or `bird6 -p`) parses a configuration and exits.
+fn check_with_bird16(config: &proto::config::SpeakerConfig, family: Family, what: &str) {
+    let daemon = match family {
+        Family::V4 => "bird",
+        Family::V6 => "bird6",
+    };
+    let bird = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.cache/bird16/root/usr/sbin")
+        .join(daemon);
     assert!(bird.exists(), "BIRD 1.6 is missing: run scripts/setup.sh");
     let file = std::env::temp_dir().join(format!(
-        "confgen-{}-{}.conf",
+        "confgen-{}-{}-{daemon}.conf",
         std::process::id(),
         what.replace('/', "_")
     ));
-    fs::write(
-        &file,
-        confgen::bird::render_bird(config, confgen::bird::Flavor::Stock),
-    )
-    .unwrap();
+    fs::write(&file, render(config, options(Flavor::Stock, family))).unwrap();
     let out = std::process::Command::new(&bird)
         .arg("-p")
         .arg("-c")
@@ -71,9 +83,45 @@ fn check_with_bird16(config: &proto::config::SpeakerConfig, what: &str) {
     let _ = fs::remove_file(&file);
     assert!(
         out.status.success(),
-        "{what}: BIRD 1.6 refuses the rendering: {}",
+        "{what}: BIRD 1.6 {daemon} refuses the rendering: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The rendering and the SpeakerConfig bgpd runs come from one `render()`:
+/// each family's rendering holds exactly that family's peers, under their
+/// names, and its originated prefixes as blackholes.
+fn check_agreement(config: &proto::config::SpeakerConfig, family: Family, text: &str, what: &str) {
+    let mut peers: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("protocol bgp "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    let mut expected: Vec<String> = config
+        .peers
+        .iter()
+        .filter(|p| family.holds(p.address))
+        .map(|p| p.protocol_name())
+        .collect();
+    peers.sort();
+    expected.sort();
+    assert_eq!(peers, expected, "{what}: peers");
+    let mut blackholes: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("route "))
+        .filter_map(|l| l.strip_suffix(" blackhole;"))
+        .map(str::to_owned)
+        .collect();
+    let mut originated: Vec<String> = config
+        .originate
+        .iter()
+        .filter(|o| family.holds(o.prefix.addr()))
+        .map(|o| o.prefix.to_string())
+        .collect();
+    blackholes.sort();
+    originated.sort();
+    assert_eq!(blackholes, originated, "{what}: originated prefixes");
 }
 
 #[test]
@@ -94,17 +142,28 @@ fn every_case_renders_as_expected() {
         let mut warnings = String::new();
         for (name, node) in &snapshot.nodes {
             let expected_path = case.join("expected").join(format!("{name}.json"));
-            let (got, bird) = match render(&snapshot, name, &secrets) {
+            let (got, bird, bird6) = match render_node(&snapshot, name, &secrets) {
                 Ok(rendered) => {
                     for warning in &rendered.problems {
                         warnings.push_str(&format!("{name}: {warning}\n"));
                     }
-                    let bird =
-                        confgen::bird::render_bird(&rendered.config, confgen::bird::Flavor::Calico);
-                    check_with_bird16(&rendered.config, &format!("{}/{name}", case.display()));
+                    let config = &rendered.config;
+                    let what = format!("{}/{name}", case.display());
+                    let bird = render(config, options(Flavor::Calico, Family::V4));
+                    check_with_bird16(config, Family::V4, &what);
+                    check_agreement(config, Family::V4, &bird, &what);
+                    // bird6.cfg where the node has IPv6 (Calico renders its
+                    // peers only then).
+                    let bird6 = config.address_for(false).map(|_| {
+                        let bird6 = render(config, options(Flavor::Calico, Family::V6));
+                        check_with_bird16(config, Family::V6, &what);
+                        check_agreement(config, Family::V6, &bird6, &what);
+                        bird6
+                    });
                     (
-                        serde_json::to_string_pretty(&rendered.config).unwrap() + "\n",
+                        serde_json::to_string_pretty(config).unwrap() + "\n",
                         bird,
+                        bird6,
                     )
                 }
                 Err(e) => {
@@ -113,14 +172,25 @@ fn every_case_renders_as_expected() {
                 }
             };
             let bird_path = expected_path.with_extension("bird");
+            let bird6_path = expected_path.with_extension("bird6");
             if update {
                 fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
                 fs::write(&expected_path, &got).unwrap();
                 fs::write(&bird_path, &bird).unwrap();
+                match &bird6 {
+                    Some(text) => fs::write(&bird6_path, text).unwrap(),
+                    None => {
+                        let _ = fs::remove_file(&bird6_path);
+                    }
+                }
             } else {
-                for (path, text) in [(&expected_path, &got), (&bird_path, &bird)] {
-                    if fs::read_to_string(path).ok().as_deref() != Some(text.as_str()) {
-                        failures.push(format!("{} differs:\n{text}", path.display()));
+                for (path, text) in [
+                    (&expected_path, Some(&got)),
+                    (&bird_path, Some(&bird)),
+                    (&bird6_path, bird6.as_ref()),
+                ] {
+                    if fs::read_to_string(path).ok().as_ref() != text {
+                        failures.push(format!("{} differs:\n{text:?}", path.display()));
                     }
                 }
             }
@@ -143,7 +213,7 @@ fn every_case_renders_as_expected() {
 #[test]
 fn passwords_come_from_the_secret_folder() {
     let case = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/passwords");
-    let rendered = render(&load(&case), "node1", &SecretDir(case.join("secrets"))).unwrap();
+    let rendered = render_node(&load(&case), "node1", &SecretDir(case.join("secrets"))).unwrap();
     let password = |address: &str| {
         let peer = rendered
             .config
@@ -186,7 +256,7 @@ fn rendered_configs_round_trip_through_toml() {
             .join(case);
         let snapshot = load(&path);
         for name in snapshot.nodes.keys() {
-            let rendered = render(&snapshot, name, &confgen::secrets::NoSecrets).unwrap();
+            let rendered = render_node(&snapshot, name, &confgen::secrets::NoSecrets).unwrap();
             let text = toml::to_string(&rendered.config).unwrap();
             let back = proto::config::SpeakerConfig::from_toml(&text)
                 .unwrap_or_else(|e| panic!("{case}/{name}: {e}\n{text}"));

@@ -14,10 +14,14 @@ use proto::config::ClusterRoutes;
 enum Format {
     Json,
     Toml,
-    /// The BIRD 1.6 configuration confd would render (Calico's fork, with krt_tunnel).
+    /// The BIRD 1.6 bird.cfg (IPv4) confd would render (Calico's fork, with krt_tunnel).
     Bird,
-    /// The same for Debian's stock BIRD 1.6 (no krt_tunnel).
+    /// The BIRD 1.6 bird6.cfg (IPv6) confd would render.
+    Bird6,
+    /// bird.cfg for Debian's stock BIRD 1.6 (no krt_tunnel).
     BirdStock,
+    /// bird6.cfg for Debian's stock BIRD 1.6.
+    Bird6Stock,
 }
 
 #[derive(Parser)]
@@ -46,12 +50,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the SpeakerConfig of NODE (passwords shown as ***).
+    /// Print the SpeakerConfig of NODE (passwords shown as *** unless
+    /// --show-secrets).
     Render {
         #[arg(long, env = "NODENAME")]
         node: String,
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
+        /// Write BGP passwords as they are (the BIRD formats), for a
+        /// configuration BIRD is to run.
+        #[arg(long)]
+        show_secrets: bool,
         /// A folder laid out like a mounted Secret volume, for passwords.
         #[arg(long, env = "BGPD_SECRETS_DIR")]
         secrets_dir: Option<PathBuf>,
@@ -67,9 +76,16 @@ fn main() -> ExitCode {
     let Command::Render {
         node,
         format,
+        show_secrets,
         secrets_dir,
         cluster_routes_default,
     } = &cli.command;
+    if *show_secrets && matches!(format, Format::Json | Format::Toml) {
+        eprintln!(
+            "confgen: --show-secrets is for the BIRD formats; json and toml always mask passwords"
+        );
+        return ExitCode::from(2);
+    }
     let etcd = EtcdConfig {
         ca_cert: cli.etcd_ca_cert_file.clone(),
         cert: cli.etcd_cert_file.clone(),
@@ -113,14 +129,21 @@ fn main() -> ExitCode {
                     serde_json::to_string_pretty(&rendered.config).map_err(|e| e.to_string())
                 }
                 Format::Toml => toml::to_string(&rendered.config).map_err(|e| e.to_string()),
-                Format::Bird => Ok(confgen::bird::render_bird(
-                    &rendered.config,
-                    confgen::bird::Flavor::Calico,
-                )),
-                Format::BirdStock => Ok(confgen::bird::render_bird(
-                    &rendered.config,
-                    confgen::bird::Flavor::Stock,
-                )),
+                Format::Bird | Format::Bird6 | Format::BirdStock | Format::Bird6Stock => {
+                    use confgen::bird::{render, Family, Flavor, Options};
+                    let (flavor, family) = match format {
+                        Format::Bird => (Flavor::Calico, Family::V4),
+                        Format::Bird6 => (Flavor::Calico, Family::V6),
+                        Format::BirdStock => (Flavor::Stock, Family::V4),
+                        _ => (Flavor::Stock, Family::V6),
+                    };
+                    let options = Options {
+                        flavor,
+                        family,
+                        show_secrets: *show_secrets,
+                    };
+                    Ok(render(&rendered.config, options))
+                }
             };
             match text {
                 Ok(text) => {

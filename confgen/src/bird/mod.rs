@@ -1,21 +1,23 @@
-//! A `SpeakerConfig` written as the BIRD 1.6 configuration confd renders for
-//! it (calico.md §2.1 to §2.6), for two uses: an operator diffs it with what
-//! confd generated, and tests run Calico-configured BIRD nodes beside bgpd.
+//! A `SpeakerConfig` written as the BIRD 1.6 configurations confd renders
+//! for it (calico.md §2.1 to §2.6), for two uses: an operator diffs them
+//! with what confd generated, and tests run Calico-configured BIRD nodes
+//! beside bgpd.
 //!
-//! BIRD 1.6 speaks IPv4 only (IPv6 is `bird6`'s); IPv6 peers and prefixes
-//! are left out. `Flavor::Calico` keeps `krt_tunnel`, which only Calico's
-//! fork of BIRD knows; `Flavor::Stock` leaves it out so that Debian's BIRD
-//! 1.6 runs the result.
+//! BIRD 1.6 runs one daemon per family: `bird` (bird.cfg) for IPv4 and
+//! `bird6` (bird6.cfg) for IPv6, each holding its family's prefixes and
+//! peers, as confd renders them. `Flavor::Calico` keeps `krt_tunnel`, which
+//! only Calico's fork of BIRD knows; `Flavor::Stock` leaves it out so that
+//! Debian's BIRD 1.6 runs the result. Passwords are masked unless asked for.
 
 use std::fmt::Write;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use proto::config::{
-    CommunityValue, FilterAction, FilterOperation, FilterRule, FilterSource, IpipMode,
-    MatchOperator, NextHopMode, OriginKind, PeerKind, SpeakerConfig,
-};
-use sha2::{Digest, Sha256};
+use proto::config::{IpipMode, NextHopMode, OriginKind, PeerKind, SpeakerConfig};
+
+mod filters;
+
+use filters::{function_name, render_communities, render_filters, takes_peer_type};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
@@ -25,22 +27,75 @@ pub enum Flavor {
     Stock,
 }
 
-/// The `bird.cfg` of `config`.
+/// Which of BIRD 1.6's two daemons a rendering is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// `bird`, bird.cfg.
+    V4,
+    /// `bird6`, bird6.cfg.
+    V6,
+}
+
+impl Family {
+    pub fn holds(self, address: IpAddr) -> bool {
+        address.is_ipv4() == (self == Family::V4)
+    }
+
+    /// The suffix of Calico's names for this family's things (`V4`, `V6`).
+    fn suffix(self) -> &'static str {
+        match self {
+            Family::V4 => "V4",
+            Family::V6 => "V6",
+        }
+    }
+}
+
+/// How to render.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub flavor: Flavor,
+    pub family: Family,
+    /// Write passwords as they are, for a configuration BIRD runs; masked
+    /// (`"***"`) otherwise, for showing and diffing.
+    pub show_secrets: bool,
+}
+
+/// The `bird.cfg` of `config`, passwords masked.
 pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
-    let v4 = |net: &IpNet| net.addr().is_ipv4();
+    render(
+        config,
+        Options {
+            flavor,
+            family: Family::V4,
+            show_secrets: false,
+        },
+    )
+}
+
+/// The `bird.cfg` (IPv4) or `bird6.cfg` (IPv6) of `config`.
+pub fn render(config: &SpeakerConfig, options: Options) -> String {
+    let Options {
+        flavor,
+        family,
+        show_secrets,
+    } = options;
+    let v4 = |net: &IpNet| family.holds(net.addr());
     let node_net = config.addresses.iter().find(|a| v4(a)).map(IpNet::trunc);
     let mut out = String::new();
     let w = &mut out;
+    let daemon = match family {
+        Family::V4 => "bird",
+        Family::V6 => "bird6",
+    };
     let _ = writeln!(
         w,
-        "# Rendered by confgen for {} (BIRD 1.6, as confd would)",
+        "# Rendered by confgen for {} (BIRD 1.6 {daemon}, as confd would)",
         config.node_name
     );
     let _ = writeln!(w, "router id {};", config.router_id);
-    if config.listen.address.is_some() || config.listen.port != proto::config::DEFAULT_PORT {
-        let address = config
-            .listen
-            .address
+    let listen_address = config.listen.address.filter(|a| family.holds(*a));
+    if listen_address.is_some() || config.listen.port != proto::config::DEFAULT_PORT {
+        let address = listen_address
             .map(|a| format!("address {a} "))
             .unwrap_or_default();
         let _ = writeln!(w, "listen bgp {address}port {};", config.listen.port);
@@ -52,9 +107,10 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         let _ = writeln!(w, "  route {} blackhole;", origin.prefix);
     }
     // BGPPeer reachableBy: the peer through its gateway.
-    for peer in config.peers.iter().filter(|p| p.address.is_ipv4()) {
+    for peer in config.peers.iter().filter(|p| family.holds(p.address)) {
         if let Some(gateway) = peer.reachable_by {
-            let _ = writeln!(w, "  route {}/32 via {gateway};", peer.address);
+            let host = IpNet::from(peer.address);
+            let _ = writeln!(w, "  route {host} via {gateway};");
         }
     }
     let _ = writeln!(w, "}}\n\nfunction calico_aggr () {{");
@@ -69,7 +125,10 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         .filter(v4)
         .collect();
     blocks.sort();
-    let normal_v4 = config.kernel.route_priority.ipv4;
+    let normal_v4 = match family {
+        Family::V4 => config.kernel.route_priority.ipv4,
+        Family::V6 => config.kernel.route_priority.ipv6,
+    };
     for block in blocks {
         // An elevated route (a lower metric than normal; none is normal)
         // leaves the block too (crate docs: bgpd's `priority` rule).
@@ -80,7 +139,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         );
     }
     let _ = writeln!(w, "}}");
-    render_communities(w, config);
+    render_communities(w, config, family);
 
     // bird_ipam.cfg: what may be exported, and how pools reach the kernel.
     // Felix's tunnel routes never go to iBGP peers: VXLAN and WireGuard
@@ -125,7 +184,8 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             let _ = writeln!(w, "    reject;\n  }}");
             continue;
         }
-        if flavor == Flavor::Calico {
+        // IP-in-IP is IPv4's: bird6 has no tunnel to choose.
+        if flavor == Flavor::Calico && family == Family::V4 {
             let tunnel = &config.kernel.tunnel_device;
             match (pool.ipip, node_net) {
                 (IpipMode::CrossSubnet, Some(subnet)) => {
@@ -157,7 +217,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             .collect::<String>(),
         config.local_as
     );
-    render_filters(w, config);
+    render_filters(w, config, family);
     if config.cluster_id.is_some() {
         let _ = writeln!(
             w,
@@ -165,7 +225,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             config.cluster_id.map(|c| c.to_string()).unwrap_or_default()
         );
     }
-    for peer in config.peers.iter().filter(|p| p.address.is_ipv4()) {
+    for peer in config.peers.iter().filter(|p| family.holds(p.address)) {
         let _ = writeln!(
             w,
             "\nprotocol bgp {} from bgp_template {{",
@@ -192,7 +252,7 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
             peer.address, peer.remote_as
         );
         // sourceAddress None: no `source address` line, as confd renders it.
-        if let Some(IpAddr::V4(source)) = peer.source_address {
+        if let Some(source) = peer.source_address.filter(|a| family.holds(*a)) {
             let _ = writeln!(w, "  source address {source};");
         }
         let internal = peer.remote_as == peer.local_as.unwrap_or(config.local_as);
@@ -202,17 +262,21 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         let elevated_above = proto::config::LOCAL_PREF_OF_METRIC_0 - normal_v4;
         // The peer's BGPFilters, in its order, before the usual rules; a
         // function with peerType rules is told whether the peer is iBGP.
+        let ipv4 = family == Family::V4;
         let calls = |import: bool| -> String {
             config
                 .filters_of(peer)
-                .filter(|f| !f.rules(true, import).is_empty())
+                .filter(|f| !f.rules(ipv4, import).is_empty())
                 .map(|f| {
-                    let argument = if by_peer_type(f.rules(true, import)) {
+                    let argument = if takes_peer_type(f.rules(ipv4, import)) {
                         internal.to_string()
                     } else {
                         String::new()
                     };
-                    format!("    {}({argument});\n", function_name(&f.name, import))
+                    format!(
+                        "    {}({argument});\n",
+                        function_name(&f.name, import, family)
+                    )
                 })
                 .collect()
         };
@@ -233,9 +297,21 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
                 let _ = writeln!(w, "  rr client;\n  rr cluster id {cluster};");
             }
         }
-        if peer.password.is_some() {
-            // The secret itself is never written out.
-            let _ = writeln!(w, "  password \"***\";");
+        if let Some(password) = &peer.password {
+            // Written out only for BIRD to run it. BIRD's strings have no
+            // escapes: a password with a double quote or a line break
+            // cannot be written, and is said so rather than changed.
+            let secret = password.expose();
+            if !show_secrets {
+                let _ = writeln!(w, "  password \"***\";");
+            } else if secret.contains(['"', '\n']) {
+                let _ = writeln!(
+                    w,
+                    "  # password not written: BIRD cannot read its double quote or line break"
+                );
+            } else {
+                let _ = writeln!(w, "  password \"{secret}\";");
+            }
         }
         match peer.next_hop {
             NextHopMode::Keep if !internal => {
@@ -255,196 +331,4 @@ pub fn render_bird(config: &SpeakerConfig, flavor: Flavor) -> String {
         let _ = writeln!(w, "}}");
     }
     out
-}
-
-/// The longest symbol BIRD takes.
-const MAX_BIRD_SYMBOL: usize = 64;
-
-/// BIRD's name for a filter's function, as Calico's confd names it: a name
-/// too long for BIRD's 64-character symbols keeps its start and gets the
-/// first 16 hex digits of its SHA-256, so that long names stay apart.
-fn function_name(filter: &str, import: bool) -> String {
-    let direction = if import { "import" } else { "export" };
-    let suffix = format!("_{direction}FilterV4");
-    let room = MAX_BIRD_SYMBOL - "bgp_".len() - suffix.len();
-    let name = if filter.len() <= room {
-        filter.to_owned()
-    } else {
-        let digest: String = Sha256::digest(filter.as_bytes())
-            .iter()
-            .take(8)
-            .map(|b| format!("{b:02X}"))
-            .collect();
-        // Resource names are ASCII (DNS subdomain names): any index is a
-        // character boundary.
-        format!("{}_{digest}", &filter[..room - digest.len() - 1])
-    };
-    format!("'bgp_{name}{suffix}'")
-}
-
-/// Whether a list has `peerType` rules: its function then takes Calico's
-/// `is_same_as` argument.
-fn by_peer_type(rules: &[FilterRule]) -> bool {
-    rules.iter().any(|r| r.peer_type.is_some())
-}
-
-/// One function per BGPFilter and direction with IPv4 rules: each rule an
-/// `if`, the first to match deciding, after its operations.
-fn render_filters(w: &mut String, config: &SpeakerConfig) {
-    for filter in &config.filters {
-        for import in [true, false] {
-            let rules = filter.rules(true, import);
-            if rules.is_empty() {
-                continue;
-            }
-            let parameter = if by_peer_type(rules) {
-                "bool is_same_as"
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                w,
-                "\nfunction {}({parameter}) {{",
-                function_name(&filter.name, import)
-            );
-            for rule in rules {
-                let mut body = operations(&rule.operations);
-                body.push(match rule.action {
-                    FilterAction::Accept => "accept;".into(),
-                    FilterAction::Reject => "reject;".into(),
-                });
-                let body = body.join(" ");
-                let conditions = conditions(rule);
-                let statement = if conditions.is_empty() {
-                    body
-                } else {
-                    format!("if ({}) then {{ {body} }}", conditions.join("&&"))
-                };
-                let statement = match rule.peer_type {
-                    Some(proto::config::PeerType::Ibgp) => {
-                        format!("if (is_same_as) then {{ {statement} }}")
-                    }
-                    Some(proto::config::PeerType::Ebgp) => {
-                        format!("if (!is_same_as) then {{ {statement} }}")
-                    }
-                    None => statement,
-                };
-                let _ = writeln!(w, "  {statement}");
-            }
-            let _ = writeln!(w, "}}");
-        }
-    }
-}
-
-/// A rule's conditions in BIRD's filter language, as Calico writes them.
-fn conditions(rule: &FilterRule) -> Vec<String> {
-    let mut out = Vec::new();
-    if let (Some(operator), Some(cidr)) = (rule.match_operator, rule.cidr) {
-        let set = match rule.prefix_length {
-            Some(lengths) => format!(
-                "[ {cidr}{{{},{}}} ]",
-                lengths
-                    .min
-                    .unwrap_or(cidr.prefix_len())
-                    .max(cidr.prefix_len()),
-                lengths
-                    .max
-                    .unwrap_or(cidr.max_prefix_len())
-                    .min(cidr.max_prefix_len())
-            ),
-            None => cidr.to_string(),
-        };
-        out.push(match operator {
-            MatchOperator::Equal => format!("(net = {cidr})"),
-            MatchOperator::NotEqual => format!("(net != {cidr})"),
-            MatchOperator::In => format!("(net ~ {set})"),
-            MatchOperator::NotIn => format!("!(net ~ {set})"),
-        });
-    }
-    if rule.source == Some(FilterSource::RemotePeers) {
-        out.push("((defined(source))&&(source ~ [ RTS_BGP ]))".into());
-    }
-    if let Some(interface) = &rule.interface {
-        out.push(format!("((defined(ifname))&&(ifname ~ \"{interface}\"))"));
-    }
-    if let Some(community) = rule.community {
-        out.push(format!(
-            "({} ~ {})",
-            community_tuple(community),
-            community_list(community)
-        ));
-    }
-    if !rule.as_path_prefix.is_empty() {
-        let asns: Vec<String> = rule.as_path_prefix.iter().map(u32::to_string).collect();
-        out.push(format!("(bgp_path ~ [= {} * =])", asns.join(" ")));
-    }
-    if let Some(priority) = rule.priority {
-        out.push(format!(
-            "(defined(bgp_local_pref)&&(bgp_local_pref = {}))",
-            proto::config::LOCAL_PREF_OF_METRIC_0 - priority
-        ));
-    }
-    out
-}
-
-/// An accepting rule's operations as BIRD statements.
-fn operations(operations: &[FilterOperation]) -> Vec<String> {
-    let mut out = Vec::new();
-    for operation in operations {
-        match operation {
-            FilterOperation::AddCommunity(c) => out.push(add_community(*c)),
-            // BIRD prepends one at a time: the last goes first.
-            FilterOperation::PrependAsPath(asns) => out.extend(
-                asns.iter()
-                    .rev()
-                    .map(|asn| format!("bgp_path.prepend({asn});")),
-            ),
-            FilterOperation::SetPriority(p) => out.push(format!(
-                "bgp_local_pref = {};",
-                proto::config::LOCAL_PREF_OF_METRIC_0 - p
-            )),
-        }
-    }
-    out
-}
-
-fn community_tuple(community: CommunityValue) -> String {
-    match community {
-        CommunityValue::Standard(a, n) => format!("({a}, {n})"),
-        CommunityValue::Large(a, n, m) => format!("({a}, {n}, {m})"),
-    }
-}
-
-fn community_list(community: CommunityValue) -> &'static str {
-    match community {
-        CommunityValue::Standard(..) => "bgp_community",
-        CommunityValue::Large(..) => "bgp_large_community",
-    }
-}
-
-fn add_community(community: CommunityValue) -> String {
-    format!(
-        "{}.add({});",
-        community_list(community),
-        community_tuple(community)
-    )
-}
-
-/// Calico's `apply_communities`: the communities of every
-/// prefixAdvertisements range a sent route is inside.
-fn render_communities(w: &mut String, config: &SpeakerConfig) {
-    let _ = writeln!(w, "\nfunction apply_communities () {{");
-    for range in config
-        .export
-        .communities
-        .iter()
-        .filter(|r| r.prefix.addr().is_ipv4())
-    {
-        let _ = writeln!(w, "  if ( net ~ {} ) then {{", range.prefix);
-        for community in &range.communities {
-            let _ = writeln!(w, "    {}", add_community(*community));
-        }
-        let _ = writeln!(w, "  }}");
-    }
-    let _ = writeln!(w, "}}");
 }
