@@ -380,6 +380,15 @@ pub fn listen(address: Option<IpAddr>, port: u16) -> io::Result<TcpListener> {
     }
 }
 
+/// Binds the BGP port on each of `addresses` (one per family), or on every
+/// address when there are none.
+pub fn listen_on(addresses: &[IpAddr], port: u16) -> io::Result<Vec<TcpListener>> {
+    if addresses.is_empty() {
+        return Ok(vec![listen(None, port)?]);
+    }
+    addresses.iter().map(|a| listen(Some(*a), port)).collect()
+}
+
 /// The listening socket, for its TCP MD5 keys; valid while its accept loop
 /// runs.
 #[derive(Clone, Copy, Debug)]
@@ -394,6 +403,13 @@ impl ListenSocket {
             fd: listener.as_raw_fd(),
             v6: listener.local_addr()?.is_ipv6(),
         })
+    }
+
+    /// Whether connections from `peer` can arrive here: an IPv4 socket
+    /// takes no IPv6 peer (an IPv6 one takes IPv4 peers as mapped
+    /// addresses when it is the dual-stack wildcard).
+    pub fn serves(&self, peer: IpAddr) -> bool {
+        self.v6 || peer.is_ipv4()
     }
 
     /// Connections from `peer` are signed with `password`, or no longer.

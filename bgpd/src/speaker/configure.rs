@@ -186,20 +186,25 @@ impl Speaker {
     }
 
     pub(super) fn rebind(&mut self, config: &SpeakerConfig) {
-        if let Some(listener) = self.listener.take() {
+        for listener in self.listeners.drain(..) {
             listener.abort();
         }
-        self.listen_socket = None;
-        let (address, port) = (config.listen.address, config.listen.port);
-        let listener = match session::listen(address, port) {
-            Ok(listener) => listener,
+        self.listen_sockets.clear();
+        let (addresses, port) = (&config.listen.addresses, config.listen.port);
+        let bound = match session::listen_on(addresses, port) {
+            Ok(bound) => bound,
             Err(e) => {
-                warn!(error = %e, port, "cannot listen for BGP");
+                warn!(error = %e, ?addresses, port, "cannot listen for BGP");
                 return;
             }
         };
-        self.listen_socket = session::ListenSocket::of(&listener).ok();
-        self.listener = Some(session::accept_loop(listener, self.events.clone()));
+        for listener in bound {
+            if let Ok(socket) = session::ListenSocket::of(&listener) {
+                self.listen_sockets.push(socket);
+            }
+            self.listeners
+                .push(session::accept_loop(listener, self.events.clone()));
+        }
         let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
         for id in ids {
             self.listen_key(id, true);
@@ -210,17 +215,19 @@ impl Speaker {
     /// with its password (`on`), or no longer. A key the kernel refuses is
     /// the peer's error, in BIRD's words.
     pub(super) fn listen_key(&mut self, id: PeerId, on: bool) {
-        let (Some(socket), Some(neighbor)) = (self.listen_socket, self.neighbors.get_mut(&id))
-        else {
+        let Some(neighbor) = self.neighbors.get_mut(&id) else {
             return;
         };
         let Some(password) = &neighbor.config.password else {
             return;
         };
         let key = on.then_some(password);
-        if let Err(e) = socket.set_key(neighbor.config.address, key) {
-            warn!(peer = %neighbor.name, error = %e, "TCP MD5 key refused");
-            neighbor.last_error = Some(session::describe_connect_error(&e));
+        let address = neighbor.config.address;
+        for socket in self.listen_sockets.iter().filter(|s| s.serves(address)) {
+            if let Err(e) = socket.set_key(address, key) {
+                warn!(peer = %neighbor.name, error = %e, "TCP MD5 key refused");
+                neighbor.last_error = Some(session::describe_connect_error(&e));
+            }
         }
     }
 
@@ -288,7 +295,7 @@ impl Speaker {
                 self.remove_peer(id, STOP_ADMIN);
             }
         }
-        if let Some(listener) = self.listener.take() {
+        for listener in self.listeners.drain(..) {
             listener.abort();
         }
     }

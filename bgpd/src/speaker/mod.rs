@@ -113,9 +113,9 @@ pub struct Speaker {
     events: UnboundedSender<Event>,
     dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
-    listener: Option<JoinHandle<()>>,
+    listeners: Vec<JoinHandle<()>>,
     /// The listener's socket, for the peers' TCP MD5 keys.
-    listen_socket: Option<session::ListenSocket>,
+    listen_sockets: Vec<session::ListenSocket>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
     converged: bool,
     /// Every connection's writer: a stopping speaker waits for them.
@@ -262,9 +262,14 @@ impl Speaker {
             receiver,
             queries,
         } = inbox;
-        let listener = session::listen(config.listen.address, config.listen.port)?;
-        info!(address = %listener.local_addr()?, "listening for BGP");
-        let listen_socket = Some(session::ListenSocket::of(&listener)?);
+        let bound = session::listen_on(&config.listen.addresses, config.listen.port)?;
+        let mut listen_sockets = Vec::with_capacity(bound.len());
+        let mut listeners = Vec::with_capacity(bound.len());
+        for listener in bound {
+            info!(address = %listener.local_addr()?, "listening for BGP");
+            listen_sockets.push(session::ListenSocket::of(&listener)?);
+            listeners.push(session::accept_loop(listener, events.clone()));
+        }
         let mut speaker = Self {
             queries,
             policy: policy_of(&config),
@@ -282,8 +287,8 @@ impl Speaker {
             events: events.clone(),
             dirty: FastSet::default(),
             fib,
-            listener: Some(session::accept_loop(listener, events.clone())),
-            listen_socket,
+            listeners,
+            listen_sockets,
             converged: false,
             started: SystemTime::now(),
             last_reconfigured: SystemTime::now(),

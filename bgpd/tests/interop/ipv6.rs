@@ -87,3 +87,100 @@ fn bgpd_exchanges_ipv6_blocks_with_bird_and_frr() {
         })
         .unwrap();
 }
+
+/// The addresses bgpd listens on for BGP in `host` (`ss -ltn`).
+fn bgp_listeners(host: &testnets::Host) -> Vec<String> {
+    let out = host
+        .exec("ss", ["-H", "-l", "-t", "-n", "( sport = :179 )"])
+        .unwrap();
+    let mut local: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .map(str::to_owned)
+        .collect();
+    local.sort();
+    local
+}
+
+/// Calico's `bindMode: NodeIP` from etcd on a dual-stack node: bgpd listens
+/// on the node's IPv4 and IPv6 addresses, nowhere else, and peers of both
+/// families (BIRD 2, connecting as soon as they start) establish.
+#[test]
+fn bind_mode_node_ip_listens_on_both_of_the_nodes_addresses() {
+    use serde_json::json;
+    use testnets::speakers::bgpd::Bgpd;
+    use testnets::speakers::etcd::Etcd;
+
+    use crate::support::{binary, RESOURCES};
+
+    require_privileges!();
+    let mut topology = Topology::new("bindmode");
+    topology.segment("lan");
+    for (name, v4, v6, _) in NODES {
+        topology
+            .node(name)
+            .iface("lan", &[&format!("{v4}/24"), &format!("{v6}/64")]);
+    }
+    topology.node("n3").iface("lan", &["10.0.1.13/24"]);
+    let net = topology.build().unwrap();
+    let etcd = Etcd::start(net.host("n3")).unwrap();
+    let v3 = "projectcalico.org/v3";
+    let put = |key: &str, value: serde_json::Value| {
+        etcd.put_json(&format!("{RESOURCES}/{key}"), &value)
+            .unwrap();
+    };
+    put(
+        "bgpconfigurations/default",
+        json!({"kind": "BGPConfiguration", "apiVersion": v3, "metadata": {"name": "default"},
+               "spec": {"nodeToNodeMeshEnabled": false, "bindMode": "NodeIP"}}),
+    );
+    put(
+        "nodes/n0",
+        json!({"kind": "Node", "apiVersion": v3, "metadata": {"name": "n0"},
+               "spec": {"bgp": {"ipv4Address": "10.0.1.10/24", "ipv6Address": "fd00:1::10/64"}}}),
+    );
+    put(
+        "bgppeers/v6",
+        json!({"kind": "BGPPeer", "apiVersion": v3, "metadata": {"name": "v6"},
+               "spec": {"peerIP": "fd00:1::11", "asNumber": 65001}}),
+    );
+    put(
+        "bgppeers/v4",
+        json!({"kind": "BGPPeer", "apiVersion": v3, "metadata": {"name": "v4"},
+               "spec": {"peerIP": "10.0.1.12", "asNumber": 65002}}),
+    );
+    let _bgpd =
+        Bgpd::start_with_etcd(net.host("n0"), binary(), etcd.endpoint(), "n0", 179).unwrap();
+    assert_eq!(
+        bgp_listeners(net.host("n0")),
+        ["10.0.1.10:179", "[fd00:1::10]:179"],
+        "the node's addresses only"
+    );
+    let peer = |router_id: &str, local: &str, asn: u32, neighbor: &str, family: &str| {
+        format!(
+            "router id {router_id};
+protocol device {{ }}
+protocol bgp n0 {{
+  local {local} as {asn};
+  neighbor {neighbor} as 64512;
+  connect delay time 0;
+  {family} {{ import all; export none; }};
+}}
+"
+        )
+    };
+    let v6 = Bird::start(
+        net.host("n1"),
+        BirdVersion::V2,
+        &peer("10.0.1.11", "fd00:1::11", 65001, "fd00:1::10", "ipv6"),
+    )
+    .unwrap();
+    let v4 = Bird::start(
+        net.host("n2"),
+        BirdVersion::V2,
+        &peer("10.0.1.12", "10.0.1.12", 65002, "10.0.1.10", "ipv4"),
+    )
+    .unwrap();
+    v6.wait_established(1, CONVERGE).unwrap();
+    v4.wait_established(1, CONVERGE).unwrap();
+}

@@ -93,7 +93,7 @@ pub fn render(config: &SpeakerConfig, options: Options) -> String {
         config.node_name
     );
     let _ = writeln!(w, "router id {};", config.router_id);
-    let listen_address = config.listen.address.filter(|a| family.holds(*a));
+    let listen_address = config.listen.addresses.iter().find(|a| family.holds(**a));
     if listen_address.is_some() || config.listen.port != proto::config::DEFAULT_PORT {
         let address = listen_address
             .map(|a| format!("address {a} "))

@@ -283,9 +283,17 @@ fn render_with(
     let local_as = cx.node_as(me);
 
     let listen = ListenConfig {
-        // bindMode NodeIP: listen on the node's address only.
-        address: (global.and_then(|g| g.bind_mode.as_deref()) == Some("NodeIP"))
-            .then_some(v4.addr()),
+        // bindMode NodeIP: listen on the node's addresses only, each
+        // family's (Calico's bird.cfg and bird6.cfg each listen on theirs).
+        addresses: if global.and_then(|g| g.bind_mode.as_deref()) == Some("NodeIP") {
+            [bgp.ipv4_address, bgp.ipv6_address]
+                .into_iter()
+                .flatten()
+                .map(|a| a.addr())
+                .collect()
+        } else {
+            Vec::new()
+        },
         port: cx.node_port(node),
     };
     let (mut peers, made) = match cached {

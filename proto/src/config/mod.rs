@@ -114,9 +114,11 @@ fn default_restart_wait() -> u16 {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
-    /// Listen on this address only; all addresses when unset.
+    /// Listen on these addresses only, at most one per family (Calico's
+    /// `bindMode: NodeIP`: the node's IPv4 and IPv6 addresses); on every
+    /// address when empty.
     #[serde(default)]
-    pub address: Option<IpAddr>,
+    pub addresses: Vec<IpAddr>,
     /// The TCP port (179, BGP's).
     #[serde(default = "default_port")]
     pub port: u16,
@@ -125,7 +127,7 @@ pub struct ListenConfig {
 impl Default for ListenConfig {
     fn default() -> Self {
         Self {
-            address: None,
+            addresses: Vec::new(),
             port: DEFAULT_PORT,
         }
     }

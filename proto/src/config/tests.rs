@@ -50,7 +50,7 @@ fn a_node_config_with_calico_defaults() {
     assert_eq!(
         config.listen,
         ListenConfig {
-            address: None,
+            addresses: Vec::new(),
             port: 179
         }
     );
@@ -151,6 +151,13 @@ fn errors_name_the_field() {
         (
             with_peer("\n[[filter]]\nname = \"tor\"\nexport_v6 = [{ action = \"Accept\", operations = [{ prepend_as_path = [] }] }]"),
             "filter[0].export_v6[0].operations",
+        ),
+        (
+            format!(
+                "listen = {{ addresses = [\"10.0.0.1\", \"10.0.0.2\"] }}\n{}",
+                with_peer("")
+            ),
+            "listen.addresses",
         ),
         (
             with_peer("reachable_by = \"fd00::1\""),

@@ -108,6 +108,15 @@ impl SpeakerConfig {
                 ));
             }
         }
+        let listen = &self.listen.addresses;
+        if listen.iter().filter(|a| a.is_ipv4()).count() > 1
+            || listen.iter().filter(|a| a.is_ipv6()).count() > 1
+        {
+            return Err(ConfigError::new(
+                "listen.addresses",
+                "at most one address per family",
+            ));
+        }
         if self.export.communities.len() > super::MAX_PREFIX_COMMUNITIES {
             return Err(ConfigError::new(
                 "export.communities",
