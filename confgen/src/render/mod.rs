@@ -309,7 +309,11 @@ fn render_with(
         }
     };
     let filters = filters::filters(&mut cx, &mut peers);
-    let (originate, services) = originated(&mut cx);
+    let originate::Originated {
+        originate,
+        advertised,
+        never_install,
+    } = originated(&mut cx);
     let communities = prefix_communities(&mut cx);
     let address_blocks = address_blocks(snapshot, node);
     let pools: Vec<_> = snapshot.pools.values().collect();
@@ -318,7 +322,7 @@ fn render_with(
         .filter(|p| !p.spec.disable_bgp_export)
         .map(|p| p.spec.cidr)
         .collect();
-    export.extend(services.iter().copied());
+    export.extend(advertised);
     export.sort();
     export.dedup();
     let kernel = KernelConfig {
@@ -330,7 +334,7 @@ fn render_with(
                 vxlan: p.spec.vxlan_mode != EncapMode::Never,
             })
             .collect(),
-        never_install: services,
+        never_install,
         // Calico reads it from the default BGPConfiguration alone.
         cluster_routes: global
             .and_then(|g| g.cluster_routes())

@@ -17,9 +17,24 @@ pub(super) fn address_blocks(snapshot: &Snapshot, node: &str) -> Vec<IpNet> {
         .collect()
 }
 
-/// This node's confirmed blocks and the service ranges; and the service
-/// ranges alone (never installed in the kernel).
-pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
+/// The Kubernetes node label that keeps a node out of load balancers; Calico
+/// advertises no service range from a node carrying it as `"true"`.
+pub const EXCLUDE_FROM_LOAD_BALANCERS: &str =
+    "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// What a node originates and what of it is service ranges.
+pub(super) struct Originated {
+    pub originate: Vec<Originate>,
+    /// The service ranges this node advertises (none from a node labelled
+    /// [`EXCLUDE_FROM_LOAD_BALANCERS`]).
+    pub advertised: Vec<IpNet>,
+    /// Every service range: never installed in the kernel from BGP, by any
+    /// node, so that traffic to a service stays with kube-proxy.
+    pub never_install: Vec<IpNet>,
+}
+
+/// This node's confirmed blocks and the service ranges it advertises.
+pub(super) fn originated(cx: &mut Context<'_>) -> Originated {
     let snapshot = cx.snapshot;
     let global = snapshot
         .global_config()
@@ -43,18 +58,35 @@ pub(super) fn originated(cx: &mut Context<'_>) -> (Vec<Originate>, Vec<IpNet>) {
         .chain(&global.service_load_balancer_ips)
         .filter_map(|entry| entry.cidr)
         .collect();
-    for cidr in &services {
+    let mut never_install: Vec<IpNet> = services.iter().map(IpNet::trunc).collect();
+    never_install.sort();
+    never_install.dedup();
+    // Calico's confd (ExcludeServiceAdvertisement): such a node advertises
+    // no service range, and still keeps them all out of its kernel.
+    let excluded = cx
+        .me
+        .metadata
+        .labels
+        .get(EXCLUDE_FROM_LOAD_BALANCERS)
+        .is_some_and(|v| v == "true");
+    let advertised = if excluded {
+        Vec::new()
+    } else {
+        never_install.clone()
+    };
+    for cidr in &advertised {
         originate.push(Originate {
-            prefix: cidr.trunc(),
+            prefix: *cidr,
             kind: OriginKind::Static,
         });
     }
     originate.sort_by_key(|o| o.prefix);
     originate.dedup_by(|a, b| a.prefix == b.prefix);
-    let mut never_install: Vec<IpNet> = services.iter().map(IpNet::trunc).collect();
-    never_install.sort();
-    never_install.dedup();
-    (originate, never_install)
+    Originated {
+        originate,
+        advertised,
+        never_install,
+    }
 }
 
 /// The communities of each `prefixAdvertisements` range, names resolved
