@@ -302,6 +302,9 @@ pub struct BgpPeerSpec {
     /// The BGPFilters the peer's routes go through, in order.
     #[serde(default)]
     pub filters: Vec<String>,
+    /// `Auto` (the default: the nodes it names peer back) or `Manual`.
+    #[serde(default)]
+    pub reverse_peering: Option<String>,
 }
 
 // ===== BGPFilter =====

@@ -80,16 +80,28 @@ pub(super) fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
     }
 
     // Reverse peerings: a BGPPeer whose remote side is this node gives this
-    // node the mirror peering toward its local side, unless one exists.
+    // node the mirror peering toward its local side, unless one exists or
+    // the BGPPeer says `reversePeering: Manual`. One chosen by peerSelector
+    // peers back over both families, one naming a peerIP over its family.
     for resource in snapshot.peers.values() {
-        if !remote_side_includes_me(cx, resource) {
+        if !automatic_reverse_peering(cx, resource) || !remote_side_includes_me(cx, resource) {
             continue;
         }
+        let by_address = resource.spec.peer_selector.is_none();
+        let address_v4 = resource
+            .spec
+            .peer_ip
+            .as_deref()
+            .and_then(parse_peer_ip)
+            .map(|(a, _)| a.is_ipv4());
         for (name, node, bgp) in cx.others() {
             if !local_side_includes(cx, resource, node) {
                 continue;
             }
             for (theirs, v4) in [(bgp.ipv4_address, true), (bgp.ipv6_address, false)] {
+                if by_address && address_v4 != Some(v4) {
+                    continue;
+                }
                 let (Some(theirs), Some(_)) = (theirs, cx.my_address(v4)) else {
                     continue;
                 };
@@ -112,6 +124,24 @@ pub(super) fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
         .into_values()
         .filter(|p| !mine.contains(&Some(p.address)))
         .collect()
+}
+
+/// Whether a BGPPeer's remote nodes peer back by themselves (Calico's
+/// `reversePeering`: `Auto` unless set; `Manual` leaves it to another
+/// BGPPeer). Another value is a problem, and read as `Auto`.
+fn automatic_reverse_peering(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
+    match resource.spec.reverse_peering.as_deref() {
+        None | Some("") | Some("Auto") => true,
+        Some("Manual") => false,
+        Some(other) => {
+            cx.problem(
+                &peer_key(resource),
+                "spec.reversePeering",
+                format!("{other:?} is not Auto or Manual: read as Auto"),
+            );
+            true
+        }
+    }
 }
 
 /// Adds `peer` unless one to its address and port is there already (the
