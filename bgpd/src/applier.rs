@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::config_diff::ConfigDiff;
+use crate::log_filter::LogFilter;
 use crate::speaker::SpeakerHandle;
 
 /// The configuration as operators see it.
@@ -53,13 +54,25 @@ pub enum Offer {
 pub struct Applier {
     speaker: SpeakerHandle,
     state: watch::Sender<ConfigState>,
+    /// The log filter each configuration's `log_level` sets, when installed.
+    log: Option<LogFilter>,
 }
 
 impl Applier {
     /// An applier for `speaker`, which runs nothing yet, for `reason`.
     pub fn new(speaker: SpeakerHandle, reason: impl Into<String>) -> Self {
         let (state, _) = watch::channel(ConfigState::starting(reason));
-        Self { speaker, state }
+        Self {
+            speaker,
+            state,
+            log: None,
+        }
+    }
+
+    /// Configurations set the log level through `log`.
+    pub fn with_log_filter(mut self, log: LogFilter) -> Self {
+        self.log = Some(log);
+        self
     }
 
     /// The state, for the operator interfaces.
@@ -75,6 +88,12 @@ impl Applier {
                     let config = *config;
                     report_problems(&state.problems, &problems);
                     state.problems = problems;
+                    let level = |c: Option<&SpeakerConfig>| c.and_then(|c| c.log_level);
+                    if level(state.running.as_ref()) != config.log_level || state.running.is_none() {
+                        if let Some(log) = &self.log {
+                            log.apply(config.log_level);
+                        }
+                    }
                     match &state.running {
                         Some(running) if *running == config => {}
                         running => {

@@ -23,6 +23,7 @@ pub mod fasthash;
 pub mod fib;
 pub mod fsm;
 pub mod liveness;
+pub mod log_filter;
 pub mod neighbor;
 pub mod node_status;
 pub mod packet;

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 
 use ipnet::IpNet;
 use proto::config::{
-    Asn, ClusterRoutes, RoutePriority, DEFAULT_ROUTE_PRIORITY, ROUTE_PRIORITY_RANGE,
+    Asn, ClusterRoutes, LogLevel, RoutePriority, DEFAULT_ROUTE_PRIORITY, ROUTE_PRIORITY_RANGE,
 };
 use serde::Deserialize;
 
@@ -106,9 +106,18 @@ pub struct BgpConfigurationSpec {
     /// Interfaces whose addresses BIRD's direct protocol does not take.
     #[serde(default)]
     pub ignored_interfaces: Vec<String>,
+    /// Fields bgpd does not read, kept to be reported
+    /// (`render::unsupported`).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 impl BgpConfigurationSpec {
+    /// `logSeverityScreen` when set to one of Calico's levels.
+    pub fn log_level(&self) -> Option<LogLevel> {
+        LogLevel::from_name(self.log_severity_screen.as_deref()?)
+    }
+
     /// `programClusterRoutes` when set to one of Calico's values; `None`
     /// when unset or unknown (a problem says which).
     pub fn cluster_routes(&self) -> Option<ClusterRoutes> {
@@ -188,6 +197,22 @@ impl BgpConfigurationSpec {
                     key,
                     format!("spec.ignoredInterfaces[{i}]"),
                     format!("{pattern:?} is not an interface name pattern: skipped"),
+                ));
+            }
+        }
+        if let Some(value) = self
+            .log_severity_screen
+            .as_deref()
+            .filter(|v| !v.is_empty())
+        {
+            if LogLevel::from_name(value).is_none() {
+                problems.push(Problem::new(
+                    key,
+                    "spec.logSeverityScreen",
+                    format!(
+                        "{value:?} is none of {}: bgpd's own level applies",
+                        LogLevel::NAMES.join(", ")
+                    ),
                 ));
             }
         }
@@ -305,6 +330,10 @@ pub struct BgpPeerSpec {
     /// `Auto` (the default: the nodes it names peer back) or `Manual`.
     #[serde(default)]
     pub reverse_peering: Option<String>,
+    /// Fields bgpd does not read, kept to be reported
+    /// (`render::unsupported`).
+    #[serde(flatten)]
+    pub other: BTreeMap<String, serde_json::Value>,
 }
 
 // ===== BGPFilter =====

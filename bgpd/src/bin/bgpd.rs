@@ -112,8 +112,10 @@ struct Cli {
     )]
     stop_mode: StopMode,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.
-    #[arg(long, env = "BGPD_LOG", default_value = "info", value_parser = log_filter)]
-    log_level: String,
+    /// Unset, the BGPConfiguration's logSeverityScreen applies (info
+    /// without one); set, it always wins.
+    #[arg(long, env = "BGPD_LOG", value_parser = log_filter)]
+    log_level: Option<String>,
     /// With etcd: before starting, write this node's addresses into its Node
     /// resource (spec.bgp.ipv4Address, and ipv6Address with --ip6) when it has
     /// none, as calico-node's start-up does, for nodes without calico-node.
@@ -228,14 +230,19 @@ fn main() -> ExitCode {
         clap_complete::generate(shell, &mut Cli::command(), "bgpd", &mut std::io::stdout());
         return ExitCode::SUCCESS;
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&cli.log_level)
-                .expect("checked by the argument parser"),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let (filter, log) = bgpd::log_filter::LogFilter::layer(cli.log_level.clone());
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        tracing_subscriber::registry()
+            .with(filter)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+            )
+            .init();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -246,7 +253,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, log))
 }
 
 /// Where the configuration comes from, checked before anything is served.
@@ -311,7 +318,7 @@ fn source(cli: &Cli) -> Result<Source, String> {
 
 /// Serves every operator interface at once, then feeds the applier from
 /// the source: the speaker starts with the first configuration.
-async fn run(cli: Cli) -> ExitCode {
+async fn run(cli: Cli, log: bgpd::log_filter::LogFilter) -> ExitCode {
     let source = match source(&cli) {
         Ok(source) => source,
         Err(e) => {
@@ -366,6 +373,7 @@ async fn run(cli: Cli) -> ExitCode {
             )
         }
     };
+    let applier = applier.with_log_filter(log);
     let sources = Sources {
         config: applier.subscribe(),
         kernel,

@@ -23,6 +23,7 @@ mod graceful_restart;
 mod image;
 mod ipv6;
 mod kernel_toggle;
+mod log_level;
 mod malformed;
 mod md5;
 mod mesh;

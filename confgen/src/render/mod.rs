@@ -15,6 +15,7 @@ use proto::config::{
 mod filters;
 mod originate;
 mod peers;
+mod unsupported;
 
 use originate::{address_blocks, originated, prefix_communities};
 use peers::peers;
@@ -281,6 +282,7 @@ fn render_with(
         problems: snapshot.problems().cloned().collect(),
     };
     let local_as = cx.node_as(me);
+    unsupported::report(&mut cx);
 
     let listen = ListenConfig {
         // bindMode NodeIP: listen on the node's addresses only, each
@@ -369,6 +371,7 @@ fn render_with(
             communities,
         },
         kernel,
+        log_level: global.and_then(|g| g.log_level()),
         restart_wait: proto::config::DEFAULT_RESTART_WAIT,
     };
     config.validate()?;

@@ -100,6 +100,10 @@ pub struct SpeakerConfig {
     /// Route filters peers name in `filters` (Calico's BGPFilter).
     #[serde(default, rename = "filter")]
     pub filters: Vec<FilterConfig>,
+    /// How much bgpd logs (Calico's BGPConfiguration `logSeverityScreen`),
+    /// applied live; bgpd's `--log` / `BGPD_LOG`, when given, wins.
+    #[serde(default)]
+    pub log_level: Option<LogLevel>,
     /// After a restart with its routes kept in the kernel: the longest this
     /// speaker defers its table waiting for every peer's (RFC 4724 §4.1's
     /// selection deferral timer), in seconds.
@@ -429,6 +433,37 @@ impl RoutePriority {
             IpNet::V4(_) => self.ipv4,
             IpNet::V6(_) => self.ipv6,
         }
+    }
+}
+
+/// A log level, as Calico's `logSeverityScreen` names them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    /// Only what stops bgpd; logged as errors.
+    Fatal,
+}
+
+impl LogLevel {
+    /// Calico's names, in order of verbosity.
+    pub const NAMES: [&'static str; 5] = ["Debug", "Info", "Warning", "Error", "Fatal"];
+
+    /// The level Calico names `name` (its validation takes any case).
+    pub fn from_name(name: &str) -> Option<Self> {
+        let all = [
+            Self::Debug,
+            Self::Info,
+            Self::Warning,
+            Self::Error,
+            Self::Fatal,
+        ];
+        Self::NAMES
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name.trim()))
+            .map(|i| all[i])
     }
 }
 

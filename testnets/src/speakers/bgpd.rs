@@ -110,13 +110,45 @@ impl Bgpd {
         env: &[(&str, &OsStr)],
         args: &[&str],
     ) -> Result<Process> {
+        let log = (!args.contains(&"--log-level")).then_some("debug");
+        Self::spawn_following(host, binary, endpoints, node, env, args, log)
+    }
+
+    /// Like [`Bgpd::start_with_etcd`] without a log level of the
+    /// operator's, so that the datastore's (logSeverityScreen) applies.
+    pub fn start_with_etcd_log_from_config(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        port: u16,
+    ) -> Result<Self> {
+        let process = Self::spawn_following(host, binary, endpoints, node, &[], &[], None)?;
+        Self::ready(
+            host,
+            binary,
+            process,
+            port,
+            host.dir().join("no-config-file"),
+        )
+    }
+
+    fn spawn_following(
+        host: &Host,
+        binary: &Path,
+        endpoints: &str,
+        node: &str,
+        env: &[(&str, &OsStr)],
+        args: &[&str],
+        log: Option<&str>,
+    ) -> Result<Process> {
         let mut command = host.command(binary);
         command
             .env("BGPD_API_SOCKET", api_socket(host))
             .env("ETCD_ENDPOINTS", endpoints)
             .env("NODENAME", node);
-        if !args.contains(&"--log-level") {
-            command.args(["--log-level", "debug"]);
+        if let Some(level) = log {
+            command.args(["--log-level", level]);
         }
         command.args(args);
         for (name, value) in env {
