@@ -78,3 +78,36 @@ async fn bird6_and_passwords_as_asked() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--show-secrets"));
     let _ = std::fs::remove_dir_all(&secrets);
 }
+
+/// A node with IPv6 only renders with `CALICO_ROUTER_ID=hash` (the router
+/// id from its name), and without it is refused, saying what to set.
+#[tokio::test]
+async fn an_ipv6_only_node_needs_calico_router_id() {
+    let server = Server::start("cli-v6only").await;
+    let mut kv = server.clients().await.kv;
+    let node = json!({"kind": "Node", "apiVersion": "projectcalico.org/v3",
+        "metadata": {"name": "n1"}, "spec": {"bgp": {"ipv6Address": "fd00:1::11/64"}}});
+    kv.put(format!("{RESOURCES}nodes/n1"), node.to_string(), None)
+        .await
+        .unwrap();
+    let secrets = std::env::temp_dir().join(format!("confgen-cli6-{}", std::process::id()));
+    std::fs::create_dir_all(&secrets).unwrap();
+    let refused = confgen(&server, &secrets, &[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("CALICO_ROUTER_ID"));
+
+    let hashed = Command::new(env!("CARGO_BIN_EXE_confgen"))
+        .args(["render", "--node", "n1"])
+        .env("ETCD_ENDPOINTS", &server.endpoint)
+        .env("CALICO_ROUTER_ID", "hash")
+        .output()
+        .unwrap();
+    assert!(hashed.status.success(), "{hashed:?}");
+    let config: serde_json::Value = serde_json::from_slice(&hashed.stdout).unwrap();
+    let expected = confgen::render::RouterIdSource::Hash
+        .router_id("n1", None)
+        .unwrap();
+    assert_eq!(config["router_id"], expected.to_string());
+    assert_eq!(config["addresses"], json!(["fd00:1::11/64"]));
+    let _ = std::fs::remove_dir_all(&secrets);
+}

@@ -161,6 +161,11 @@ struct Cli {
         default_value = "Enabled"
     )]
     cluster_routes_default: proto::config::ClusterRoutes,
+    /// With etcd: the BGP router id, as calico-node's CALICO_ROUTER_ID: an
+    /// IPv4 address, or "hash" (from the node's name, for nodes with IPv6
+    /// only); the node's IPv4 address when unset.
+    #[arg(long, env = "CALICO_ROUTER_ID", value_name = "ID", default_value = "")]
+    router_id: confgen::render::RouterIdSource,
     /// With etcd: fill the status of this node's CalicoNodeStatus resources,
     /// as calico-node's status reporter does. Leave it off beside
     /// calico-node v3.22 or later: its own reporter fills them from bgpd's
@@ -421,8 +426,10 @@ async fn run(cli: Cli, log: bgpd::log_filter::LogFilter) -> ExitCode {
                 Some(dir) => Box::new(SecretDir(dir)),
                 None => Box::new(NoSecrets),
             };
-            let renderer =
-                confgen::render::Renderer::with_cluster_routes_default(cli.cluster_routes_default);
+            let renderer = confgen::render::Renderer::with_settings(confgen::render::Settings {
+                cluster_routes_default: cli.cluster_routes_default,
+                router_id: cli.router_id,
+            });
             follower = Some(tokio::spawn(bgpd::datastore::offer_changes(
                 sync, node, endpoints, secrets, applier, renderer,
             )));

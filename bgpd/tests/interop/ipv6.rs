@@ -184,3 +184,84 @@ protocol bgp n0 {{
     v6.wait_established(1, CONVERGE).unwrap();
     v4.wait_established(1, CONVERGE).unwrap();
 }
+
+/// An IPv6-only cluster from etcd: Nodes with only `ipv6Address`, hosts
+/// without any IPv4 address (etcd is reached over IPv6 too), and
+/// `CALICO_ROUTER_ID=hash` giving each bgpd a router id from its node's
+/// name. The mesh comes up over IPv6 and every kernel holds the other
+/// nodes' /122 blocks through their IPv6 addresses.
+#[test]
+fn an_ipv6_only_mesh_from_etcd_with_hashed_router_ids() {
+    use serde_json::json;
+    use testnets::speakers::bgpd::Bgpd;
+    use testnets::speakers::etcd::Etcd;
+
+    use crate::support::{binary, block_key, RESOURCES};
+
+    require_privileges!();
+    let mut topology = Topology::new("v6only");
+    topology.segment("lan");
+    for (name, _, v6, _) in NODES {
+        topology.node(name).iface("lan", &[&format!("{v6}/64")]);
+    }
+    topology.node("n3").iface("lan", &["fd00:1::13/64"]);
+    let net = topology.build().unwrap();
+    let etcd = Etcd::start(net.host("n3")).unwrap();
+    let v3 = "projectcalico.org/v3";
+    let put = |key: &str, value: serde_json::Value| {
+        etcd.put_json(&format!("{RESOURCES}/{key}"), &value)
+            .unwrap();
+    };
+    put(
+        "ippools/v6",
+        json!({"kind": "IPPool", "apiVersion": v3, "metadata": {"name": "v6"},
+               "spec": {"cidr": "fd00:244::/48"}}),
+    );
+    for (name, _, v6, block) in NODES {
+        put(
+            &format!("nodes/{name}"),
+            json!({"kind": "Node", "apiVersion": v3, "metadata": {"name": name},
+                   "spec": {"bgp": {"ipv6Address": format!("{v6}/64")}}}),
+        );
+        etcd.put(
+            &block_key(name, block),
+            r#"{"state":"confirmed","deleted":false}"#,
+        )
+        .unwrap();
+    }
+    let hash = std::ffi::OsStr::new("hash");
+    let bgpds: Vec<testnets::Process> = NODES
+        .iter()
+        .map(|(name, ..)| {
+            Bgpd::spawn_with_etcd(
+                net.host(name),
+                binary(),
+                etcd.endpoint(),
+                name,
+                &[("CALICO_ROUTER_ID", hash)],
+            )
+            .unwrap()
+        })
+        .collect();
+    for (i, (name, ..)) in NODES.iter().enumerate() {
+        let host = net.host(name);
+        for (j, (_, _, v6, block)) in NODES.iter().enumerate() {
+            if i == j {
+                continue;
+            }
+            let block: IpNet = block.parse().unwrap();
+            let via: std::net::IpAddr = v6.parse().unwrap();
+            host.wait_for_routes(
+                &format!("{block} via {via} on {name}"),
+                CONVERGE,
+                |routes| {
+                    routes
+                        .iter()
+                        .any(|r| r.destination == block && r.gateway() == Some(via))
+                },
+            )
+            .unwrap();
+        }
+    }
+    drop(bgpds);
+}

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use confgen::render::Renderer;
+use confgen::render::{Renderer, RouterIdSource, Settings};
 use confgen::secrets::{NoSecrets, SecretDir, SecretSource};
 use confgen::watch::{list_once, EtcdConfig};
 use proto::config::ClusterRoutes;
@@ -68,6 +68,10 @@ enum Command {
         /// bgpd's --cluster-routes-default.
         #[arg(long, env = "BGPD_CLUSTER_ROUTES_DEFAULT", default_value = "Enabled")]
         cluster_routes_default: ClusterRoutes,
+        /// The router id, as calico-node's CALICO_ROUTER_ID: an IPv4
+        /// address, or "hash"; the node's IPv4 address when unset.
+        #[arg(long, env = "CALICO_ROUTER_ID", value_name = "ID", default_value = "")]
+        router_id: RouterIdSource,
     },
 }
 
@@ -79,6 +83,7 @@ fn main() -> ExitCode {
         show_secrets,
         secrets_dir,
         cluster_routes_default,
+        router_id,
     } = &cli.command;
     if *show_secrets && matches!(format, Format::Json | Format::Toml) {
         eprintln!(
@@ -117,7 +122,10 @@ fn main() -> ExitCode {
         Some(dir) => Box::new(SecretDir(dir.clone())),
         None => Box::new(NoSecrets),
     };
-    let mut renderer = Renderer::with_cluster_routes_default(*cluster_routes_default);
+    let mut renderer = Renderer::with_settings(Settings {
+        cluster_routes_default: *cluster_routes_default,
+        router_id: *router_id,
+    });
     match renderer.render(&snapshot, node, secrets.as_ref()) {
         Ok(rendered) => {
             let stored: Vec<_> = snapshot.problems().collect();

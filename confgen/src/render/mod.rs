@@ -15,7 +15,10 @@ use proto::config::{
 mod filters;
 mod originate;
 mod peers;
+mod router_id;
 mod unsupported;
+
+pub use router_id::RouterIdSource;
 
 use originate::{address_blocks, originated, prefix_communities};
 use peers::peers;
@@ -42,7 +45,9 @@ pub enum RenderError {
         "node {0} has no BGP address: BGP is off on this node (a policy-only node runs no BGP)"
     )]
     NoBgp(String),
-    #[error("node {0} has no IPv4 address for its router id")]
+    #[error(
+        "node {0} has no IPv4 address for its router id: set CALICO_ROUTER_ID (hash, or an address)"
+    )]
     NoRouterId(String),
     #[error("the rendered configuration is invalid: {0}")]
     Invalid(#[from] proto::config::ConfigError),
@@ -185,9 +190,17 @@ pub fn render(
 #[derive(Debug, Default)]
 pub struct Renderer {
     peers: Option<CachedPeers>,
+    settings: Settings,
+}
+
+/// How a node's own settings (calico-node's environment) shape rendering.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Settings {
     /// What an unset `programClusterRoutes` means (Calico's own default
     /// changed with its versions: docs/CONFIGURATION.md).
-    cluster_routes_default: ClusterRoutes,
+    pub cluster_routes_default: ClusterRoutes,
+    /// Where the router id comes from (`CALICO_ROUTER_ID`).
+    pub router_id: RouterIdSource,
 }
 
 #[derive(Debug)]
@@ -201,9 +214,17 @@ struct CachedPeers {
 impl Renderer {
     /// A renderer for which an unset `programClusterRoutes` is `default`.
     pub fn with_cluster_routes_default(default: ClusterRoutes) -> Self {
+        Self::with_settings(Settings {
+            cluster_routes_default: default,
+            ..Settings::default()
+        })
+    }
+
+    /// A renderer with the node's own settings.
+    pub fn with_settings(settings: Settings) -> Self {
         Self {
             peers: None,
-            cluster_routes_default: default,
+            settings,
         }
     }
 
@@ -217,13 +238,8 @@ impl Renderer {
         let g = snapshot.generations;
         let inputs = (node.to_owned(), g.nodes, g.bgp_configurations, g.peers);
         let cached = self.peers.take().filter(|c| c.inputs == inputs);
-        let (rendered, made) = render_with(
-            snapshot,
-            node,
-            secrets,
-            cached.as_ref(),
-            self.cluster_routes_default,
-        )?;
+        let (rendered, made) =
+            render_with(snapshot, node, secrets, cached.as_ref(), self.settings)?;
         self.peers = match made {
             Some((peers, problems)) => Some(CachedPeers {
                 inputs,
@@ -246,8 +262,9 @@ fn render_with(
     node: &str,
     secrets: &dyn SecretSource,
     cached: Option<&CachedPeers>,
-    cluster_routes_default: ClusterRoutes,
+    settings: Settings,
 ) -> Result<(Rendered, Option<MadePeers>), RenderError> {
+    let cluster_routes_default = settings.cluster_routes_default;
     let me = snapshot
         .nodes
         .get(node)
@@ -257,13 +274,14 @@ fn render_with(
         .bgp
         .as_ref()
         .ok_or_else(|| RenderError::NoBgp(node.to_owned()))?;
-    let v4 = bgp
-        .ipv4_address
+    let v4 = bgp.ipv4_address.and_then(|a| match a.addr() {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    });
+    let router_id = settings
+        .router_id
+        .router_id(node, v4)
         .ok_or_else(|| RenderError::NoRouterId(node.to_owned()))?;
-    let router_id = match v4.addr() {
-        IpAddr::V4(id) => id,
-        IpAddr::V6(_) => return Err(RenderError::NoRouterId(node.to_owned())),
-    };
     let global = snapshot.global_config().map(|c| &c.spec);
     let global_as = global.and_then(|g| g.as_number).unwrap_or(DEFAULT_AS);
     let node_ports = snapshot

@@ -121,10 +121,23 @@ impl EtcdTls {
     }
 }
 
+/// An address as a URL's host: IPv6 in brackets.
+struct SocketHost(IpAddr);
+
+impl std::fmt::Display for SocketHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "[{v6}]"),
+        }
+    }
+}
+
 impl Etcd {
     /// Starts a single-member etcd in `host`, serving clients on the host's
-    /// first IPv4 address (so every host of the topology reaches it) and on
-    /// its loopback; ready when `etcdctl endpoint health` says so.
+    /// first IPv4 address (its IPv6 one in an IPv6-only network), so every
+    /// host of the topology reaches it, and on its loopback; ready when
+    /// `etcdctl endpoint health` says so.
     pub fn start(host: &Host) -> Result<Self> {
         Self::start_with(host, None)
     }
@@ -143,7 +156,7 @@ impl Etcd {
     pub fn start_cluster(hosts: &[&Host]) -> Result<Vec<Self>> {
         let peer_url = |host: &Host| -> Result<String> {
             let address = Self::client_address(host)?;
-            Ok(format!("http://{address}:{PEER_PORT}"))
+            Ok(format!("http://{}:{PEER_PORT}", SocketHost(address)))
         };
         let mut initial = Vec::new();
         for host in hosts {
@@ -170,7 +183,8 @@ impl Etcd {
 
     fn client_address(host: &Host) -> Result<IpAddr> {
         host.ipv4()
-            .ok_or_else(|| Error::Topology(format!("{} has no IPv4 address for etcd", host.name())))
+            .or_else(|| host.ipv6())
+            .ok_or_else(|| Error::Topology(format!("{} has no address for etcd", host.name())))
     }
 
     /// Starts the member of `host`, peering at `peer_url` within the
@@ -178,7 +192,7 @@ impl Etcd {
     fn spawn(host: &Host, tls: Option<EtcdTls>, peer_url: &str, initial: &str) -> Result<Self> {
         let address = Self::client_address(host)?;
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let endpoint = format!("{scheme}://{address}:{CLIENT_PORT}");
+        let endpoint = format!("{scheme}://{}:{CLIENT_PORT}", SocketHost(address));
         let data = host.dir().join("etcd-data");
         let name = host.name().to_owned();
         let mut command = host.command("etcd");
