@@ -307,15 +307,17 @@ pub fn fsm_config(peer: &PeerConfig, speaker: &SpeakerConfig, recovering: bool) 
                 .collect(),
         },
     ));
-    // Receive ADD-PATH paths from peers that send them (Calico's BIRD
-    // template says `add paths on`); send one path per prefix.
+    // ADD-PATH both ways (RFC 7911), as Calico's BIRD template's `add
+    // paths on`: every path from peers that send them, and to peers that
+    // take them every path of a prefix that may go to them (a reflector's
+    // clients keep ECMP over routes announced by several nodes).
     capabilities.push(Capability::AddPath(
         Family::ALL
             .iter()
             .filter(|f| family_wanted(**f, peer, speaker))
             .map(|f| crate::packet::AddPathFamily {
                 afi_safi: (*f).into(),
-                mode: crate::packet::AddPathMode::Receive,
+                mode: crate::packet::AddPathMode::Both,
             })
             .collect(),
     ));
@@ -380,6 +382,6 @@ mod tests {
             "bird -R: the Restart State and Forwarding State bits"
         );
         assert!(caps.contains(&Capability::FourOctetAs(64512)));
-        assert!(caps.iter().any(|c| matches!(c, Capability::AddPath(f) if f.iter().all(|f| f.mode == crate::packet::AddPathMode::Receive))));
+        assert!(caps.iter().any(|c| matches!(c, Capability::AddPath(f) if f.iter().all(|f| f.mode == crate::packet::AddPathMode::Both))));
     }
 }

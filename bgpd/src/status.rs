@@ -102,6 +102,7 @@ pub struct SessionStatus {
     pub route_refresh: bool,
     pub extended_message: bool,
     pub add_path_receive: Vec<Family>,
+    pub add_path_send: Vec<Family>,
     pub graceful_restart: bool,
     pub external: bool,
 }

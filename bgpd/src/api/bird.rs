@@ -253,6 +253,10 @@ fn details(peer: &PeerStatus) -> String {
         if session.four_octet_as {
             caps.push("AS4");
         }
+        // BIRD names the neighbor's side: it receives what we send.
+        if !session.add_path_send.is_empty() {
+            caps.push("add-path-rx");
+        }
         if !session.add_path_receive.is_empty() {
             caps.push("add-path-tx");
         }

@@ -473,6 +473,11 @@ fn session_message(session: &SessionStatus) -> v1::Session {
             .iter()
             .map(ToString::to_string)
             .collect(),
+        add_path_send: session
+            .add_path_send
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         graceful_restart: session.graceful_restart,
         external: session.external,
     }

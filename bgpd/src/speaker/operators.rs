@@ -104,6 +104,7 @@ impl Speaker {
             route_refresh: up.negotiated.route_refresh,
             extended_message: up.negotiated.extended_message,
             add_path_receive: up.negotiated.add_path_rx.iter().collect(),
+            add_path_send: up.negotiated.add_path_tx.iter().collect(),
             graceful_restart: up.negotiated.peer_graceful_restart.is_some(),
             external: up.class.ebgp,
         });

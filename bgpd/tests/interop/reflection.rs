@@ -180,3 +180,95 @@ fn two_reflectors_with_one_cluster_id_back_each_other_up() {
     frr.wait_received(&blocks("n3", &["10.244.5.0/26"]), CONVERGE)
         .unwrap();
 }
+
+/// ADD-PATH send (RFC 7911), as Calico's `add paths on`: two BIRD 2 clients
+/// of a bgpd reflector announce the same service range (every Calico node
+/// advertises serviceClusterIPs); a third client, taking ADD-PATH, gets
+/// both paths from the reflector and installs the range as one multipath
+/// route through both nodes. A client that does not take ADD-PATH gets the
+/// best path alone.
+#[test]
+fn a_reflector_sends_every_path_to_clients_that_take_them() {
+    require_privileges!();
+    let net = lan("addpath", 5);
+    const SERVICES: &str = "10.96.0.0/12";
+    let clients = [
+        ("10.0.1.11", "10.244.1.0/26"),
+        ("10.0.1.12", "10.244.2.0/26"),
+        ("10.0.1.13", "10.244.3.0/26"),
+        ("10.0.1.14", "10.244.4.0/26"),
+    ];
+    let peers: Vec<(&str, u32, &str)> = clients
+        .iter()
+        .map(|(a, _)| (*a, 64512, "route_reflector_client = true"))
+        .collect();
+    let config = node_config("n0", "10.0.1.10", "10.244.0.0/26", &peers)
+        .replace("[export]", "cluster_id = \"1.1.1.1\"\n\n[export]")
+        .replace(
+            "prefixes = [\"10.244.0.0/16\"]",
+            &format!("prefixes = [\"10.244.0.0/16\", \"{SERVICES}\"]"),
+        );
+    let _bgpd = start_bgpd(net.host("n0"), &config);
+    let client = |address: &str, statics: &[&str], add_paths: &str| {
+        let routes: String = statics
+            .iter()
+            .map(|p| format!("route {p} blackhole; "))
+            .collect();
+        format!(
+            "router id {address};
+protocol device {{ }}
+protocol kernel {{ merge paths on; ipv4 {{ import none; export where source = RTS_BGP; }}; }}
+protocol static own {{ ipv4; {routes}}}
+protocol bgp reflector {{
+  local {address} as 64512; neighbor 10.0.1.10 as 64512; direct; connect delay time 0;
+  ipv4 {{ gateway direct; add paths {add_paths}; import all; export where source = RTS_STATIC; }};
+}}
+"
+        )
+    };
+    let mut birds = Vec::new();
+    for (i, (address, block)) in clients.iter().enumerate() {
+        // n1 and n2 announce the service range; n3 takes ADD-PATH, n4 not.
+        let statics: Vec<&str> = if i < 2 {
+            vec![block, SERVICES]
+        } else {
+            vec![block]
+        };
+        let add_paths = if i == 3 { "off" } else { "rx" };
+        birds.push(
+            Bird::start(
+                net.host(&format!("n{}", i + 1)),
+                BirdVersion::V2,
+                &client(address, &statics, add_paths),
+            )
+            .unwrap(),
+        );
+    }
+    let services: IpNet = SERVICES.parse().unwrap();
+    let gateways = |route: &testnets::KernelRoute| -> Vec<String> {
+        let mut g: Vec<String> = route
+            .next_hops
+            .iter()
+            .filter_map(|h| h.gateway.map(|g| g.to_string()))
+            .collect();
+        g.sort();
+        g
+    };
+    net.host("n3")
+        .wait_for_routes("the service range through both nodes", CONVERGE, |routes| {
+            routes
+                .iter()
+                .any(|r| r.destination == services && gateways(r) == ["10.0.1.11", "10.0.1.12"])
+        })
+        .unwrap();
+    // Without ADD-PATH: one path (the reflector's best).
+    net.host("n4")
+        .wait_for_routes("the service range through one node", CONVERGE, |routes| {
+            routes
+                .iter()
+                .any(|r| r.destination == services && r.next_hops.len() == 1)
+        })
+        .unwrap();
+    let shown = birds[2].cmd("show route 10.96.0.0/12 all").unwrap();
+    assert_eq!(shown.matches("BGP.originator_id").count(), 2, "{shown}");
+}

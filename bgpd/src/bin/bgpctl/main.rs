@@ -768,6 +768,12 @@ fn peer_text(peer: &v1::Peer, now: SystemTime) -> String {
                 session.add_path_receive.join(" ")
             ));
         }
+        if !session.add_path_send.is_empty() {
+            capabilities.push(format!(
+                "ADD-PATH send {}",
+                session.add_path_send.join(" ")
+            ));
+        }
         line("Capabilities:", capabilities.join(", "));
     }
     if let Some(c) = &peer.counters {

@@ -1,7 +1,11 @@
 //! Update groups: peers with the same [`ExportClass`] share one Adj-RIB-Out
 //! and one encoding of every UPDATE (DESIGN.md §3). A flush turns the
-//! prefixes whose best path changed into one run of UPDATE messages per
-//! group, which every member is sent as it is.
+//! prefixes whose paths changed into one run of UPDATE messages per group,
+//! which every member is sent as it is. A group whose peers take ADD-PATH
+//! for a family is sent every path of that family that may go to them
+//! (`every.rs`), the others the best path.
+
+mod every;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -14,15 +18,25 @@ use tracing::warn;
 use crate::fasthash::FastMap;
 use crate::packet::{Family, Message, NextHop, Nlri, PathAttributes, UpdateMessage, UpdatePacker};
 use crate::policy::{export_attrs, verdict, ExportClass, SpeakerPolicy, Verdict};
-use crate::rib::{AttrInterner, LocRib, PeerId, RouteAttrs, Source};
+use crate::rib::{AttrInterner, LocRib, Path, PeerId, RouteAttrs, Source};
+
+use every::EveryPath;
 
 #[derive(Debug)]
 struct Group {
     members: BTreeSet<PeerId>,
-    /// What every member has been sent, by prefix.
+    /// What every member has been sent, by prefix: the best path.
     sent: Sent,
+    /// The same for families sent with ADD-PATH: every path.
+    every: EveryPath,
     interner: AttrInterner,
 }
+
+/// Exported attribute sets computed during one update, by what they depend
+/// on (the prefix only through the verdict). The path id is in the key: a
+/// learned route through Felix's tunnels (policy::LEARNED_TUNNEL_PATH) goes
+/// to fewer peers than another.
+type ExportCache = FastMap<(*const RouteAttrs, Source, u32, (usize, u64)), Option<Arc<RouteAttrs>>>;
 
 #[derive(Debug, Default)]
 pub struct UpdateGroups {
@@ -50,6 +64,7 @@ impl UpdateGroups {
             let mut group = Group {
                 members: BTreeSet::new(),
                 sent: Sent::default(),
+                every: EveryPath::default(),
                 interner: AttrInterner::default(),
             };
             let prefixes: Vec<IpNet> = rib.prefixes().collect();
@@ -60,7 +75,10 @@ impl UpdateGroups {
         group.members.insert(peer);
         let mut batch = Batch::default();
         for (prefix, attrs) in group.sent.iter() {
-            batch.add(prefix, attrs);
+            batch.add(Nlri::new(prefix), attrs);
+        }
+        for (prefix, path) in group.every.iter() {
+            batch.add(Nlri::with_path_id(prefix, path.id), &path.attrs);
         }
         let mut out = batch.encode(class);
         for family in class.families.iter() {
@@ -110,52 +128,60 @@ impl Group {
         rib: &LocRib,
         policy: &SpeakerPolicy,
     ) -> BytesMut {
-        // Export depends on the path's attributes and source, and on the
-        // prefix only through the verdict (the filter rule or community
-        // ranges): compute it once per attribute set and verdict. The path
-        // id is in the key: a learned route through Felix's tunnels
-        // (policy::LEARNED_TUNNEL_PATH) goes to fewer peers than another.
-        type Key = (*const RouteAttrs, Source, u32, (usize, u64));
-        let mut cache: FastMap<Key, Option<Arc<RouteAttrs>>> = FastMap::default();
+        let mut cache = ExportCache::default();
         let mut batch = Batch::default();
         for prefix in prefixes {
-            if !class.families.contains(family_of(prefix)) {
+            let family = family_of(prefix);
+            if !class.families.contains(family) {
+                continue;
+            }
+            if class.encode.add_path.contains(family) {
+                let now: Vec<_> = rib
+                    .paths(prefix)
+                    .iter()
+                    .filter_map(|path| {
+                        exported(
+                            prefix,
+                            path,
+                            class,
+                            rib,
+                            policy,
+                            &mut cache,
+                            &mut self.interner,
+                        )
+                        .map(|attrs| ((path.source, path.path_id), attrs))
+                    })
+                    .collect();
+                let changes = self.every.update(*prefix, now, &mut self.interner);
+                for id in changes.withdraw {
+                    batch.withdraw(Nlri::with_path_id(*prefix, id));
+                }
+                for (id, attrs) in &changes.announce {
+                    batch.add(Nlri::with_path_id(*prefix, *id), attrs);
+                }
                 continue;
             }
             let exported = rib.best(prefix).and_then(|path| {
-                let decided = verdict(prefix, path, class, policy);
-                if decided == Verdict::Keep {
-                    return None;
-                }
-                let key = (
-                    Arc::as_ptr(&path.attrs),
-                    path.source,
-                    path.path_id,
-                    decided.key(),
-                );
-                cache
-                    .entry(key)
-                    .or_insert_with(|| {
-                        let info = rib.source_info(path.source);
-                        export_attrs(prefix, path, &info, class, policy, decided)
-                            .map(|attrs| self.interner.intern(attrs))
-                    })
-                    .clone()
+                exported(
+                    prefix,
+                    path,
+                    class,
+                    rib,
+                    policy,
+                    &mut cache,
+                    &mut self.interner,
+                )
             });
             match (self.sent.get(prefix), exported) {
                 (Some(old), Some(new)) if Arc::ptr_eq(old, &new) => {}
                 (_, Some(new)) => {
-                    batch.add(*prefix, &new);
+                    batch.add(Nlri::new(*prefix), &new);
                     if let Some(old) = self.sent.insert(*prefix, new) {
                         self.interner.release(old);
                     }
                 }
                 (Some(_), None) => {
-                    batch
-                        .withdraw
-                        .entry(family_of(prefix))
-                        .or_default()
-                        .push(Nlri::new(*prefix));
+                    batch.withdraw(Nlri::new(*prefix));
                     if let Some(old) = self.sent.remove(prefix) {
                         self.interner.release(old);
                     }
@@ -166,6 +192,37 @@ impl Group {
         drop(cache);
         batch.encode(class)
     }
+}
+
+/// The attributes `path` goes to the group with, or `None`: computed once
+/// per attribute set, source and verdict in an update.
+fn exported(
+    prefix: &IpNet,
+    path: &Path,
+    class: &ExportClass,
+    rib: &LocRib,
+    policy: &SpeakerPolicy,
+    cache: &mut ExportCache,
+    interner: &mut AttrInterner,
+) -> Option<Arc<RouteAttrs>> {
+    let decided = verdict(prefix, path, class, policy);
+    if decided == Verdict::Keep {
+        return None;
+    }
+    let key = (
+        Arc::as_ptr(&path.attrs),
+        path.source,
+        path.path_id,
+        decided.key(),
+    );
+    cache
+        .entry(key)
+        .or_insert_with(|| {
+            let info = rib.source_info(path.source);
+            export_attrs(prefix, path, &info, class, policy, decided)
+                .map(|attrs| interner.intern(attrs))
+        })
+        .clone()
 }
 
 fn family_of(prefix: &IpNet) -> Family {
@@ -214,12 +271,16 @@ impl Sent {
 }
 
 impl Batch {
-    fn add(&mut self, prefix: IpNet, attrs: &Arc<RouteAttrs>) {
+    fn add(&mut self, nlri: Nlri, attrs: &Arc<RouteAttrs>) {
         self.announce
             .entry(Arc::as_ptr(attrs))
             .or_insert_with(|| (Arc::clone(attrs), Vec::new()))
             .1
-            .push(Nlri::new(prefix));
+            .push(nlri);
+    }
+
+    fn withdraw(&mut self, nlri: Nlri) {
+        self.withdraw.entry(nlri.family()).or_default().push(nlri);
     }
 
     /// Withdrawals first, then announcements, each packed into as few
