@@ -29,6 +29,7 @@ mod md5;
 mod mesh;
 mod node_status;
 mod operators;
+mod peer_fields;
 mod prefix_limit;
 mod priority;
 mod raw_peer;

@@ -769,10 +769,7 @@ fn peer_text(peer: &v1::Peer, now: SystemTime) -> String {
             ));
         }
         if !session.add_path_send.is_empty() {
-            capabilities.push(format!(
-                "ADD-PATH send {}",
-                session.add_path_send.join(" ")
-            ));
+            capabilities.push(format!("ADD-PATH send {}", session.add_path_send.join(" ")));
         }
         line("Capabilities:", capabilities.join(", "));
     }
