@@ -24,6 +24,9 @@ pub struct ConfigDiff {
     pub added: Vec<PeerConfig>,
     /// Peers whose settings changed (their session starts again).
     pub changed: Vec<PeerConfig>,
+    /// Peers whose filters alone changed (the list, or a filter's rules):
+    /// their routes are filtered again, the session kept.
+    pub refiltered: Vec<PeerConfig>,
     /// The originated routes changed.
     pub originate: bool,
 }
@@ -40,6 +43,15 @@ fn identity(c: &SpeakerConfig) -> impl PartialEq + '_ {
         &c.addresses,
         &c.listen,
     )
+}
+
+/// The two settings are the same but for the names of their filters.
+fn same_but_filters(a: &PeerConfig, b: &PeerConfig) -> bool {
+    let names = |p: &PeerConfig| PeerConfig {
+        filters: Vec::new(),
+        ..p.clone()
+    };
+    a == b || names(a) == names(b)
 }
 
 impl ConfigDiff {
@@ -62,14 +74,12 @@ impl ConfigDiff {
                 diff.removed.push(peer_key(peer));
             }
         }
-        // A peer whose filters changed is changed too (its session starts
-        // again, as for any setting; a re-export without it is left for
-        // later).
         for peer in &new.peers {
             match running.get(&peer_key(peer)) {
                 None => diff.added.push(peer.clone()),
-                Some(was) if *was != peer || !old.filters_of(was).eq(new.filters_of(peer)) => {
-                    diff.changed.push(peer.clone());
+                Some(was) if !same_but_filters(was, peer) => diff.changed.push(peer.clone()),
+                Some(was) if !old.filters_of(was).eq(new.filters_of(peer)) => {
+                    diff.refiltered.push(peer.clone());
                 }
                 Some(_) => {}
             }
@@ -93,6 +103,7 @@ impl std::fmt::Display for ConfigDiff {
             ("added", self.added.len()),
             ("removed", self.removed.len()),
             ("changed", self.changed.len()),
+            ("filtered again", self.refiltered.len()),
         ] {
             if count > 0 {
                 parts.push(format!("{count} peer(s) {what}"));
@@ -140,7 +151,7 @@ mod tests {
     }
 
     #[test]
-    fn a_changed_filter_changes_the_peers_that_name_it() {
+    fn a_changed_filter_filters_again_the_peers_that_name_it() {
         let mut old = config(&[("10.0.0.2", 179), ("10.0.0.3", 179)]);
         old.filters = vec![proto::config::FilterConfig {
             name: "tor".into(),
@@ -158,8 +169,21 @@ mod tests {
                 proto::config::FilterAction::Reject,
             ));
         let diff = ConfigDiff::between(&old, &new);
-        let changed: Vec<_> = diff.changed.iter().map(|p| p.address).collect();
-        assert_eq!(changed, ["10.0.0.2".parse::<IpAddr>().expect("an address")]);
+        let refiltered: Vec<_> = diff.refiltered.iter().map(|p| p.address).collect();
+        assert_eq!(
+            refiltered,
+            ["10.0.0.2".parse::<IpAddr>().expect("an address")]
+        );
+        assert!(diff.changed.is_empty(), "the session is kept");
+        // Naming another filter list is a refiltering too; any other
+        // setting with it changes the peer.
+        let mut named = old.clone();
+        named.peers[1].filters = vec!["tor".into()];
+        let diff = ConfigDiff::between(&old, &named);
+        assert_eq!(diff.refiltered.len(), 1);
+        named.peers[1].hold_time = 90;
+        let diff = ConfigDiff::between(&old, &named);
+        assert_eq!((diff.refiltered.len(), diff.changed.len()), (0, 1));
     }
 
     #[test]

@@ -81,6 +81,11 @@ impl EveryPath {
         changes
     }
 
+    /// The paths `prefix` goes out with.
+    pub fn paths(&self, prefix: &IpNet) -> &[SentPath] {
+        self.sent.get(prefix).map_or(&[], |p| p.as_slice())
+    }
+
     /// Every path sent, for a member that joins.
     pub fn iter(&self) -> impl Iterator<Item = (IpNet, &SentPath)> {
         self.sent

@@ -90,6 +90,39 @@ impl UpdateGroups {
         out.freeze()
     }
 
+    /// Moves a peer from the group of `old` to that of `new` (its filters
+    /// changed) and returns what it must be sent: what the new group sends
+    /// that it was not sent, and the withdrawal of what it no longer gets.
+    pub fn regroup(
+        &mut self,
+        peer: PeerId,
+        old: &ExportClass,
+        new: &ExportClass,
+        rib: &LocRib,
+        policy: &SpeakerPolicy,
+    ) -> Bytes {
+        if !self.groups.contains_key(new) {
+            let mut group = Group {
+                members: BTreeSet::new(),
+                sent: Sent::default(),
+                every: EveryPath::default(),
+                interner: AttrInterner::default(),
+            };
+            let prefixes: Vec<IpNet> = rib.prefixes().collect();
+            let _ = group.update(&prefixes, new, rib, policy);
+            self.groups.insert(new.clone(), group);
+        }
+        let mut batch = Batch::default();
+        if let (Some(was), Some(now)) = (self.groups.get(old), self.groups.get(new)) {
+            was.differences(now, &mut batch);
+        }
+        if let Some(group) = self.groups.get_mut(new) {
+            group.members.insert(peer);
+        }
+        self.leave(peer, old);
+        batch.encode(new).freeze()
+    }
+
     /// Removes a peer; an empty group goes, with its Adj-RIB-Out.
     pub fn leave(&mut self, peer: PeerId, class: &ExportClass) {
         if let Some(group) = self.groups.get_mut(class) {
@@ -120,6 +153,36 @@ impl UpdateGroups {
 }
 
 impl Group {
+    /// What a member of this group must be sent to hold what members of
+    /// `now` hold (two groups of one peer whose filters changed).
+    fn differences(&self, now: &Group, batch: &mut Batch) {
+        let same = |a: &Arc<RouteAttrs>, b: &Arc<RouteAttrs>| Arc::ptr_eq(a, b) || **a == **b;
+        for (prefix, attrs) in now.sent.iter() {
+            if !self.sent.get(&prefix).is_some_and(|was| same(was, attrs)) {
+                batch.add(Nlri::new(prefix), attrs);
+            }
+        }
+        for (prefix, _) in self.sent.iter() {
+            if now.sent.get(&prefix).is_none() {
+                batch.withdraw(Nlri::new(prefix));
+            }
+        }
+        for (prefix, path) in now.every.iter() {
+            let held = self.every.paths(&prefix);
+            if !held
+                .iter()
+                .any(|p| p.id == path.id && same(&p.attrs, &path.attrs))
+            {
+                batch.add(Nlri::with_path_id(prefix, path.id), &path.attrs);
+            }
+        }
+        for (prefix, path) in self.every.iter() {
+            if !now.every.paths(&prefix).iter().any(|p| p.id == path.id) {
+                batch.withdraw(Nlri::with_path_id(prefix, path.id));
+            }
+        }
+    }
+
     /// Recomputes the export of `prefixes`, records it, and encodes the changes.
     fn update(
         &mut self,

@@ -111,6 +111,11 @@ impl Speaker {
         for peer in diff.added {
             self.add_peer(peer);
         }
+        for peer in diff.refiltered {
+            if let Some(id) = by_key.get(&(peer.address, peer.port)) {
+                self.refilter(*id, peer, &config);
+            }
+        }
         if diff.originate {
             let old_origin =
                 std::mem::replace(&mut self.config.originate, config.originate.clone());

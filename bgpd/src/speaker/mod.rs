@@ -38,6 +38,7 @@ mod graceful;
 mod learned;
 mod operators;
 mod reachable;
+mod refilter;
 mod routes;
 mod sessions;
 mod waiting;

@@ -282,3 +282,83 @@ protocol bgp n0 {
         "{block}"
     );
 }
+
+/// A changed BGPFilter applies without restarting the session, as BIRD's
+/// reconfiguration: export is computed again and the top of rack is sent
+/// the difference (one block withdrawn, the other announced); import asks
+/// it for its routes again (ROUTE-REFRESH), and what the new rules refuse
+/// leaves the kernel while what they take arrives.
+#[test]
+fn a_changed_filter_applies_without_restarting_the_session() {
+    require_privileges!();
+    let net_ = lan("bgpfnew", 3);
+    let etcd = Etcd::start(net_.host("n2")).unwrap();
+    let v3 = "projectcalico.org/v3";
+    put(
+        &etcd,
+        "bgpconfigurations",
+        json!({"kind": "BGPConfiguration", "apiVersion": v3,
+        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
+    );
+    put(
+        &etcd,
+        "ippools",
+        json!({"kind": "IPPool", "apiVersion": v3,
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
+    );
+    put_node(&etcd, "n0", "10.0.1.10");
+    put_block(&etcd, "n0", "10.244.8.0/26");
+    put_block(&etcd, "n0", "10.244.9.0/26");
+    let filter = |refused_in: &str, kept_back: &str| {
+        json!({"kind": "BGPFilter", "apiVersion": v3, "metadata": {"name": "tor"}, "spec": {
+            "importV4": [{"action": "Reject", "matchOperator": "In", "cidr": refused_in}],
+            "exportV4": [{"action": "Reject", "matchOperator": "Equal", "cidr": kept_back}]}})
+    };
+    put(&etcd, "bgpfilters", filter("10.60.0.0/16", "10.244.9.0/26"));
+    put(
+        &etcd,
+        "bgppeers",
+        json!({"kind": "BGPPeer", "apiVersion": v3,
+        "metadata": {"name": "tor"}, "spec": {"peerIP": "10.0.1.11", "asNumber": 65010,
+            "filters": ["tor"]}}),
+    );
+    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
+                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
+    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    for prefix in ["10.50.1.0/24", "10.60.1.0/24"] {
+        tor.announce(net(prefix)).unwrap();
+    }
+    let bgpd =
+        Bgpd::start_with_etcd(net_.host("n0"), binary(), etcd.endpoint(), "n0", 179).unwrap();
+    let n0 = net_.host("n0");
+    let holds = |routes: &[testnets::KernelRoute], prefix: &str| {
+        routes.iter().any(|r| r.destination == net(prefix))
+    };
+    tor.wait_received(&[net("10.244.8.0/26")], CONVERGE)
+        .unwrap();
+    n0.wait_for_routes("10.50.1.0/24 taken", CONVERGE, |r| holds(r, "10.50.1.0/24"))
+        .unwrap();
+    assert!(!holds(&n0.routes().unwrap(), "10.60.1.0/24"));
+    let since = peer(&bgpd, "10.0.1.11")["since"].clone();
+    assert!(!since.is_null(), "the session's start is shown");
+
+    put(&etcd, "bgpfilters", filter("10.50.0.0/16", "10.244.8.0/26"));
+    n0.wait_for_routes("10.60.1.0/24 taken, 10.50.1.0/24 refused", CONVERGE, |r| {
+        holds(r, "10.60.1.0/24") && !holds(r, "10.50.1.0/24")
+    })
+    .unwrap();
+    testnets::wait_for("the top of rack's blocks swapped", CONVERGE, || {
+        let received = tor.received()?;
+        Ok(
+            if received.contains(&net("10.244.9.0/26")) && !received.contains(&net("10.244.8.0/26"))
+            {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(format!("{received:?}"))
+            },
+        )
+    })
+    .unwrap();
+    let now = peer(&bgpd, "10.0.1.11");
+    assert_eq!(now["since"], since, "the session was kept: {now}");
+}

@@ -105,9 +105,10 @@ fn routes_cross_ebgp_and_ibgp_with_the_right_attributes() {
             ("10.0.1.13", 4_200_000_001, ""),
         ],
     );
+    // The block's community (Calico's prefixAdvertisements).
     config = config.replace(
-        "kind = \"block\"\n",
-        "kind = \"block\"\ncommunities = [\"64512:100\"]\n",
+        "prefixes = [\"10.244.0.0/16\"]\n",
+        "prefixes = [\"10.244.0.0/16\"]\ncommunities = [{ prefix = \"10.244.0.0/26\", communities = [\"64512:100\"] }]\n",
     );
     let _bgpd = start_bgpd(net.host("n0"), &config);
     let bird = Bird::start(net.host("n1"), BirdVersion::V2, BIRD).unwrap();
