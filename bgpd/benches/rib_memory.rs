@@ -42,6 +42,7 @@ fn fill(rib: &mut LocRib, peer: u32, next_hop: Ipv4Addr) {
         },
         next_hop: IpAddr::V4(next_hop),
         link_local: None,
+        device: None,
     });
     for i in 0..ROUTES {
         let prefix = Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 + i * 64), 26).unwrap();

@@ -209,7 +209,7 @@ pub fn verdict<'c>(
     let route = filter::FilterRoute {
         prefix: *prefix,
         from_peer: path.source != Source::Local,
-        interface: None,
+        interface: path.attrs.device.as_deref(),
         internal_peer: !class.ebgp,
         attrs,
         // Calico's export filter gives a route its priority's LOCAL_PREF
@@ -281,6 +281,9 @@ pub fn export_attrs(
     }
 
     let mut out = (*path.attrs).clone();
+    // The device is this node's business: routes of different devices go
+    // out as one attribute set.
+    out.device = None;
     let attrs = &mut out.attrs;
     match verdict {
         Verdict::Keep => return None,

@@ -107,6 +107,7 @@ mod tests {
             },
             next_hop: "10.0.0.1".parse().unwrap(),
             link_local: None,
+            device: None,
         })
     }
 

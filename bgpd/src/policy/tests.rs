@@ -64,6 +64,7 @@ fn path(from: Source, edit: impl FnOnce(&mut PathAttributes)) -> Path {
             attrs,
             next_hop: "10.0.1.12".parse().unwrap(),
             link_local: None,
+            device: None,
         }),
     }
 }
@@ -277,6 +278,7 @@ fn import_loop_checks() {
         },
         next_hop: next_hop.parse().unwrap(),
         link_local: None,
+        device: None,
     };
     let ok = attrs(|_| {}, "10.0.1.12");
     assert!(accept_import(&ok, &source(false, false), PLAIN, &p));
@@ -446,4 +448,37 @@ fn export_filters_come_before_calicos_rule() {
     assert!(send("10.99.1.0/24"));
     assert!(send("10.244.3.0/26"));
     assert!(!send("10.98.0.0/16"));
+}
+
+#[test]
+fn interface_rules_see_the_device_of_learned_routes() {
+    use proto::config::{FilterAction, FilterConfig, FilterRule};
+    // Calico's BGPFilter `interface`: keep workload routes (cali*) from the
+    // peer, whatever Calico's export rule says; BGP paths have no device.
+    let class = ExportClass {
+        filters: vec![FilterConfig {
+            name: "no-workloads".into(),
+            export_v4: vec![FilterRule {
+                interface: Some("cali*".into()),
+                ..FilterRule::new(FilterAction::Reject)
+            }],
+            import_v4: Vec::new(),
+            export_v6: Vec::new(),
+            import_v6: Vec::new(),
+        }],
+        ..class(true, false)
+    };
+    let through = |device: Option<&str>| {
+        let mut learned = path(Source::Local, |_| {});
+        learned.path_id = LEARNED_PATH;
+        Arc::make_mut(&mut learned.attrs).device = device.map(Arc::from);
+        learned
+    };
+    let local = source(false, false);
+    let borrowed = net("10.244.2.5/32");
+    let sent = |p: &Path| export(&borrowed, p, &local, &class, &policy(false));
+    assert!(sent(&through(Some("cali1234"))).is_none());
+    let exported = sent(&through(Some("eth0"))).expect("another device goes");
+    assert_eq!(exported.device, None, "the device is never sent on");
+    assert!(sent(&through(None)).is_some());
 }

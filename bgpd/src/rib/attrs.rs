@@ -16,6 +16,10 @@ pub struct RouteAttrs {
     pub attrs: PathAttributes,
     pub next_hop: IpAddr,
     pub link_local: Option<Ipv6Addr>,
+    /// The interface a route learned from the kernel goes through (BIRD's
+    /// `ifname`, which BGPFilter `interface` rules match); none for BGP
+    /// paths, and never sent.
+    pub device: Option<Arc<str>>,
 }
 
 /// The set of live attribute sets. A set leaves it when the last path using
@@ -65,6 +69,7 @@ mod tests {
             },
             next_hop: "10.0.0.1".parse().unwrap(),
             link_local: None,
+            device: None,
         }
     }
 

@@ -264,6 +264,7 @@ impl Speaker {
                 },
                 next_hop,
                 link_local: None,
+                device: None,
             };
             let attrs = self.rib.intern(attrs);
             self.rib.insert(origin.prefix, Source::Local, 0, attrs);

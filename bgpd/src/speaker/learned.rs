@@ -22,6 +22,7 @@
 //! `calico_export_to_bgp_peers(internal_peer)` has it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use proto::config::{OriginKind, SpeakerConfig};
@@ -141,7 +142,8 @@ impl Speaker {
         };
         let path_id = learned_path_id(route, &self.config);
         let metric = priority::learned_metric(route.metric, &prefix, &self.policy.route_priority);
-        let attrs = self.rib.intern(learned_attrs(next_hop, metric));
+        let device = route.device.as_deref().map(Arc::from);
+        let attrs = self.rib.intern(learned_attrs(next_hop, metric, device));
         self.rib.insert(prefix, Source::Local, path_id, attrs);
         self.injected.insert(prefix, path_id);
         self.dirty.insert(prefix);
@@ -172,7 +174,7 @@ impl Speaker {
 
 /// As BIRD announces a route of another protocol: ORIGIN IGP, an empty
 /// AS_PATH, next hop self, and its metric as LOCAL_PREF.
-fn learned_attrs(next_hop: IpAddr, metric: u32) -> RouteAttrs {
+fn learned_attrs(next_hop: IpAddr, metric: u32, device: Option<Arc<str>>) -> RouteAttrs {
     RouteAttrs {
         attrs: PathAttributes {
             origin: Some(Origin::Igp),
@@ -182,6 +184,7 @@ fn learned_attrs(next_hop: IpAddr, metric: u32) -> RouteAttrs {
         },
         next_hop,
         link_local: None,
+        device,
     }
 }
 

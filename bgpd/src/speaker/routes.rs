@@ -137,6 +137,7 @@ impl Speaker {
                 attrs: base.clone(),
                 next_hop,
                 link_local,
+                device: None,
             })
             .filter(|attrs| accept_import(attrs, &info, import, &self.policy))
             .map(|attrs| import_attrs(attrs, &info));

@@ -362,3 +362,88 @@ fn a_changed_filter_applies_without_restarting_the_session() {
     let now = peer(&bgpd, "10.0.1.11");
     assert_eq!(now["since"], since, "the session was kept: {now}");
 }
+
+/// A BGPFilter `interface` rule sees the device of a route learned from
+/// the kernel (BIRD's `ifname`): a borrowed pod address, routed by Felix
+/// through its `cali…` interface, is kept from the top of rack whose filter
+/// rejects `cali*`, and goes to a BIRD 2 peer without filters; the node's
+/// block goes to both.
+#[test]
+fn an_interface_rule_sees_the_device_of_learned_routes() {
+    require_privileges!();
+    let net_ = lan("bgpfiface", 4);
+    let etcd = Etcd::start(net_.host("n3")).unwrap();
+    let v3 = "projectcalico.org/v3";
+    put(
+        &etcd,
+        "bgpconfigurations",
+        json!({"kind": "BGPConfiguration", "apiVersion": v3,
+        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
+    );
+    put(
+        &etcd,
+        "ippools",
+        json!({"kind": "IPPool", "apiVersion": v3,
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
+    );
+    put_node(&etcd, "n0", "10.0.1.10");
+    put_block(&etcd, "n0", "10.244.8.0/26");
+    put(
+        &etcd,
+        "bgpfilters",
+        json!({"kind": "BGPFilter", "apiVersion": v3, "metadata": {"name": "no-workloads"},
+        "spec": {"exportV4": [{"action": "Reject", "interface": "cali*"}]}}),
+    );
+    put(
+        &etcd,
+        "bgppeers",
+        json!({"kind": "BGPPeer", "apiVersion": v3,
+        "metadata": {"name": "tor"}, "spec": {"peerIP": "10.0.1.11", "asNumber": 65010,
+            "filters": ["no-workloads"]}}),
+    );
+    put(
+        &etcd,
+        "bgppeers",
+        json!({"kind": "BGPPeer", "apiVersion": v3,
+        "metadata": {"name": "other"}, "spec": {"peerIP": "10.0.1.12", "asNumber": 65020}}),
+    );
+    let n0 = net_.host("n0");
+    crate::support::workload(n0, "cali1111aaaa");
+    n0.ns()
+        .ip([
+            "route",
+            "add",
+            "10.244.2.5/32",
+            "dev",
+            "cali1111aaaa",
+            "scope",
+            "link",
+        ])
+        .unwrap();
+    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
+                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
+    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    let other = Bird::start(
+        net_.host("n2"),
+        BirdVersion::V2,
+        "router id 10.0.1.12;
+protocol device { }
+protocol bgp n0 {
+  local 10.0.1.12 as 65020;
+  neighbor 10.0.1.10 as 64512;
+  connect delay time 0;
+  ipv4 { import all; export none; };
+}
+",
+    )
+    .unwrap();
+    let _bgpd =
+        Bgpd::start_with_etcd(net_.host("n0"), binary(), etcd.endpoint(), "n0", 179).unwrap();
+    other
+        .wait_received(&[net("10.244.8.0/26"), net("10.244.2.5/32")], CONVERGE)
+        .unwrap();
+    tor.wait_received(&[net("10.244.8.0/26")], CONVERGE)
+        .unwrap();
+    let rib = tor.cli(&["global", "rib", "-j", "10.244.2.5/32"]).unwrap();
+    assert!(!rib.contains("10.244.2.5/32"), "{rib}");
+}

@@ -41,6 +41,7 @@ fn path(peer: u32, edit: impl FnOnce(&mut PathAttributes)) -> Path {
             attrs,
             next_hop: "10.0.0.9".parse().unwrap(),
             link_local: None,
+            device: None,
         }),
     }
 }

@@ -17,6 +17,7 @@ fn attrs(local_pref: u32, next_hop: &str) -> RouteAttrs {
         },
         next_hop: next_hop.parse().unwrap(),
         link_local: None,
+        device: None,
     }
 }
 
