@@ -16,9 +16,9 @@ pub struct RouteAttrs {
     pub attrs: PathAttributes,
     pub next_hop: IpAddr,
     pub link_local: Option<Ipv6Addr>,
-    /// The interface a route learned from the kernel goes through (BIRD's
-    /// `ifname`, which BGPFilter `interface` rules match); none for BGP
-    /// paths, and never sent.
+    /// The interface the route goes through (BIRD's `ifname`, which
+    /// BGPFilter `interface` rules match): a learned route's device, a BGP
+    /// path's toward its next hop when this node knows it. Never sent.
     pub device: Option<Arc<str>>,
 }
 

@@ -166,6 +166,22 @@ impl Speaker {
             .is_some_and(|r| r.protocol == routesync::learn::RTPROT_KERNEL)
     }
 
+    /// The interface traffic to `address` leaves through, as BIRD resolves
+    /// a BGP next hop (its `ifname`): the device of the most specific
+    /// route this node learned that holds it (an interface network, or a
+    /// kernel route such as the default one). At most one lookup per
+    /// prefix length, once per UPDATE.
+    pub(super) fn device_toward(&self, address: IpAddr) -> Option<Arc<str>> {
+        let longest = IpNet::from(address).max_prefix_len();
+        (0..=longest).rev().find_map(|len| {
+            let net = IpNet::new(address, len).ok()?.trunc();
+            self.learned
+                .get(&net)
+                .and_then(|r| r.device.as_deref())
+                .map(Arc::from)
+        })
+    }
+
     /// The device of the learned route at `prefix`, for operators.
     pub(super) fn learned_device(&self, prefix: &IpNet) -> Option<String> {
         self.learned.get(prefix).and_then(|r| r.device.clone())

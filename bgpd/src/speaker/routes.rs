@@ -137,7 +137,7 @@ impl Speaker {
                 attrs: base.clone(),
                 next_hop,
                 link_local,
-                device: None,
+                device: self.device_toward(next_hop),
             })
             .filter(|attrs| accept_import(attrs, &info, import, &self.policy))
             .map(|attrs| import_attrs(attrs, &info));
@@ -168,7 +168,7 @@ impl Speaker {
             let route = FilterRoute {
                 prefix: nlri.prefix,
                 from_peer: true,
-                interface: None,
+                interface: attrs.device.as_deref(),
                 internal_peer: !info.ebgp,
                 attrs: &attrs.attrs,
                 local_pref: attrs.attrs.local_pref,

@@ -363,13 +363,14 @@ fn a_changed_filter_applies_without_restarting_the_session() {
     assert_eq!(now["since"], since, "the session was kept: {now}");
 }
 
-/// A BGPFilter `interface` rule sees the device of a route learned from
-/// the kernel (BIRD's `ifname`): a borrowed pod address, routed by Felix
-/// through its `cali…` interface, is kept from the top of rack whose filter
-/// rejects `cali*`, and goes to a BIRD 2 peer without filters; the node's
-/// block goes to both.
+/// A BGPFilter `interface` rule sees a route's interface, as BIRD's
+/// `ifname`: a borrowed pod address, routed by Felix through its `cali…`
+/// interface, is kept from the top of rack whose filter rejects `cali*`,
+/// and goes to a BIRD 2 peer without filters (the node's block goes to
+/// both); and of the top of rack's routes, reached through eth0, those
+/// inside 10.50.0.0/16 are refused by an import rule on eth0.
 #[test]
-fn an_interface_rule_sees_the_device_of_learned_routes() {
+fn interface_rules_see_learned_devices_and_the_way_to_next_hops() {
     require_privileges!();
     let net_ = lan("bgpfiface", 4);
     let etcd = Etcd::start(net_.host("n3")).unwrap();
@@ -392,7 +393,9 @@ fn an_interface_rule_sees_the_device_of_learned_routes() {
         &etcd,
         "bgpfilters",
         json!({"kind": "BGPFilter", "apiVersion": v3, "metadata": {"name": "no-workloads"},
-        "spec": {"exportV4": [{"action": "Reject", "interface": "cali*"}]}}),
+        "spec": {"exportV4": [{"action": "Reject", "interface": "cali*"}],
+                 "importV4": [{"action": "Reject", "interface": "eth0",
+                               "matchOperator": "In", "cidr": "10.50.0.0/16"}]}}),
     );
     put(
         &etcd,
@@ -406,6 +409,14 @@ fn an_interface_rule_sees_the_device_of_learned_routes() {
         "bgppeers",
         json!({"kind": "BGPPeer", "apiVersion": v3,
         "metadata": {"name": "other"}, "spec": {"peerIP": "10.0.1.12", "asNumber": 65020}}),
+    );
+    // The nodes' subnet as a pool too: its interface network goes to the
+    // BIRD peer, which tells that bgpd has learned it.
+    put(
+        &etcd,
+        "ippools",
+        json!({"kind": "IPPool", "apiVersion": v3,
+        "metadata": {"name": "hosts"}, "spec": {"cidr": "10.0.1.0/24", "ipipMode": "Never"}}),
     );
     let n0 = net_.host("n0");
     crate::support::workload(n0, "cali1111aaaa");
@@ -446,4 +457,21 @@ protocol bgp n0 {
         .unwrap();
     let rib = tor.cli(&["global", "rib", "-j", "10.244.2.5/32"]).unwrap();
     assert!(!rib.contains("10.244.2.5/32"), "{rib}");
+
+    // Import: the top of rack is reached through eth0 (the interface
+    // network bgpd learned, which the BIRD peer got).
+    other
+        .wait_received(&[net("10.0.1.0/24")], CONVERGE)
+        .unwrap();
+    tor.announce(net("10.50.1.0/24")).unwrap();
+    tor.announce(net("10.60.1.0/24")).unwrap();
+    n0.wait_for_routes("10.60.1.0/24 taken", CONVERGE, |routes| {
+        routes.iter().any(|r| r.destination == net("10.60.1.0/24"))
+    })
+    .unwrap();
+    let routes = n0.routes().unwrap();
+    assert!(
+        !routes.iter().any(|r| r.destination == net("10.50.1.0/24")),
+        "10.50.1.0/24 refused on eth0: {routes:?}"
+    );
 }
