@@ -60,18 +60,10 @@ impl UpdateGroups {
         rib: &LocRib,
         policy: &SpeakerPolicy,
     ) -> Bytes {
-        let group = self.groups.entry(class.clone()).or_insert_with(|| {
-            let mut group = Group {
-                members: BTreeSet::new(),
-                sent: Sent::default(),
-                every: EveryPath::default(),
-                interner: AttrInterner::default(),
-            };
-            let prefixes: Vec<IpNet> = rib.prefixes().collect();
-            // A new group starts from the Loc-RIB; its encoding is not needed.
-            let _ = group.update(&prefixes, class, rib, policy);
-            group
-        });
+        let group = self
+            .groups
+            .entry(class.clone())
+            .or_insert_with(|| Group::new(class, rib, policy));
         group.members.insert(peer);
         let mut batch = Batch::default();
         for (prefix, attrs) in group.sent.iter() {
@@ -102,15 +94,8 @@ impl UpdateGroups {
         policy: &SpeakerPolicy,
     ) -> Bytes {
         if !self.groups.contains_key(new) {
-            let mut group = Group {
-                members: BTreeSet::new(),
-                sent: Sent::default(),
-                every: EveryPath::default(),
-                interner: AttrInterner::default(),
-            };
-            let prefixes: Vec<IpNet> = rib.prefixes().collect();
-            let _ = group.update(&prefixes, new, rib, policy);
-            self.groups.insert(new.clone(), group);
+            self.groups
+                .insert(new.clone(), Group::new(new, rib, policy));
         }
         let mut batch = Batch::default();
         if let (Some(was), Some(now)) = (self.groups.get(old), self.groups.get(new)) {
@@ -153,6 +138,20 @@ impl UpdateGroups {
 }
 
 impl Group {
+    /// A group without members yet, its table made from the Loc-RIB (its
+    /// encoding is not needed: members are sent the table as they join).
+    fn new(class: &ExportClass, rib: &LocRib, policy: &SpeakerPolicy) -> Self {
+        let mut group = Group {
+            members: BTreeSet::new(),
+            sent: Sent::default(),
+            every: EveryPath::default(),
+            interner: AttrInterner::default(),
+        };
+        let prefixes: Vec<IpNet> = rib.prefixes().collect();
+        let _ = group.update(&prefixes, class, rib, policy);
+        group
+    }
+
     /// What a member of this group must be sent to hold what members of
     /// `now` hold (two groups of one peer whose filters changed).
     fn differences(&self, now: &Group, batch: &mut Batch) {

@@ -26,25 +26,36 @@ fn net(text: &str) -> IpNet {
     text.parse().unwrap()
 }
 
+/// Calico with the mesh off, IP pool 10.244.0.0/16 without encapsulation,
+/// and node n0 at 10.0.1.10.
+fn calico_without_mesh(etcd: &Etcd) {
+    let v3 = "projectcalico.org/v3";
+    put(
+        etcd,
+        "bgpconfigurations",
+        json!({"kind": "BGPConfiguration", "apiVersion": v3,
+        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
+    );
+    put(
+        etcd,
+        "ippools",
+        json!({"kind": "IPPool", "apiVersion": v3,
+        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
+    );
+    put_node(etcd, "n0", "10.0.1.10");
+}
+
+/// GoBGP as the top-of-rack router: AS 65010 on n1, peering with n0.
+const TOR: &str = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
+                   [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
+
 #[test]
 fn a_top_of_rack_peer_gets_and_gives_what_its_filters_say() {
     require_privileges!();
     let net_ = lan("bgpfilter", 4);
     let etcd = Etcd::start(net_.host("n3")).unwrap();
     let v3 = "projectcalico.org/v3";
-    put(
-        &etcd,
-        "bgpconfigurations",
-        json!({"kind": "BGPConfiguration", "apiVersion": v3,
-        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
-    );
-    put(
-        &etcd,
-        "ippools",
-        json!({"kind": "IPPool", "apiVersion": v3,
-        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
-    );
-    put_node(&etcd, "n0", "10.0.1.10");
+    calico_without_mesh(&etcd);
     put_block(&etcd, "n0", "10.244.8.0/26");
     put_block(&etcd, "n0", "10.244.9.0/26");
     put(
@@ -79,9 +90,7 @@ fn a_top_of_rack_peer_gets_and_gives_what_its_filters_say() {
         "metadata": {"name": "upstream"}, "spec": {"peerIP": "10.0.1.12", "asNumber": 65020}}),
     );
 
-    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
-                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
-    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    let tor = GoBgp::start(net_.host("n1"), TOR).unwrap();
     for prefix in ["10.50.1.0/24", "10.50.0.0/16", "10.70.0.0/24"] {
         tor.announce(net(prefix)).unwrap();
     }
@@ -160,6 +169,7 @@ fn operations_and_prefix_communities_reach_real_peers() {
     require_privileges!();
     let net_ = lan("bgpfops", 4);
     let etcd = Etcd::start(net_.host("n3")).unwrap();
+    calico_without_mesh(&etcd);
     let v3 = "projectcalico.org/v3";
     put(
         &etcd,
@@ -170,13 +180,6 @@ fn operations_and_prefix_communities_reach_real_peers() {
             "prefixAdvertisements": [
                 {"cidr": "10.244.0.0/16", "communities": ["pods", "64512:2:3"]}]}}),
     );
-    put(
-        &etcd,
-        "ippools",
-        json!({"kind": "IPPool", "apiVersion": v3,
-        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
-    );
-    put_node(&etcd, "n0", "10.0.1.10");
     put_block(&etcd, "n0", "10.244.8.0/26");
     put(
         &etcd,
@@ -217,9 +220,7 @@ fn operations_and_prefix_communities_reach_real_peers() {
             "filters": ["share-tor"]}}),
     );
 
-    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
-                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
-    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    let tor = GoBgp::start(net_.host("n1"), TOR).unwrap();
     tor.announce_with(net("10.50.1.0/24"), &["community", "65010:100"])
         .unwrap();
     tor.announce(net("10.50.2.0/24")).unwrap();
@@ -294,19 +295,7 @@ fn a_changed_filter_applies_without_restarting_the_session() {
     let net_ = lan("bgpfnew", 3);
     let etcd = Etcd::start(net_.host("n2")).unwrap();
     let v3 = "projectcalico.org/v3";
-    put(
-        &etcd,
-        "bgpconfigurations",
-        json!({"kind": "BGPConfiguration", "apiVersion": v3,
-        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
-    );
-    put(
-        &etcd,
-        "ippools",
-        json!({"kind": "IPPool", "apiVersion": v3,
-        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
-    );
-    put_node(&etcd, "n0", "10.0.1.10");
+    calico_without_mesh(&etcd);
     put_block(&etcd, "n0", "10.244.8.0/26");
     put_block(&etcd, "n0", "10.244.9.0/26");
     let filter = |refused_in: &str, kept_back: &str| {
@@ -322,9 +311,7 @@ fn a_changed_filter_applies_without_restarting_the_session() {
         "metadata": {"name": "tor"}, "spec": {"peerIP": "10.0.1.11", "asNumber": 65010,
             "filters": ["tor"]}}),
     );
-    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
-                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
-    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    let tor = GoBgp::start(net_.host("n1"), TOR).unwrap();
     for prefix in ["10.50.1.0/24", "10.60.1.0/24"] {
         tor.announce(net(prefix)).unwrap();
     }
@@ -375,19 +362,7 @@ fn interface_rules_see_learned_devices_and_the_way_to_next_hops() {
     let net_ = lan("bgpfiface", 4);
     let etcd = Etcd::start(net_.host("n3")).unwrap();
     let v3 = "projectcalico.org/v3";
-    put(
-        &etcd,
-        "bgpconfigurations",
-        json!({"kind": "BGPConfiguration", "apiVersion": v3,
-        "metadata": {"name": "default"}, "spec": {"nodeToNodeMeshEnabled": false}}),
-    );
-    put(
-        &etcd,
-        "ippools",
-        json!({"kind": "IPPool", "apiVersion": v3,
-        "metadata": {"name": "pool"}, "spec": {"cidr": "10.244.0.0/16", "ipipMode": "Never"}}),
-    );
-    put_node(&etcd, "n0", "10.0.1.10");
+    calico_without_mesh(&etcd);
     put_block(&etcd, "n0", "10.244.8.0/26");
     put(
         &etcd,
@@ -431,9 +406,7 @@ fn interface_rules_see_learned_devices_and_the_way_to_next_hops() {
             "link",
         ])
         .unwrap();
-    let gobgp = "[global.config]\n  as = 65010\n  router-id = \"10.0.1.11\"\n\
-                 [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"10.0.1.10\"\n    peer-as = 64512\n";
-    let tor = GoBgp::start(net_.host("n1"), gobgp).unwrap();
+    let tor = GoBgp::start(net_.host("n1"), TOR).unwrap();
     let other = Bird::start(
         net_.host("n2"),
         BirdVersion::V2,

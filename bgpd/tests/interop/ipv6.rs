@@ -58,17 +58,28 @@ router bgp 64512
  exit-address-family
 ";
 
-#[test]
-fn bgpd_exchanges_ipv6_blocks_with_bird_and_frr() {
-    require_privileges!();
-    let mut topology = Topology::new("bgpd-ipv6");
+/// Stores a Calico resource at `key` (`nodes/n0`).
+fn put_resource(etcd: &testnets::speakers::etcd::Etcd, key: &str, value: serde_json::Value) {
+    etcd.put_json(&format!("{}/{key}", crate::support::RESOURCES), &value)
+        .unwrap();
+}
+
+/// The nodes of [`NODES`] on one segment, each with both its addresses.
+fn dual_stack(name: &str) -> Topology {
+    let mut topology = Topology::new(name);
     topology.segment("lan");
     for (name, v4, v6, _) in NODES {
         topology
             .node(name)
             .iface("lan", &[&format!("{v4}/24"), &format!("{v6}/64")]);
     }
-    let net = topology.build().unwrap();
+    topology
+}
+
+#[test]
+fn bgpd_exchanges_ipv6_blocks_with_bird_and_frr() {
+    require_privileges!();
+    let net = dual_stack("bgpd-ipv6").build().unwrap();
     let _bgpd = start_bgpd(net.host("n0"), &bgpd_config());
     let bird = Bird::start(net.host("n1"), BirdVersion::V2, BIRD).unwrap();
     let frr = Frr::start(net.host("n2"), FRR).unwrap();
@@ -111,24 +122,15 @@ fn bind_mode_node_ip_listens_on_both_of_the_nodes_addresses() {
     use testnets::speakers::bgpd::Bgpd;
     use testnets::speakers::etcd::Etcd;
 
-    use crate::support::{binary, RESOURCES};
+    use crate::support::binary;
 
     require_privileges!();
-    let mut topology = Topology::new("bindmode");
-    topology.segment("lan");
-    for (name, v4, v6, _) in NODES {
-        topology
-            .node(name)
-            .iface("lan", &[&format!("{v4}/24"), &format!("{v6}/64")]);
-    }
+    let mut topology = dual_stack("bindmode");
     topology.node("n3").iface("lan", &["10.0.1.13/24"]);
     let net = topology.build().unwrap();
     let etcd = Etcd::start(net.host("n3")).unwrap();
     let v3 = "projectcalico.org/v3";
-    let put = |key: &str, value: serde_json::Value| {
-        etcd.put_json(&format!("{RESOURCES}/{key}"), &value)
-            .unwrap();
-    };
+    let put = |key: &str, value: serde_json::Value| put_resource(&etcd, key, value);
     put(
         "bgpconfigurations/default",
         json!({"kind": "BGPConfiguration", "apiVersion": v3, "metadata": {"name": "default"},
@@ -196,7 +198,7 @@ fn an_ipv6_only_mesh_from_etcd_with_hashed_router_ids() {
     use testnets::speakers::bgpd::Bgpd;
     use testnets::speakers::etcd::Etcd;
 
-    use crate::support::{binary, block_key, RESOURCES};
+    use crate::support::{binary, block_key};
 
     require_privileges!();
     let mut topology = Topology::new("v6only");
@@ -208,10 +210,7 @@ fn an_ipv6_only_mesh_from_etcd_with_hashed_router_ids() {
     let net = topology.build().unwrap();
     let etcd = Etcd::start(net.host("n3")).unwrap();
     let v3 = "projectcalico.org/v3";
-    let put = |key: &str, value: serde_json::Value| {
-        etcd.put_json(&format!("{RESOURCES}/{key}"), &value)
-            .unwrap();
-    };
+    let put = |key: &str, value: serde_json::Value| put_resource(&etcd, key, value);
     put(
         "ippools/v6",
         json!({"kind": "IPPool", "apiVersion": v3, "metadata": {"name": "v6"},

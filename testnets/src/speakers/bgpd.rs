@@ -79,6 +79,11 @@ impl Bgpd {
         env: &[(&str, &OsStr)],
     ) -> Result<Self> {
         let process = Self::spawn_with_etcd(host, binary, endpoints, node, env)?;
+        Self::following(host, binary, process, port)
+    }
+
+    /// Ready once `process`, following etcd, listens on `port`.
+    fn following(host: &Host, binary: &Path, process: Process, port: u16) -> Result<Self> {
         Self::ready(
             host,
             binary,
@@ -124,13 +129,7 @@ impl Bgpd {
         port: u16,
     ) -> Result<Self> {
         let process = Self::spawn_following(host, binary, endpoints, node, &[], &[], None)?;
-        Self::ready(
-            host,
-            binary,
-            process,
-            port,
-            host.dir().join("no-config-file"),
-        )
+        Self::following(host, binary, process, port)
     }
 
     fn spawn_following(
