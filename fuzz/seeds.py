@@ -2,8 +2,8 @@
 """Writes seed corpora for the fuzz targets into fuzz/corpus/<target>/.
 
 Each seed is a valid message (or body) in the input layout of its target:
-the first five octets are the DecodeCtx that `arbitrary` reads
-(four_octet_as, add_path, families, extended_message, external).
+the first four octets are the DecodeCtx that `arbitrary` reads
+(four_octet_as, add_path, families, extended_message).
 Run from anywhere: python3 fuzz/seeds.py
 """
 
@@ -13,8 +13,8 @@ import struct
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def ctx(four=1, add_path=0, families=3, ext=0, external=0):
-    return bytes([four, add_path, families, ext, external])
+def ctx(four=1, add_path=0, families=3, ext=0):
+    return bytes([four, add_path, families, ext])
 
 
 def message(kind, body):

@@ -102,7 +102,8 @@ pub fn accept_import(
 /// GRACEFUL_SHUTDOWN is about to go away, so it gets the lowest LOCAL_PREF
 /// and any other path wins; iBGP peers are sent that LOCAL_PREF and prefer
 /// the other paths too. RFC 4271 §5.1.5: a LOCAL_PREF from an eBGP peer is
-/// not this AS's and is ignored.
+/// not this AS's and is ignored (RFC 7606 §7.5's attribute discard; this is
+/// its one place: the decoder keeps what the peer sent).
 pub fn import_attrs(mut attrs: RouteAttrs, source: &SourceInfo) -> RouteAttrs {
     if source.ebgp {
         attrs.attrs.local_pref = None;

@@ -98,7 +98,7 @@ pub struct Connection {
 
 impl Connection {
     /// Starts the reader and writer of `stream`. `open` is the OPEN this side
-    /// sends on it; `external` whether the peer is in another AS. The writer
+    /// sends on it. The writer
     /// is tracked by `writers`, so that a stopping speaker can wait for its
     /// last words (a Cease) to go out before the process ends.
     pub fn start(
@@ -106,7 +106,6 @@ impl Connection {
         peer: PeerId,
         session: SessionId,
         open: OpenMessage,
-        external: bool,
         events: UnboundedSender<Event>,
         writers: &TaskTracker,
     ) -> io::Result<Self> {
@@ -152,7 +151,7 @@ impl Connection {
                         heard.heard_now();
                         if let Message::Open(their) = &message {
                             frames.decoder_mut().decode_ctx =
-                                Negotiated::new(&open, their).decode_ctx(external);
+                                Negotiated::new(&open, their).decode_ctx();
                         }
                         SessionEvent::Message(message)
                     }

@@ -69,7 +69,7 @@ pub fn exercise_open(open: &OpenMessage) {
     );
     for (a, b) in [(&local, open), (open, &local), (open, open)] {
         let negotiated = Negotiated::new(a, b);
-        let _ = negotiated.decode_ctx(true);
+        let _ = negotiated.decode_ctx();
         let _ = negotiated.encode_ctx();
     }
 }

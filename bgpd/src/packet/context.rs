@@ -117,8 +117,6 @@ pub struct DecodeCtx {
     pub families: FamilySet,
     /// Messages up to 65535 octets (RFC 8654).
     pub extended_message: bool,
-    /// The peer is in another AS (LOCAL_PREF from it is discarded, RFC 7606 §7.5).
-    pub external: bool,
 }
 
 impl Default for DecodeCtx {
@@ -129,7 +127,6 @@ impl Default for DecodeCtx {
             add_path: FamilySet::EMPTY,
             families: FamilySet::of(&[Family::Ipv4Unicast]),
             extended_message: false,
-            external: false,
         }
     }
 }
@@ -182,7 +179,6 @@ impl EncodeCtx {
             add_path: self.add_path,
             families: FamilySet::of(&Family::ALL),
             extended_message: self.extended_message,
-            external: false,
         }
     }
 }

@@ -104,14 +104,13 @@ impl Negotiated {
         }
     }
 
-    /// How to read this peer's messages; `external` when it is in another AS.
-    pub fn decode_ctx(&self, external: bool) -> DecodeCtx {
+    /// How to read this peer's messages.
+    pub fn decode_ctx(&self) -> DecodeCtx {
         DecodeCtx {
             four_octet_as: self.four_octet_as,
             add_path: self.add_path_rx,
             families: self.families,
             extended_message: self.extended_message,
-            external,
         }
     }
 
@@ -175,7 +174,7 @@ mod tests {
         let n = Negotiated::new(&plain, &plain);
         assert_eq!(n.families, FamilySet::of(&[Family::Ipv4Unicast]));
         assert!(!n.four_octet_as);
-        assert_eq!(n.decode_ctx(false).max_message_len(), 4096);
+        assert_eq!(n.decode_ctx().max_message_len(), 4096);
     }
 
     #[test]
@@ -193,7 +192,7 @@ mod tests {
         let n = Negotiated::new(&local, &remote);
         assert_eq!(n.add_path_rx, FamilySet::of(&[Family::Ipv4Unicast]));
         assert_eq!(n.add_path_tx, FamilySet::EMPTY);
-        assert!(n.decode_ctx(false).add_path.contains(Family::Ipv4Unicast));
+        assert!(n.decode_ctx().add_path.contains(Family::Ipv4Unicast));
         assert!(!n.encode_ctx().add_path.contains(Family::Ipv4Unicast));
     }
 }

@@ -305,13 +305,4 @@ impl Speaker {
             listener.abort();
         }
     }
-
-    /// The neighbors, for status.
-    pub fn peers(&self) -> impl Iterator<Item = &Neighbor> {
-        self.neighbors.values()
-    }
-
-    pub fn rib(&self) -> &LocRib {
-        &self.rib
-    }
 }

@@ -75,14 +75,6 @@ enum RestartTimer {
     SelectionDeferral,
 }
 
-/// Drops every update (for tests of the speaker alone).
-#[derive(Debug, Default)]
-pub struct NoFib;
-
-impl FibSink for NoFib {
-    fn apply(&mut self, _updates: Vec<FibUpdate>) {}
-}
-
 /// How many queued events are handled before a flush.
 const BATCH: usize = 1024;
 

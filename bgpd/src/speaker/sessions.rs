@@ -105,7 +105,6 @@ impl Speaker {
             warn!(%remote, "connection refused: not a configured peer");
             return;
         };
-        let external = self.neighbors[&peer].is_external(&self.config);
         let state = self.neighbors[&peer].state();
         // RFC 5082 §3: from now on, what arrives from further away than the
         // peer may be is dropped by the kernel (the listener is shared, so
@@ -139,7 +138,6 @@ impl Speaker {
                     stream,
                     (peer, session),
                     slot.fsm.open(),
-                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -170,7 +168,6 @@ impl Speaker {
                     stream,
                     (peer, session),
                     slot.fsm.open(),
-                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -191,10 +188,6 @@ impl Speaker {
         session: SessionId,
         result: std::io::Result<TcpStream>,
     ) {
-        let external = match self.neighbors.get(&peer) {
-            Some(n) => n.is_external(&self.config),
-            None => return,
-        };
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
         };
@@ -213,7 +206,6 @@ impl Speaker {
                     stream,
                     (peer, session),
                     slot.fsm.open(),
-                    external,
                 ) {
                     Ok(conn) => {
                         slot.conn = Some(conn);
@@ -403,15 +395,6 @@ fn start_connection(
     stream: TcpStream,
     (peer, session): (PeerId, SessionId),
     open: &crate::packet::OpenMessage,
-    external: bool,
 ) -> std::io::Result<Connection> {
-    Connection::start(
-        stream,
-        peer,
-        session,
-        open.clone(),
-        external,
-        events.clone(),
-        writers,
-    )
+    Connection::start(stream, peer, session, open.clone(), events.clone(), writers)
 }

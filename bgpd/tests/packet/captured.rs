@@ -40,10 +40,7 @@ fn families(list: &str) -> FamilySet {
 /// Reads "# session: iBGP; negotiated: families F; 4-octet-as yes; add-path
 /// sent by this side for F; extended-message no".
 fn session_ctx(line: &str) -> DecodeCtx {
-    let mut ctx = DecodeCtx {
-        external: line.contains("session: eBGP"),
-        ..DecodeCtx::default()
-    };
+    let mut ctx = DecodeCtx::default();
     for part in line.split(';').map(str::trim) {
         if let Some(list) = part.strip_prefix("negotiated: families ") {
             ctx.families = families(list);

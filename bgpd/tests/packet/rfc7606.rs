@@ -273,14 +273,12 @@ fn mp_reach_of_a_family_podroute_does_not_speak_is_discarded() {
     assert_eq!(update.attrs.mp_reach, None);
 }
 
+/// LOCAL_PREF decodes whatever the peer (RFC 7606 §7.5's discard for an
+/// external one is import's: policy's tests).
 #[test]
-fn local_pref_from_an_external_peer_is_dropped() {
-    let external = DecodeCtx {
-        external: true,
-        ..ctx4()
-    };
-    let update = decode_update(&with("40 05 04 00000064"), &external);
-    assert_eq!(update.attrs.local_pref, None);
+fn local_pref_decodes_as_sent() {
+    let update = decode_update(&with("40 05 04 00000064"), &ctx4());
+    assert_eq!(update.attrs.local_pref, Some(100));
     assert_eq!(update.errors, vec![]);
 }
 

@@ -194,7 +194,7 @@ pub(super) fn expect_keepalive(message: Message) -> Result<()> {
 /// How the session decodes and encodes, from the two OPENs.
 pub(super) fn negotiate(open: &OpenMessage, remote: &OpenMessage) -> (DecodeCtx, EncodeCtx) {
     let negotiated = Negotiated::new(open, remote);
-    (negotiated.decode_ctx(true), negotiated.encode_ctx())
+    (negotiated.decode_ctx(), negotiated.encode_ctx())
 }
 
 pub(super) fn encoded(message: &Message, ctx: &EncodeCtx) -> Result<BytesMut> {

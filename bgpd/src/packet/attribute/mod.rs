@@ -263,10 +263,10 @@ pub(super) fn decode(mut input: &[u8], ctx: &DecodeCtx) -> Result<Decoded, Notif
             attr::MULTI_EXIT_DISC => {
                 out.attrs.med = out.take(&view, TreatAsWithdraw, scalar::decode(value));
             }
+            // RFC 7606 §7.5's discard of LOCAL_PREF from an external peer
+            // is import's (policy::import_attrs), which knows the peer.
             attr::LOCAL_PREF => {
-                let local_pref = out.take(&view, TreatAsWithdraw, scalar::decode(value));
-                // RFC 7606 §7.5: LOCAL_PREF from an external peer is discarded.
-                out.attrs.local_pref = local_pref.filter(|_| !ctx.external);
+                out.attrs.local_pref = out.take(&view, TreatAsWithdraw, scalar::decode(value));
             }
             // RFC 7606 §7.6 and §7.7: attribute discard.
             attr::ATOMIC_AGGREGATE => {
