@@ -24,7 +24,7 @@
 mod addresses;
 mod classify;
 mod device;
-mod fasthash;
+pub mod fasthash;
 mod fib;
 mod histogram;
 mod kernel;
