@@ -48,6 +48,11 @@ impl EveryPath {
         interner: &mut AttrInterner,
     ) -> Changes {
         let mut changes = Changes::default();
+        // Most prefixes a flush touches go to no one here: no entry is made
+        // and dropped for them.
+        if now.is_empty() && !self.sent.contains_key(&prefix) {
+            return changes;
+        }
         let sent = self.sent.entry(prefix).or_default();
         let mut kept: SmallVec<[SentPath; 1]> = SmallVec::new();
         for mut old in sent.drain(..) {
