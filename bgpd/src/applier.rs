@@ -146,7 +146,7 @@ fn report_problems(before: &[Problem], now: &[Problem]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session::Event;
+    use crate::events::Event;
 
     fn config(router_id: &str) -> SpeakerConfig {
         SpeakerConfig::from_toml(&format!(

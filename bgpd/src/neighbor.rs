@@ -9,13 +9,13 @@ use proto::config::{LimitAction, PeerConfig, SpeakerConfig};
 use tokio_util::time::delay_queue::{DelayQueue, Key};
 use tracing::warn;
 
+use crate::events::{PeerId, SessionId};
 use crate::fsm::{Fsm, FsmConfig, Input, State, Timer};
 use crate::packet::{
     cease_subcode, Capability, EncodeCtx, Family, Message, Negotiated, Notification,
 };
 use crate::policy::ExportClass;
-use crate::rib::PeerId;
-use crate::session::{Connection, SessionId};
+use crate::session::Connection;
 
 /// What a timer expiry names: which FSM instance, which timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,8 +238,8 @@ impl Neighbor {
     }
 
     /// TTL security or multihop, as the peer's config asks (RFC 5082).
-    pub fn ttl_policy(&self) -> Option<crate::sockopt::TtlPolicy> {
-        crate::sockopt::TtlPolicy::of(self.config.ttl_security, self.config.multihop)
+    pub fn ttl_policy(&self) -> Option<crate::session::sockopt::TtlPolicy> {
+        crate::session::sockopt::TtlPolicy::of(self.config.ttl_security, self.config.multihop)
     }
 
     pub fn remote(&self) -> SocketAddr {

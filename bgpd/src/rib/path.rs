@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use super::attrs::RouteAttrs;
 
-/// A neighbor's index in the speaker; stable while the neighbor is configured.
-pub type PeerId = u32;
+pub use crate::events::PeerId;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Source {

@@ -191,24 +191,10 @@ impl Speaker {
     }
 
     pub(super) fn rebind(&mut self, config: &SpeakerConfig) {
-        for listener in self.listeners.drain(..) {
-            listener.abort();
-        }
-        self.listen_sockets.clear();
         let (addresses, port) = (&config.listen.addresses, config.listen.port);
-        let bound = match session::listen_on(addresses, port) {
-            Ok(bound) => bound,
-            Err(e) => {
-                warn!(error = %e, ?addresses, port, "cannot listen for BGP");
-                return;
-            }
-        };
-        for listener in bound {
-            if let Ok(socket) = session::ListenSocket::of(&listener) {
-                self.listen_sockets.push(socket);
-            }
-            self.listeners
-                .push(session::accept_loop(listener, self.events.clone()));
+        if let Err(e) = self.network.listen(addresses, port, &self.events) {
+            warn!(error = %e, ?addresses, port, "cannot listen for BGP");
+            return;
         }
         let ids: Vec<PeerId> = self.neighbors.keys().copied().collect();
         for id in ids {
@@ -227,12 +213,9 @@ impl Speaker {
             return;
         };
         let key = on.then_some(password);
-        let address = neighbor.config.address;
-        for socket in self.listen_sockets.iter().filter(|s| s.serves(address)) {
-            if let Err(e) = socket.set_key(address, key) {
-                warn!(peer = %neighbor.name, error = %e, "TCP MD5 key refused");
-                neighbor.last_error = Some(session::describe_connect_error(&e));
-            }
+        if let Err(e) = self.network.listen_key(neighbor.config.address, key) {
+            warn!(peer = %neighbor.name, error = %e, "TCP MD5 key refused");
+            neighbor.last_error = Some(session::describe_connect_error(&e));
         }
     }
 
@@ -301,8 +284,6 @@ impl Speaker {
                 self.remove_peer(id, STOP_ADMIN);
             }
         }
-        for listener in self.listeners.drain(..) {
-            listener.abort();
-        }
+        self.network.stop_listening();
     }
 }

@@ -12,12 +12,13 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use proto::config::{OriginKind, PeerConfig, SpeakerConfig};
 use routesync::{FibEntry, FibUpdate};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::task::JoinHandle;
 use tokio_util::time::DelayQueue;
 use tracing::{debug, info, warn};
 
+pub use crate::events::Stop;
+use crate::events::{Event, PeerId, SessionEvent, SessionId};
 use crate::export::UpdateGroups;
 use crate::fasthash::{FastMap, FastSet};
 use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
@@ -26,9 +27,8 @@ use crate::packet::{
     cease_subcode, AsPath, AttrAction, NextHop, Nlri, Origin, PathAttributes, UpdateMessage,
 };
 use crate::policy::{accept_import, import_attrs, ExportClass, PeerImport, SpeakerPolicy};
-use crate::rib::{LocRib, PeerId, RouteAttrs, Source, SourceInfo};
-pub use crate::session::Stop;
-use crate::session::{self, Connection, Event, SessionEvent, SessionId};
+use crate::rib::{LocRib, RouteAttrs, Source, SourceInfo};
+use crate::session::{self, Connection, Network, Stream, TcpNetwork};
 use crate::status::{
     PathStatus, PeerStatus, Query, RestartStatus, RouteStatus, SessionStatus, SpeakerStatus,
 };
@@ -39,6 +39,8 @@ mod learned;
 mod operators;
 mod reachable;
 mod refilter;
+#[cfg(test)]
+mod replay;
 mod routes;
 mod sessions;
 mod waiting;
@@ -106,9 +108,8 @@ pub struct Speaker {
     events: UnboundedSender<Event>,
     dirty: FastSet<IpNet>,
     fib: Box<dyn FibSink>,
-    listeners: Vec<JoinHandle<()>>,
-    /// The listener's socket, for the peers' TCP MD5 keys.
-    listen_sockets: Vec<session::ListenSocket>,
+    /// Where connections come from: TCP, or a replay test's pipes.
+    network: Box<dyn Network>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
     converged: bool,
     /// Every connection's writer: a stopping speaker waits for them.
@@ -240,14 +241,16 @@ impl Speaker {
         fib: Box<dyn FibSink>,
     ) -> std::io::Result<(Self, SpeakerHandle, UnboundedReceiver<Event>)> {
         let (handle, inbox) = channels();
-        let (speaker, receiver) = Self::start_on(config, fib, inbox)?;
+        let network = Box::new(TcpNetwork::default());
+        let (speaker, receiver) = Self::start_on(config, fib, network, inbox)?;
         Ok((speaker, handle, receiver))
     }
 
-    /// [`Speaker::start`] on channels made beforehand.
+    /// [`Speaker::start`] on channels made beforehand, and on `network`.
     fn start_on(
         config: SpeakerConfig,
         fib: Box<dyn FibSink>,
+        mut network: Box<dyn Network>,
         inbox: Inbox,
     ) -> std::io::Result<(Self, UnboundedReceiver<Event>)> {
         let Inbox {
@@ -255,14 +258,7 @@ impl Speaker {
             receiver,
             queries,
         } = inbox;
-        let bound = session::listen_on(&config.listen.addresses, config.listen.port)?;
-        let mut listen_sockets = Vec::with_capacity(bound.len());
-        let mut listeners = Vec::with_capacity(bound.len());
-        for listener in bound {
-            info!(address = %listener.local_addr()?, "listening for BGP");
-            listen_sockets.push(session::ListenSocket::of(&listener)?);
-            listeners.push(session::accept_loop(listener, events.clone()));
-        }
+        network.listen(&config.listen.addresses, config.listen.port, &events)?;
         let mut speaker = Self {
             queries,
             policy: policy_of(&config),
@@ -280,8 +276,7 @@ impl Speaker {
             events: events.clone(),
             dirty: FastSet::default(),
             fib,
-            listeners,
-            listen_sockets,
+            network,
             converged: false,
             started: SystemTime::now(),
             last_reconfigured: SystemTime::now(),
@@ -438,7 +433,7 @@ impl Speaker {
             // in the speaker's queue: the peer was not silent (liveness.rs).
             let hold = Duration::from_secs(u64::from(slot.fsm.hold_time()));
             let heard = slot.conn.as_ref().and_then(|c| c.liveness().heard_ago());
-            if let Some(left) = crate::liveness::hold_left(hold, heard) {
+            if let Some(left) = session::liveness::hold_left(hold, heard) {
                 slot.arm_after(&mut self.timers, key, left);
                 return;
             }

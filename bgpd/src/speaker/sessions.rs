@@ -50,7 +50,7 @@ impl Speaker {
             Output::Connect => {
                 slot.connecting = true;
                 if let Some(to) = connect_to {
-                    session::connect(peer, session, to, self.events.clone());
+                    self.network.connect(peer, session, to, self.events.clone());
                 }
             }
             Output::Disconnect => {
@@ -95,7 +95,7 @@ impl Speaker {
         }
     }
 
-    pub(super) fn accepted(&mut self, stream: TcpStream, remote: SocketAddr) {
+    pub(super) fn accepted(&mut self, stream: Stream, remote: SocketAddr) {
         let Some(peer) = self
             .neighbors
             .values()
@@ -110,10 +110,7 @@ impl Speaker {
         // peer may be is dropped by the kernel (the listener is shared, so
         // its handshake could not be checked).
         if let Some(ttl) = self.neighbors[&peer].ttl_policy() {
-            if let Err(e) = ttl.apply(
-                std::os::fd::AsRawFd::as_raw_fd(&stream),
-                remote.ip().is_ipv6(),
-            ) {
+            if let Err(e) = stream.apply_ttl(ttl) {
                 warn!(%remote, error = %e, "cannot set the TTL rules: connection refused");
                 return;
             }
@@ -186,7 +183,7 @@ impl Speaker {
         &mut self,
         peer: PeerId,
         session: SessionId,
-        result: std::io::Result<TcpStream>,
+        result: std::io::Result<Stream>,
     ) {
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;
@@ -392,9 +389,9 @@ impl Speaker {
 fn start_connection(
     events: &UnboundedSender<Event>,
     writers: &tokio_util::task::TaskTracker,
-    stream: TcpStream,
-    (peer, session): (PeerId, SessionId),
+    stream: Stream,
+    ids: (PeerId, SessionId),
     open: &crate::packet::OpenMessage,
 ) -> std::io::Result<Connection> {
-    Connection::start(stream, peer, session, open.clone(), events.clone(), writers)
+    Connection::start(stream, ids, open.clone(), events.clone(), writers)
 }

@@ -50,7 +50,8 @@ async fn wait_then_run(
     });
     let fib = make_fib(&config, learned);
     let (speaker, receiver) =
-        Speaker::start_on(config, fib, inbox).map_err(|e| format!("cannot listen for BGP: {e}"))?;
+        Speaker::start_on(config, fib, Box::new(TcpNetwork::default()), inbox)
+            .map_err(|e| format!("cannot listen for BGP: {e}"))?;
     speaker.run(receiver).await;
     Ok(())
 }

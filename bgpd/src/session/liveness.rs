@@ -14,7 +14,11 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock: the same as the system's in bgpd, and paused with the
+// rest of a replay test's timers.
+use tokio::time::Instant;
 
 /// A KEEPALIVE: the header alone (RFC 4271 §4.4).
 pub const KEEPALIVE: [u8; 19] = [
