@@ -257,13 +257,6 @@ impl Speaker {
 
     /// Hands the best routes of `prefixes` to the kernel side.
     pub(super) fn program_fib(&mut self, prefixes: Vec<IpNet>) {
-        let blocks: Vec<IpNet> = self
-            .config
-            .originate
-            .iter()
-            .filter(|o| o.kind == OriginKind::Block)
-            .map(|o| o.prefix)
-            .collect();
         let updates = prefixes
             .into_iter()
             .map(|prefix| {
@@ -274,7 +267,12 @@ impl Speaker {
                 let entry = match paths.first() {
                     None => FibEntry::Remove,
                     Some(best) if best.source == Source::Local => {
-                        if blocks.contains(&prefix) {
+                        // Only this node's blocks (a few) are looked up,
+                        // and only for its own routes.
+                        let block = |o: &proto::config::Originate| {
+                            o.kind == OriginKind::Block && o.prefix == prefix
+                        };
+                        if self.config.originate.iter().any(block) {
                             FibEntry::Blackhole
                         } else {
                             FibEntry::Remove

@@ -210,17 +210,23 @@ impl Replay {
 
     async fn send(&mut self, conn: &str, words: &[&str]) -> Result<Vec<String>, String> {
         let id = self.find(conn)?;
-        let message = wire::build(words)?;
+        let sent = wire::build(words)?;
         let end = self
             .ends
             .get_mut(&id)
             .ok_or(format!("no connection {}", name(id)))?;
-        let bytes = message
-            .to_bytes(&end.encode_ctx())
-            .map_err(|e| format!("cannot encode: {e:?}"))?;
-        if let Message::Open(open) = message {
-            end.sent_open = Some(open);
-        }
+        let bytes = match sent {
+            wire::Sent::Raw(octets) => octets,
+            wire::Sent::Message(message) => {
+                let bytes = message
+                    .to_bytes(&end.encode_ctx())
+                    .map_err(|e| format!("cannot encode: {e:?}"))?;
+                if let Message::Open(open) = *message {
+                    end.sent_open = Some(open);
+                }
+                bytes.to_vec()
+            }
+        };
         let pipe = end.pipe.as_mut().ok_or(format!("{} is closed", name(id)))?;
         pipe.write_all(&bytes)
             .await
@@ -255,7 +261,13 @@ impl Replay {
                     let what = if on { "set" } else { "cleared" };
                     lines.push(format!("md5 key for {peer}: {what}"));
                 }
-                Entry::Fib(updates) => lines.extend(updates.iter().map(render_fib)),
+                // A batch is applied whole; its order (the speaker's hash
+                // order) says nothing.
+                Entry::Fib(updates) => {
+                    let mut batch: Vec<String> = updates.iter().map(render_fib).collect();
+                    batch.sort();
+                    lines.extend(batch);
+                }
                 Entry::Converged => lines.push("fib: every peer sent its table".into()),
             }
         }
@@ -309,10 +321,14 @@ impl Replay {
         for route in routes {
             for path in route.paths {
                 let mark = if path.best { "*" } else { " " };
-                lines.push(format!(
+                let mut line = format!(
                     "route {} {mark} from {} nh={} path={:?}",
                     route.prefix, path.from, path.next_hop, path.as_path
-                ));
+                );
+                if let Some(lp) = path.local_pref {
+                    line += &format!(" lp={lp}");
+                }
+                lines.push(line);
             }
         }
         Ok(lines)

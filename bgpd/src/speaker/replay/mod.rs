@@ -68,7 +68,24 @@ macro_rules! scenarios {
     };
 }
 
-scenarios![session_up];
+scenarios![
+    collision_peer_wins,
+    collision_speaker_wins,
+    connect_retry,
+    external_peer,
+    graceful_restart_peer_gone,
+    graceful_restart_peer_returns,
+    graceful_restart_recovery,
+    graceful_restart_stop,
+    hold_timer,
+    keys_and_deconfigure,
+    malformed,
+    operators,
+    prefix_limit,
+    reconfiguration,
+    route_reflection,
+    session_up,
+];
 
 #[test]
 fn every_scenario_is_run() {

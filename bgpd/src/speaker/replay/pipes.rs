@@ -15,10 +15,11 @@ use proto::config::Secret;
 use routesync::FibUpdate;
 use tokio::io::{AsyncWrite, DuplexStream};
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::time::Instant;
 
 use crate::events::{Event, PeerId, SessionId};
 use crate::session::sockopt::TtlPolicy;
-use crate::session::{ConnectTo, Link, Network};
+use crate::session::{ConnectTo, Link, Network, ReadHalf, Stream, WriteHalf};
 use crate::speaker::FibSink;
 
 /// Which end opened a connection, as the peer sees it.
@@ -55,7 +56,8 @@ pub enum Entry {
 /// What the world shares with the speaker's network and FIB.
 #[derive(Debug, Default)]
 pub struct World {
-    pub journal: Vec<Entry>,
+    /// What happened, and when on the (paused) clock.
+    journal: Vec<(Instant, Entry)>,
     /// The speaker's events, once it listens.
     listening: Option<UnboundedSender<Event>>,
     /// Peers that accept the speaker's connections.
@@ -82,6 +84,10 @@ fn lock(world: &Shared) -> std::sync::MutexGuard<'_, World> {
 }
 
 impl World {
+    fn record(&mut self, entry: Entry) {
+        self.journal.push((Instant::now(), entry));
+    }
+
     fn local_for(&self, remote: IpAddr) -> IpAddr {
         self.node
             .iter()
@@ -106,7 +112,7 @@ impl World {
             id,
             local: SocketAddr::new(self.local_for(id.0), local_port),
             remote: SocketAddr::new(id.0, remote_port),
-            read: speaker_end,
+            read: Some(speaker_end),
             world: world.clone(),
         };
         (link, peer_end)
@@ -132,8 +138,17 @@ pub struct PipeLink {
     id: ConnId,
     local: SocketAddr,
     remote: SocketAddr,
-    read: DuplexStream,
+    /// Taken by the reader; a link dropped with it was refused.
+    read: Option<DuplexStream>,
     world: Shared,
+}
+
+impl Drop for PipeLink {
+    fn drop(&mut self) {
+        if self.read.is_some() {
+            lock(&self.world).record(Entry::Closed(self.id));
+        }
+    }
 }
 
 impl Link for PipeLink {
@@ -149,12 +164,13 @@ impl Link for PipeLink {
         Ok(())
     }
 
-    fn into_halves(self: Box<Self>) -> (crate::session::ReadHalf, crate::session::WriteHalf) {
+    fn into_halves(mut self: Box<Self>) -> (ReadHalf, WriteHalf) {
         let writer = JournalWriter {
             id: self.id,
-            world: self.world,
+            world: self.world.clone(),
         };
-        (Box::new(self.read), Box::new(writer))
+        let read = self.read.take().expect("a link is split once");
+        (Box::new(read), Box::new(writer))
     }
 }
 
@@ -171,9 +187,7 @@ impl AsyncWrite for JournalWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        lock(&self.world)
-            .journal
-            .push(Entry::Wrote(self.id, buf.to_vec()));
+        lock(&self.world).record(Entry::Wrote(self.id, buf.to_vec()));
         Poll::Ready(Ok(buf.len()))
     }
 
@@ -184,9 +198,7 @@ impl AsyncWrite for JournalWriter {
     ) -> Poll<io::Result<usize>> {
         let octets: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
         let written = octets.len();
-        lock(&self.world)
-            .journal
-            .push(Entry::Wrote(self.id, octets));
+        lock(&self.world).record(Entry::Wrote(self.id, octets));
         Poll::Ready(Ok(written))
     }
 
@@ -199,7 +211,7 @@ impl AsyncWrite for JournalWriter {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        lock(&self.world).journal.push(Entry::Closed(self.id));
+        lock(&self.world).record(Entry::Closed(self.id));
         Poll::Ready(Ok(()))
     }
 }
@@ -226,9 +238,7 @@ impl Network for PipeNetwork {
     }
 
     fn listen_key(&self, peer: IpAddr, password: Option<&Secret>) -> io::Result<()> {
-        lock(&self.0)
-            .journal
-            .push(Entry::Key(peer, password.is_some()));
+        lock(&self.0).record(Entry::Key(peer, password.is_some()));
         Ok(())
     }
 
@@ -244,10 +254,10 @@ impl Network for PipeNetwork {
         let result = if world.accepting.contains(&remote) {
             let (link, peer_end) = world.pipe(&self.0, (remote, Side::Out));
             world.opened.push(((remote, Side::Out), peer_end));
-            world.journal.push(Entry::Connected((remote, Side::Out)));
-            Ok(Box::new(link) as crate::session::Stream)
+            world.record(Entry::Connected((remote, Side::Out)));
+            Ok(Box::new(link) as Stream)
         } else {
-            world.journal.push(Entry::Refused(remote));
+            world.record(Entry::Refused(remote));
             Err(io::ErrorKind::ConnectionRefused.into())
         };
         let _ = events.send(Event::Connected {
@@ -268,11 +278,11 @@ pub struct JournalFib {
 
 impl FibSink for JournalFib {
     fn apply(&mut self, updates: Vec<FibUpdate>) {
-        lock(&self.world).journal.push(Entry::Fib(updates));
+        lock(&self.world).record(Entry::Fib(updates));
     }
 
     fn converged(&mut self) {
-        lock(&self.world).journal.push(Entry::Converged);
+        lock(&self.world).record(Entry::Converged);
     }
 
     fn forwarding_preserved(&self) -> bool {
@@ -280,9 +290,20 @@ impl FibSink for JournalFib {
     }
 }
 
-/// The world's journal so far, emptied.
+/// The world's journal so far, emptied. What happened at one instant is
+/// in an order of its own: first what the actor itself did (connects,
+/// keys, routes), then each connection's writes in the order of the
+/// connections; the writers' tasks ran in an order that says nothing.
 pub fn take_journal(world: &Shared) -> Vec<Entry> {
-    std::mem::take(&mut lock(world).journal)
+    let mut journal = std::mem::take(&mut lock(world).journal);
+    journal.sort_by_key(|(at, entry)| {
+        let connection = match entry {
+            Entry::Wrote(id, _) | Entry::Closed(id) => Some(*id),
+            _ => None,
+        };
+        (*at, connection)
+    });
+    journal.into_iter().map(|(_, entry)| entry).collect()
 }
 
 /// Connections the speaker opened since last asked.

@@ -9,6 +9,7 @@
 //! eor ipv6
 //! notification 6/2
 //! refresh ipv4
+//! raw ffffffffffffffffffffffffffffffff001304   (any octets, as given)
 //! ```
 
 use std::fmt::Write as _;
@@ -102,12 +103,16 @@ fn render_update(update: &UpdateMessage) -> String {
         return format!("UPDATE end-of-rib {}", family_name(Some(family)));
     }
     let mut line = "UPDATE".to_owned();
+    // In prefix order: the order within an UPDATE says nothing.
     let prefixes = |sign: char, nlri: &mut dyn Iterator<Item = &Nlri>| -> String {
-        nlri.map(|n| match n.path_id {
-            Some(id) => format!(" {sign}{}#{id}", n.prefix),
-            None => format!(" {sign}{}", n.prefix),
-        })
-        .collect()
+        let mut nlri: Vec<&Nlri> = nlri.collect();
+        nlri.sort_by_key(|n| (n.prefix, n.path_id));
+        nlri.iter()
+            .map(|n| match n.path_id {
+                Some(id) => format!(" {sign}{}#{id}", n.prefix),
+                None => format!(" {sign}{}", n.prefix),
+            })
+            .collect()
     };
     line += &prefixes('-', &mut update.withdrawals());
     line += &prefixes('+', &mut update.announced());
@@ -181,9 +186,25 @@ fn render_attrs(attrs: &PathAttributes) -> String {
     text
 }
 
-/// Builds the message a peer sends from its words (see the module's
-/// comment), or says which word is wrong.
-pub fn build(words: &[&str]) -> Result<Message, String> {
+/// What a peer sends: a message, or octets that need not be one.
+#[derive(Debug)]
+pub enum Sent {
+    Message(Box<Message>),
+    Raw(Vec<u8>),
+}
+
+/// Builds what a peer sends from its words (see the module's comment), or
+/// says which word is wrong.
+pub fn build(words: &[&str]) -> Result<Sent, String> {
+    match words {
+        ["raw", hex] => hex::decode(hex)
+            .map(Sent::Raw)
+            .map_err(|e| format!("not hex: {e}")),
+        _ => build_message(words).map(|m| Sent::Message(Box::new(m))),
+    }
+}
+
+fn build_message(words: &[&str]) -> Result<Message, String> {
     let (kind, args) = words.split_first().ok_or("a message is missing")?;
     match *kind {
         "open" => build_open(args).map(Message::Open),
