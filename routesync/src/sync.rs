@@ -34,8 +34,8 @@ use crate::kernel::{Kernel, Op, Outcome};
 use crate::learn::{LearnRules, LearnedSink, Learning};
 use crate::netlink::message::{AddressInfo, LinkInfo};
 use crate::netlink::{Event, Owner, RouteInfo, RouteSpec};
+use crate::options::Options;
 use crate::status::{Context, Entry, State, StatusReader};
-use crate::Options;
 
 /// Failed routes are tried again this often (a next hop may become
 /// reachable), besides when a notification says the cause may have cleared.
