@@ -11,7 +11,7 @@
 //!   (RTM_GETROUTE), `via G dev D`, as BIRD's `gateway recursive` and Calico's
 //!   GoBGP daemon (`recursiveNexthopLookup`, calico.md §2.9 item 8) do;
 //!   when a foreign route toward P changes, the worker programs such routes
-//!   again (`sync.rs`, `re_resolve_through`);
+//!   again (`sync/repair.rs`, `re_resolve_through`);
 //! - ENODEV means a device was recreated under a new index: names are
 //!   resolved again and the route retried;
 //! - a first install uses `NLM_F_EXCL`, because `NLM_F_REPLACE` would replace

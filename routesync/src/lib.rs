@@ -30,6 +30,7 @@ mod histogram;
 mod kernel;
 pub mod learn;
 mod netlink;
+mod options;
 mod status;
 mod sync;
 mod uplink;
@@ -38,7 +39,6 @@ use std::io::Write as _;
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use ipnet::IpNet;
 use proto::config::KernelConfig;
@@ -48,27 +48,11 @@ pub use classify::{classify, classify_entry, Action, Decision, Hop, Hops, NodeNe
 pub use device::DeviceName;
 pub use fib::{FibEntry, FibUpdate, NextHopList};
 pub use histogram::Histogram;
+pub use options::Options;
 pub use status::{RouteState, RouteStatus, StatusReader};
 pub use uplink::interface_with;
 
 use crate::sync::{Command, Worker};
-
-/// How routesync behaves over time.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Options {
-    /// Routes of ours found in the kernel at start stay until the speaker
-    /// reports convergence ([`Handle::converged`]); if it never does, those
-    /// BGP does not want are removed this long after start anyway.
-    pub sweep_after: Duration,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            sweep_after: Duration::from_secs(120),
-        }
-    }
-}
 
 /// How many routes of ours (`config`'s protocol in its table) the kernel
 /// holds now, in the calling thread's namespace. Left by an earlier run,

@@ -1,0 +1,371 @@
+//! The routesync thread: the only owner of the desired table, of what is
+//! installed and of the netlink sockets (models.md §7.2 item 13: one task
+//! owns the handle). It waits on two things at once: commands (a channel,
+//! with a socket pair to wake it) and the kernel's notifications. Whatever
+//! has queued up while a pass ran is merged into the next pass, so a burst of
+//! best-route changes becomes one batch for the kernel.
+//!
+//! One file a job: `schedule.rs` the timers; `install.rs` the install pass;
+//! `repair.rs` drift repair from the kernel's notifications; `startup.rs`
+//! the sockets and the routes of ours found at start; `node.rs` the node's
+//! address as routes are classified; `reconfigure.rs` new settings;
+//! `remove.rs` removing routes of ours; `learning.rs` kernel route learning.
+
+mod install;
+mod learning;
+mod node;
+mod reconfigure;
+mod remove;
+mod repair;
+mod schedule;
+mod startup;
+
+use std::io::Read as _;
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
+use nix::poll::{poll, PollFd, PollFlags};
+use proto::config::KernelConfig;
+
+use crate::classify::{Action, NodeNetwork};
+use crate::fasthash::{FastMap, FastSet};
+use crate::fib::{FibEntry, FibUpdate};
+use crate::kernel::Kernel;
+use crate::learn::{LearnRules, LearnedSink, Learning};
+use crate::netlink::{Owner, RouteSpec};
+use crate::options::Options;
+use crate::status::{Context, StatusReader};
+
+use self::schedule::REPAIR_DELAY;
+
+/// Prefixes per pass at most, so that a flood of changes still reaches the
+/// kernel (and `flush` callers) in bounded steps.
+const MAX_PASS: usize = 200_000;
+
+#[derive(Debug)]
+pub(crate) enum Command {
+    Apply(Vec<FibUpdate>),
+    Reconfigure(Box<KernelConfig>, NodeNetwork),
+    /// The speaker has converged: sweep the stale routes found at start.
+    Converged,
+    /// Answered once every command sent before it has been applied.
+    Flush(Sender<()>),
+    /// Remove every route of ours, then stop.
+    RemoveAll,
+}
+
+/// What the kernel holds at a prefix, as far as routesync knows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Held {
+    /// No route of ours.
+    Nothing,
+    /// The route this process installed.
+    Ours(RouteSpec),
+    /// A route with our protocol that is not the one installed (changed by
+    /// someone, or left by an earlier run): ours to replace; its metric when
+    /// known (a route at another metric is not replaced but removed).
+    Stray(Option<u32>),
+    /// Maybe ours, maybe someone else's now: the next install finds out
+    /// (exclusive create, and on EEXIST a look at the holder).
+    Unknown,
+}
+
+#[derive(Debug)]
+struct Route {
+    /// What BGP wants; `None` once withdrawn (the entry stays while a route
+    /// of ours is still to be removed).
+    want: Option<FibEntry>,
+    /// What the installed route was classified as.
+    action: Option<Action>,
+    held: Held,
+    /// The last error, logged once until it changes.
+    error: Option<Box<str>>,
+    note: Option<Box<str>>,
+}
+
+impl Route {
+    fn new() -> Self {
+        Self {
+            want: None,
+            action: None,
+            held: Held::Nothing,
+            error: None,
+            note: None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Worker {
+    config: KernelConfig,
+    /// The node as configured.
+    node: NodeNetwork,
+    /// The node as routes are classified: the configured one, with the
+    /// uplink's address as the kernel has it when that differs.
+    effective: NodeNetwork,
+    /// Whether the configured address has been seen on the uplink: then a
+    /// new address there is the node's new address.
+    follow_uplink: bool,
+    options: Options,
+    routes: FastMap<IpNet, Route>,
+    failed: FastSet<IpNet>,
+    kernel: Option<Kernel>,
+    /// Why the socket could not be opened, logged once.
+    kernel_error: Option<String>,
+    status: StatusReader,
+    /// Device names known when the status context was last published.
+    published_names: usize,
+    retry_at: Option<Instant>,
+    /// Prefixes touched by notifications, programmed again at `repair_at`.
+    repair: FastSet<IpNet>,
+    /// Routes installed through the kernel's route toward a next hop it
+    /// would not take directly: programmed again when that route changes.
+    resolved_recursively: FastSet<IpNet>,
+    /// A comparison of our routes with the kernel's is due at `repair_at`.
+    resync: bool,
+    repair_at: Option<Instant>,
+    /// The wait before the next repair, and when the last one ran.
+    repair_delay: Duration,
+    last_repair: Option<Instant>,
+    /// When routes of ours found at start are swept, if not converged before.
+    sweep_at: Option<Instant>,
+    converged: bool,
+    /// Kernel route learning, when asked for (`learn.rs`).
+    learning: Option<Learning>,
+}
+
+/// What one look at the command channel found.
+#[derive(Debug, Default)]
+struct Queued {
+    /// The handle is gone, or asked to stop.
+    stop: bool,
+    /// Every route of ours is to be removed, then the thread stops.
+    remove_all: bool,
+    /// A pass's worth was taken; more commands may be waiting.
+    backlog: bool,
+}
+
+impl Worker {
+    pub fn new(
+        config: KernelConfig,
+        node: NodeNetwork,
+        options: Options,
+        status: StatusReader,
+        learned: Option<LearnedSink>,
+    ) -> Self {
+        let learning = learned.map(|sink| {
+            let owner = owner(&config);
+            Learning::new(
+                LearnRules {
+                    own_protocol: owner.protocol,
+                    table: owner.table,
+                    ignored_interfaces: config.ignored_interfaces.clone(),
+                },
+                sink,
+            )
+        });
+        Self {
+            learning,
+            config,
+            effective: node.clone(),
+            node,
+            follow_uplink: false,
+            options,
+            routes: FastMap::default(),
+            failed: FastSet::default(),
+            kernel: None,
+            kernel_error: None,
+            status,
+            published_names: 0,
+            retry_at: None,
+            repair: FastSet::default(),
+            resolved_recursively: FastSet::default(),
+            resync: false,
+            repair_at: None,
+            repair_delay: REPAIR_DELAY,
+            last_repair: None,
+            sweep_at: None,
+            converged: false,
+        }
+    }
+
+    /// Runs until the handle is gone. Routes stay in the kernel after that,
+    /// like BIRD's `persist` (calico.md §2.2), unless every route was
+    /// removed on request.
+    pub fn run(mut self, commands: Receiver<Command>, mut woken: UnixStream) {
+        let _ = woken.set_nonblocking(true);
+        if self.config.enabled {
+            // Open at once: the sockets belong to the namespace we run in now.
+            self.open_kernel();
+        }
+        self.publish_context();
+        let mut backlog = false;
+        loop {
+            let mut closed = false;
+            if !backlog {
+                self.wait(&woken);
+                closed = drain(&mut woken);
+            }
+            let mut dirty = FastSet::default();
+            let mut flushes = Vec::new();
+            let queued = self.take_queued(&commands, &mut dirty, &mut flushes);
+            backlog = queued.backlog;
+            if queued.remove_all {
+                self.remove_all();
+                for flush in flushes {
+                    let _ = flush.send(());
+                }
+                break;
+            }
+            self.read_events();
+            let now = Instant::now();
+            if self.repair_due(now) {
+                self.take_repairs(&mut dirty);
+            }
+            if self.retry_due(now) {
+                dirty.extend(self.retry_set());
+            }
+            if !dirty.is_empty() {
+                self.sync(dirty);
+            }
+            if self.sweep_due() {
+                self.sweep();
+            }
+            for flush in flushes {
+                let _ = flush.send(());
+            }
+            if (closed || queued.stop) && !backlog {
+                break;
+            }
+        }
+        let installed = self
+            .routes
+            .values()
+            .filter(|r| matches!(r.held, Held::Ours(_)))
+            .count();
+        tracing::info!(
+            installed,
+            "routesync stopped; its routes stay in the kernel"
+        );
+    }
+
+    /// Waits for a command, a notification or the next timer.
+    fn wait(&self, woken: &UnixStream) {
+        let timeout = self.poll_timeout();
+        let mut fds = vec![PollFd::new(woken.as_fd(), PollFlags::POLLIN)];
+        if let Some(kernel) = &self.kernel {
+            fds.push(PollFd::new(kernel.monitor_fd(), PollFlags::POLLIN));
+        }
+        // EINTR and the like: the loop looks at everything anyway.
+        let _ = poll(&mut fds, timeout);
+    }
+
+    /// Takes the commands queued up, a pass's worth at most.
+    fn take_queued(
+        &mut self,
+        commands: &Receiver<Command>,
+        dirty: &mut FastSet<IpNet>,
+        flushes: &mut Vec<Sender<()>>,
+    ) -> Queued {
+        let mut queued = Queued::default();
+        loop {
+            match commands.try_recv() {
+                Ok(Command::RemoveAll) => {
+                    queued.remove_all = true;
+                    queued.stop = true;
+                    break;
+                }
+                Ok(command) => self.take(command, dirty, flushes),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    queued.stop = true;
+                    break;
+                }
+            }
+            if dirty.len() >= MAX_PASS {
+                queued.backlog = true;
+                break;
+            }
+        }
+        queued
+    }
+
+    fn take(
+        &mut self,
+        command: Command,
+        dirty: &mut FastSet<IpNet>,
+        flushes: &mut Vec<Sender<()>>,
+    ) {
+        match command {
+            Command::Apply(updates) => {
+                dirty.reserve(updates.len());
+                self.routes.reserve(updates.len());
+                for FibUpdate { prefix, entry } in updates {
+                    match entry {
+                        FibEntry::Remove => {
+                            if let Some(route) = self.routes.get_mut(&prefix) {
+                                route.want = None;
+                            }
+                        }
+                        entry => {
+                            self.routes.entry(prefix).or_insert_with(Route::new).want = Some(entry);
+                        }
+                    }
+                    dirty.insert(prefix);
+                }
+            }
+            Command::Reconfigure(config, node) => {
+                self.reconfigure(*config, node);
+                dirty.extend(self.routes.keys().copied());
+            }
+            Command::Converged => {
+                if !self.converged {
+                    tracing::info!("the speaker has converged");
+                }
+                self.converged = true;
+            }
+            Command::Flush(reply) => flushes.push(reply),
+            Command::RemoveAll => {}
+        }
+    }
+
+    /// The settings and names the status describes routes with.
+    fn publish_context(&mut self) {
+        let names = self
+            .kernel
+            .as_ref()
+            .map(|k| k.names().clone())
+            .unwrap_or_default();
+        self.published_names = names.len();
+        let context = Context {
+            config: self.config.clone(),
+            node: Some(self.effective.clone()),
+            names,
+        };
+        self.status.update(Some(Arc::new(context)), Vec::new());
+    }
+}
+
+/// Reads the wake-up bytes; true when the handle's end is closed.
+fn drain(woken: &mut UnixStream) -> bool {
+    let mut buf = [0u8; 256];
+    loop {
+        match woken.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+fn owner(config: &KernelConfig) -> Owner {
+    Owner {
+        protocol: config.protocol,
+        table: config.table,
+    }
+}
