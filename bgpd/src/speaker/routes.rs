@@ -9,10 +9,10 @@ use proto::config::{FilterAction, FilterConfig, FilterRule};
 use std::sync::Arc;
 
 impl Speaker {
-    pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) {
-        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
-            return;
-        };
+    /// Takes an UPDATE into the RIB. Returns what the session's FSM is to
+    /// be fed next, when the UPDATE ends the session.
+    pub(super) fn receive(&mut self, peer: PeerId, update: UpdateMessage) -> Option<Input> {
+        let neighbor = self.neighbors.get_mut(&peer)?;
         neighbor.stats.updates_received += 1;
         let name = neighbor.name.clone();
         for error in &update.errors {
@@ -22,16 +22,11 @@ impl Speaker {
         if let Some(AttrAction::AfiSafiDisable { .. }) = update.action() {
             // Disabling one family is done as RFC 4760 leaves open: the
             // session restarts, which clears the family's routes.
-            if let Some(error) = update
+            return update
                 .errors
                 .iter()
                 .find(|e| matches!(e.action, AttrAction::AfiSafiDisable { .. }))
-            {
-                let session = neighbor.primary.session;
-                let notification = error.notification.clone();
-                self.step(peer, session, Input::DecodeError(notification));
-            }
-            return;
+                .map(|error| Input::DecodeError(error.notification.clone()));
         }
         for nlri in update.withdrawals() {
             if self
@@ -60,7 +55,9 @@ impl Speaker {
             neighbor.stats.prefixes_received += v4_received + mp_received;
             neighbor.stats.prefixes_accepted += v4_accepted + mp_accepted;
         }
-        self.check_prefix_limit(peer);
+        if let Some(over) = self.over_prefix_limit(peer) {
+            return Some(over);
+        }
         if let Some(family) = update.end_of_rib_family() {
             debug!(peer = %name, %family, "End-of-RIB");
             if let Some(neighbor) = self.neighbors.get_mut(&peer) {
@@ -69,21 +66,16 @@ impl Speaker {
             self.end_of_rib_swept(peer, family);
             self.check_converged();
         }
+        None
     }
 
-    /// Holds the peer to its `max_prefixes`; see [`Neighbor::over_prefix_limit`].
-    pub(super) fn check_prefix_limit(&mut self, peer: PeerId) {
-        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
-            return;
-        };
-        if neighbor.config.max_prefixes.is_none() {
-            return;
-        }
+    /// Holds the peer to its `max_prefixes`: the input that ends the
+    /// session, when it is over; see [`Neighbor::over_prefix_limit`].
+    fn over_prefix_limit(&mut self, peer: PeerId) -> Option<Input> {
+        let neighbor = self.neighbors.get_mut(&peer)?;
+        neighbor.config.max_prefixes?;
         let paths = self.rib.peer_path_count(peer);
-        if let Some(input) = neighbor.over_prefix_limit(paths) {
-            let session = neighbor.primary.session;
-            self.step(peer, session, input);
-        }
+        neighbor.over_prefix_limit(paths)
     }
 
     /// RFC 4724 §2: a peer's table is complete at its End-of-RIB. Once every

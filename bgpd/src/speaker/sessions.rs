@@ -4,32 +4,54 @@
 use super::*;
 
 impl Speaker {
-    /// Feeds one input to one FSM and carries out what it says.
+    /// Feeds one input to one FSM and carries out what it says. What it says
+    /// may lead to another input for the same FSM (an UPDATE over the
+    /// prefix limit, a family to disable): that one is fed next, here, so
+    /// the FSM is never entered while its outputs are still being carried
+    /// out.
     pub(super) fn step(&mut self, peer: PeerId, session: SessionId, input: Input) {
-        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
-            return;
-        };
-        let Some(slot) = neighbor.slot_mut(session) else {
-            return;
-        };
-        let outputs = slot.fsm.process(input);
-        let is_primary = neighbor.primary.session == session;
-        for output in outputs {
-            self.apply(peer, session, is_primary, output);
+        let mut pending = Some(input);
+        while let Some(input) = pending.take() {
+            let Some(neighbor) = self.neighbors.get_mut(&peer) else {
+                return;
+            };
+            let Some(slot) = neighbor.slot_mut(session) else {
+                return;
+            };
+            let outputs = slot.fsm.process(input);
+            let is_primary = neighbor.primary.session == session;
+            pending = self.carry_out(peer, session, is_primary, outputs);
         }
         self.resolve_collision(peer);
     }
 
-    pub(super) fn apply(
+    /// Carries out an FSM's outputs, in order; returns the input they lead
+    /// to, if any.
+    fn carry_out(
+        &mut self,
+        peer: PeerId,
+        session: SessionId,
+        is_primary: bool,
+        outputs: impl IntoIterator<Item = Output>,
+    ) -> Option<Input> {
+        let mut follow_up = None;
+        for output in outputs {
+            if let Some(input) = self.apply(peer, session, is_primary, output) {
+                follow_up = Some(input);
+            }
+        }
+        follow_up
+    }
+
+    /// Carries out one output; returns the input it leads to, if any.
+    fn apply(
         &mut self,
         peer: PeerId,
         session: SessionId,
         is_primary: bool,
         output: Output,
-    ) {
-        let Some(neighbor) = self.neighbors.get_mut(&peer) else {
-            return;
-        };
+    ) -> Option<Input> {
+        let neighbor = self.neighbors.get_mut(&peer)?;
         let connect_to = matches!(output, Output::Connect).then(|| session::ConnectTo {
             remote: neighbor.remote(),
             source: neighbor.source_address(&self.config),
@@ -38,9 +60,7 @@ impl Speaker {
             ttl: neighbor.ttl_policy(),
         });
         let name = neighbor.name.clone();
-        let Some(slot) = neighbor.slot_mut(session) else {
-            return;
-        };
+        let slot = neighbor.slot_mut(session)?;
         let key = |timer| TimerKey {
             peer,
             session,
@@ -90,9 +110,10 @@ impl Speaker {
                     self.down(peer, reason);
                 }
             }
-            Output::Update(update) => self.receive(peer, update),
+            Output::Update(update) => return self.receive(peer, update),
             Output::RouteRefresh(refresh) => self.refresh(peer, refresh),
         }
+        None
     }
 
     pub(super) fn accepted(&mut self, stream: Stream, remote: SocketAddr) {
@@ -283,8 +304,8 @@ impl Speaker {
         let outputs = neighbor.primary.fsm.process(Input::TcpFails {
             reason: "Graceful restart".into(),
         });
-        for output in outputs {
-            self.apply(peer, old, true, output);
+        if let Some(input) = self.carry_out(peer, old, true, outputs) {
+            self.step(peer, old, input);
         }
         let Some(neighbor) = self.neighbors.get_mut(&peer) else {
             return;

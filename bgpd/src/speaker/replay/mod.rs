@@ -73,6 +73,7 @@ scenarios![
     collision_speaker_wins,
     connect_retry,
     external_peer,
+    family_disabled,
     graceful_restart_peer_gone,
     graceful_restart_peer_returns,
     graceful_restart_recovery,
