@@ -172,7 +172,26 @@ pub enum Query {
         tokio::sync::oneshot::Sender<Vec<RouteStatus>>,
     ),
     /// Restart a peer's session (Cease / Administrative Reset).
-    Reset(String, tokio::sync::oneshot::Sender<Result<(), String>>),
+    Reset(String, tokio::sync::oneshot::Sender<Result<(), Refused>>),
     /// Ask a peer to send its routes again (RFC 2918).
-    Refresh(String, tokio::sync::oneshot::Sender<Result<(), String>>),
+    Refresh(String, tokio::sync::oneshot::Sender<Result<(), Refused>>),
+}
+
+/// Why the speaker did not do what an operator asked. The speaker is the
+/// one place that decides; the API only maps these to its codes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The speaker's actor has ended (bgpd is shutting down).
+    #[error("the speaker has stopped")]
+    Stopped,
+    #[error("bgpd has no configuration yet")]
+    NotConfigured,
+    #[error("no peer named {0}")]
+    NoSuchPeer(String),
+    /// A route refresh needs a session (RFC 2918 §3).
+    #[error("{name} is not established ({state})")]
+    NotEstablished { name: String, state: &'static str },
+    /// RFC 2918 §4: only a peer that offered the capability is asked.
+    #[error("{0} did not offer route refresh (RFC 2918)")]
+    NoRouteRefresh(String),
 }

@@ -36,7 +36,7 @@ use tracing::{info, warn};
 use super::{DatastoreSource, Sources};
 use crate::fsm::State;
 use crate::speaker::SpeakerHandle;
-use crate::status::{PathStatus, PeerStatus, RouteStatus, SessionStatus};
+use crate::status::{PathStatus, PeerStatus, Refused, RouteStatus, SessionStatus};
 
 /// Where bgpd serves the API, and bgpctl looks for it, unless told otherwise
 /// (`--api-socket` / `--socket`, or `BGPD_API_SOCKET` for both).
@@ -215,35 +215,24 @@ impl Api {
     }
 
     async fn reset(&self, name: &str) -> Result<(), ApiError> {
-        let peer = self.peer(name).await?;
-        self.speaker
-            .reset_peer(peer.name)
-            .await
-            .map_err(ApiError::NotNow)
+        Ok(self.speaker.reset_peer(name.to_owned()).await?)
     }
 
     async fn refresh(&self, name: &str) -> Result<(), ApiError> {
-        let peer = self.peer(name).await?;
-        match &peer.session {
-            None => {
-                return Err(ApiError::NotNow(format!(
-                    "{} is not established ({})",
-                    peer.name,
-                    peer.bird_state()
-                )))
-            }
-            Some(session) if !session.route_refresh => {
-                return Err(ApiError::NotNow(format!(
-                    "{} did not offer route refresh (RFC 2918)",
-                    peer.name
-                )))
-            }
-            Some(_) => {}
+        Ok(self.speaker.refresh_peer(name.to_owned()).await?)
+    }
+}
+
+/// What the speaker refused, as the API says it.
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Stopped => ApiError::Stopped,
+            Refused::NoSuchPeer(name) => ApiError::NoSuchPeer(name),
+            Refused::NotConfigured
+            | Refused::NotEstablished { .. }
+            | Refused::NoRouteRefresh(_) => ApiError::NotNow(refused.to_string()),
         }
-        self.speaker
-            .refresh_peer(peer.name)
-            .await
-            .map_err(ApiError::NotNow)
     }
 }
 

@@ -30,7 +30,8 @@ use crate::policy::{accept_import, import_attrs, ExportClass, PeerImport, Speake
 use crate::rib::{LocRib, RouteAttrs, Source, SourceInfo};
 use crate::session::{self, Connection, Network, Stream, TcpNetwork};
 use crate::status::{
-    PathStatus, PeerStatus, Query, RestartStatus, RouteStatus, SessionStatus, SpeakerStatus,
+    PathStatus, PeerStatus, Query, Refused, RestartStatus, RouteStatus, SessionStatus,
+    SpeakerStatus,
 };
 
 mod configure;
@@ -188,16 +189,18 @@ impl SpeakerHandle {
         self.ask(|answer| Query::Routes(within, answer)).await
     }
 
-    pub async fn reset_peer(&self, name: String) -> Result<(), String> {
+    /// Restarts the session of the peer named `name` (its name or address).
+    pub async fn reset_peer(&self, name: String) -> Result<(), Refused> {
         self.ask(|answer| Query::Reset(name, answer))
             .await
-            .unwrap_or_else(|| Err("the speaker has stopped".into()))
+            .unwrap_or(Err(Refused::Stopped))
     }
 
-    pub async fn refresh_peer(&self, name: String) -> Result<(), String> {
+    /// Asks the peer named `name` for its routes again (RFC 2918).
+    pub async fn refresh_peer(&self, name: String) -> Result<(), Refused> {
         self.ask(|answer| Query::Refresh(name, answer))
             .await
-            .unwrap_or_else(|| Err("the speaker has stopped".into()))
+            .unwrap_or(Err(Refused::Stopped))
     }
 }
 

@@ -45,46 +45,48 @@ impl Speaker {
                 let _ = answer.send(routes);
             }
             Query::Reset(name, answer) => {
-                let Some(id) = self.peer_named(&name) else {
-                    let _ = answer.send(Err(format!("no peer {name}")));
-                    return;
-                };
-                let session = self.neighbors[&id].primary.session;
-                info!(peer = %name, "reset by an operator");
-                self.step(
-                    id,
-                    session,
-                    Input::Stop {
-                        subcode: cease_subcode::ADMINISTRATIVE_RESET,
-                    },
-                );
-                self.step(id, session, Input::Start);
-                let _ = answer.send(Ok(()));
+                let _ = answer.send(self.reset(&name));
             }
             Query::Refresh(name, answer) => {
-                let result = match self
-                    .peer_named(&name)
-                    .and_then(|id| self.neighbors.get(&id))
-                {
-                    None => Err(format!("no peer {name}")),
-                    Some(n) => match &n.up {
-                        None => Err(format!("{name} is not established")),
-                        Some(up) if !up.negotiated.route_refresh => {
-                            Err(format!("{name} does not do route refresh"))
-                        }
-                        Some(up) => {
-                            for family in up.negotiated.families.iter() {
-                                let refresh = crate::packet::RouteRefreshMessage::request(family);
-                                n.primary
-                                    .send(&crate::packet::Message::RouteRefresh(refresh));
-                            }
-                            Ok(())
-                        }
-                    },
-                };
-                let _ = answer.send(result);
+                let _ = answer.send(self.ask_refresh(&name));
             }
         }
+    }
+
+    /// Restarts a peer's session: a Cease, Administrative Reset (RFC 4486
+    /// §4), then a new start.
+    fn reset(&mut self, name: &str) -> Result<(), Refused> {
+        let id = self
+            .peer_named(name)
+            .ok_or_else(|| Refused::NoSuchPeer(name.to_owned()))?;
+        let session = self.neighbors[&id].primary.session;
+        info!(peer = %self.neighbors[&id].name, "reset by an operator");
+        let subcode = cease_subcode::ADMINISTRATIVE_RESET;
+        self.step(id, session, Input::Stop { subcode });
+        self.step(id, session, Input::Start);
+        Ok(())
+    }
+
+    /// Asks a peer for its routes again, each family of the session (RFC
+    /// 2918 §3), when the session is up and the peer offered it (§4).
+    fn ask_refresh(&self, name: &str) -> Result<(), Refused> {
+        let n = self
+            .peer_named(name)
+            .and_then(|id| self.neighbors.get(&id))
+            .ok_or_else(|| Refused::NoSuchPeer(name.to_owned()))?;
+        let up = n.up.as_ref().ok_or_else(|| Refused::NotEstablished {
+            name: n.name.clone(),
+            state: self.peer_status(n).bird_state(),
+        })?;
+        if !up.negotiated.route_refresh {
+            return Err(Refused::NoRouteRefresh(n.name.clone()));
+        }
+        for family in up.negotiated.families.iter() {
+            let refresh = crate::packet::RouteRefreshMessage::request(family);
+            n.primary
+                .send(&crate::packet::Message::RouteRefresh(refresh));
+        }
+        Ok(())
     }
 
     pub(super) fn peer_named(&self, name: &str) -> Option<PeerId> {

@@ -58,7 +58,6 @@ async fn wait_then_run(
 
 /// What a speaker without a configuration says: nothing runs.
 fn answer_unconfigured(query: Query, node_name: &str, waiting_since: SystemTime) {
-    const NOT_CONFIGURED: &str = "bgpd has no configuration yet";
     match query {
         Query::Speaker(answer) => {
             let _ = answer.send(SpeakerStatus {
@@ -83,7 +82,7 @@ fn answer_unconfigured(query: Query, node_name: &str, waiting_since: SystemTime)
             let _ = answer.send(Vec::new());
         }
         Query::Reset(_, answer) | Query::Refresh(_, answer) => {
-            let _ = answer.send(Err(NOT_CONFIGURED.into()));
+            let _ = answer.send(Err(Refused::NotConfigured));
         }
     }
 }

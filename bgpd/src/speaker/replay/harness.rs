@@ -124,11 +124,11 @@ impl Replay {
             ["routes"] => self.routes().await?,
             ["reset", peer] => {
                 let answer = self.handle()?.reset_peer((*peer).into()).await;
-                vec![format!("reset: {answer:?}")]
+                vec![format!("reset: {}", answered(answer))]
             }
             ["refresh", peer] => {
                 let answer = self.handle()?.refresh_peer((*peer).into()).await;
-                vec![format!("refresh: {answer:?}")]
+                vec![format!("refresh: {}", answered(answer))]
             }
             other => return Err(format!("no command {other:?}")),
         };
@@ -332,6 +332,14 @@ impl Replay {
             }
         }
         Ok(lines)
+    }
+}
+
+/// An operator's answer: done, or why not.
+fn answered(answer: Result<(), crate::status::Refused>) -> String {
+    match answer {
+        Ok(()) => "done".into(),
+        Err(refused) => format!("refused: {refused}"),
     }
 }
 
