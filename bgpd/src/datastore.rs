@@ -1,7 +1,7 @@
 //! etcd as a source of desired state: each snapshot confgen publishes is
 //! rendered for this node and offered to the applier, which alone applies
 //! it. Bursts of changes are coalesced; while etcd is away, the running
-//! configuration stays (DESIGN.md §1).
+//! configuration stays (docs/DESIGN.md §1).
 //!
 //! What one etcd change costs, and where it is bounded:
 //! - a key BGP does not read (a WorkloadEndpoint, a policy): nothing; it is

@@ -1,5 +1,5 @@
 //! The kernel side of the speaker: best routes go to routesync, which
-//! classifies and programs them from its own thread (DESIGN.md §4).
+//! classifies and programs them from its own thread (docs/DESIGN.md §4).
 
 use std::net::IpAddr;
 

@@ -1,7 +1,7 @@
-//! Calico's v3 resources as they are stored in etcd (calico.md §1): JSON with
-//! `kind`, `apiVersion`, `metadata` and `spec`. Only the fields BGP uses are
-//! typed; everything else a stored object carries is ignored, so that a newer
-//! Calico's objects still parse.
+//! Calico's v3 resources as they are stored in etcd (docs/CALICO-CONTRACT.md
+//! §1.1): JSON with `kind`, `apiVersion`, `metadata` and `spec`. Only the
+//! fields BGP uses are typed; everything else a stored object carries is
+//! ignored, so that a newer Calico's objects still parse.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

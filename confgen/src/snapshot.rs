@@ -16,7 +16,7 @@ use crate::resources::{
     BgpConfiguration, BgpFilter, BgpPeer, BlockAffinity, IpPool, Node, NodeStatusRequest,
 };
 
-/// Where Calico keeps v3 resources (calico.md §1.1).
+/// Where Calico keeps v3 resources (docs/CALICO-CONTRACT.md §1.1).
 pub const RESOURCES: &str = "/calico/resources/v3/projectcalico.org/";
 /// Where Calico keeps block affinities by host.
 pub const AFFINITIES: &str = "/calico/ipam/v2/host/";

@@ -1,9 +1,9 @@
 //! Which kernel route one [`FibUpdate`] becomes: pure, no netlink.
 //!
-//! The table is DESIGN.md §4, which reproduces Calico's
-//! `calico_kernel_programming` filter (calico.md §2.5) and the fork's
-//! `krt_tunnel` handling in `nl_send_route` (calico.md §2.9), in the same
-//! order as the filter:
+//! The table is docs/DESIGN.md §4, which reproduces Calico's
+//! `calico_kernel_programming` filter (docs/CALICO-CONTRACT.md §4.1) and the
+//! fork's `krt_tunnel` handling in `nl_send_route` (docs/CALICO-CONTRACT.md
+//! §4.3), in the same order as the filter:
 //!
 //! 1. a prefix inside `never_install` (Calico's `rejectcidrs`, the service
 //!    ranges) is rejected first, blackholes included;
@@ -15,9 +15,10 @@
 //!    mode and by whether it lies on this node's subnet. A prefix in no pool is
 //!    accepted as it is, like the filter's final `accept` (the same as Never).
 //!
-//! IPv6 never tunnels: Calico has no IP-in-IP for IPv6 (calico.md §2.7).
-//! Unlike Calico's BIRD, a multipath route tunnels per hop (calico.md §2.9
-//! item 7: projectcalico/calico#4462, projectcalico/bird#90).
+//! IPv6 never tunnels: Calico has no IP-in-IP for IPv6
+//! (docs/CALICO-CONTRACT.md §4.7). Unlike Calico's BIRD, a multipath route
+//! tunnels per hop (docs/CALICO-CONTRACT.md §4.6: projectcalico/calico#4462,
+//! projectcalico/bird#90).
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -36,7 +37,7 @@ pub struct NodeNetwork {
     pub uplink: String,
     /// The node's IPv4 address with its prefix length (`spec.bgp.ipv4Address`,
     /// `10.0.1.5/24`). Its network (`10.0.1.0/24`) is "this node's subnet",
-    /// like Calico's `network_v4` (calico.md §2.9 item 1).
+    /// like Calico's `network_v4` (docs/CALICO-CONTRACT.md §4.2).
     pub address: IpNet,
     /// The node's IPv6 address with its prefix length, when it has one.
     pub address_v6: Option<IpNet>,
@@ -88,7 +89,8 @@ impl Action {
 
     /// The metric of the route this action installs at `prefix`, as the
     /// kernel holds it (blackholes go without one, as BIRD's static routes
-    /// do: calico.md's kernel filter sets a metric on BGP routes only).
+    /// do: Calico's kernel filter sets a metric on BGP routes only,
+    /// docs/CALICO-CONTRACT.md §4.1).
     pub fn metric(&self, prefix: &IpNet) -> Option<u32> {
         match self {
             Self::Blackhole => Some(default_metric(prefix)),
@@ -175,8 +177,8 @@ fn decide(
         FibEntry::Blackhole => None,
         FibEntry::NextHops { hops, metric } => Some((hops, *metric)),
     };
-    // calico.md §2.5: `if ( net ~ <rejectcidrs> ) then { reject; }` comes
-    // before the pool clauses, so it wins over blackholes and pools alike.
+    // docs/CALICO-CONTRACT.md §4.1: `if ( net ~ <rejectcidrs> ) then { reject; }`
+    // comes before the pool clauses, so it wins over blackholes and pools alike.
     if let Some(range) = config.never_install.iter().find(|r| r.contains(&prefix)) {
         why.say(format_args!(
             "{prefix} is inside never_install {range}: advertised, never installed"
@@ -184,8 +186,8 @@ fn decide(
         return Action::NotInstalled;
     }
     let pool = pool_of(config, prefix);
-    // calico.md §2.5: a pool with vxlan_mode gives `reject;` ("Don't program
-    // VXLAN routes into the kernel - these are handled by Felix").
+    // docs/CALICO-CONTRACT.md §4.1: a pool with vxlan_mode gives `reject;`
+    // ("Don't program VXLAN routes into the kernel - these are handled by Felix").
     if let Some(pool) = pool.filter(|p| p.vxlan) {
         why.say(format_args!(
             "{prefix} is inside VXLAN pool {}: Felix programs VXLAN routes",
@@ -282,7 +284,7 @@ fn forward(
     Some(hops)
 }
 
-/// DESIGN.md §4, one row per IP-in-IP mode.
+/// docs/DESIGN.md §4, one row per IP-in-IP mode.
 fn hop_v4(
     config: &KernelConfig,
     node: &NodeNetwork,

@@ -9,7 +9,7 @@
 //!   directly reachable: EINVAL "Nexthop has invalid gateway" for IPv4,
 //!   EHOSTUNREACH for IPv6) is replaced by the kernel's own route toward P
 //!   (RTM_GETROUTE), `via G dev D`, as BIRD's `gateway recursive` and Calico's
-//!   GoBGP daemon (`recursiveNexthopLookup`, calico.md §2.9 item 8) do;
+//!   GoBGP daemon (`recursiveNexthopLookup`, docs/CALICO-CONTRACT.md §4.4) do;
 //!   when a foreign route toward P changes, the worker programs such routes
 //!   again (`sync/repair.rs`, `re_resolve_through`);
 //! - ENODEV means a device was recreated under a new index: names are

@@ -1,4 +1,4 @@
-//! Every row of DESIGN.md §4 programmed into a real kernel and read back.
+//! Every row of docs/DESIGN.md §4 programmed into a real kernel and read back.
 
 #![allow(
     clippy::unwrap_used,
@@ -91,7 +91,7 @@ fn never_goes_direct_on_the_subnet_and_through_the_router_beyond_it() {
     );
     // The kernel refuses `via 10.0.2.13` (not directly reachable); its route
     // to 10.0.2.13 goes through r1, so that is the route (BIRD's recursive
-    // gateway, calico.md §2.9 item 6).
+    // gateway, docs/CALICO-CONTRACT.md §4.4).
     assert_eq!(
         shown(n1, "10.244.3.0/26"),
         "10.244.3.0/26 via 10.0.1.1 dev eth0 proto bird"

@@ -197,7 +197,8 @@ fn reconfiguring_moves_routes_between_devices_tables_and_protocols() {
         ],
     );
     // CrossSubnet to Always: the same-subnet route moves onto tunl0
-    // (calico.md §2.9 item 5, `krt_same_dest` compares the interface).
+    // (docs/CALICO-CONTRACT.md §4.5: BIRD's `krt_same_dest` compares the
+    // interface).
     handle.reconfigure(config(IpipMode::Always), n1_network());
     assert!(handle.flush());
     assert_eq!(

@@ -398,8 +398,8 @@ fn ipip_available(ns: &Netns) -> bool {
 }
 
 /// `tunl0`: the real ipip device where the kernel has one, else a TUN device
-/// of the same name as a stand-in (DESIGN.md §7), so that routes through it
-/// are programmed and read back the same way.
+/// of the same name as a stand-in (docs/DESIGN.md §7, the tunl0 stand-in), so
+/// that routes through it are programmed and read back the same way.
 fn add_tunnel_device(ns: &Netns) -> Result<()> {
     let exists = ns.ip(["link", "show", TUNNEL_DEVICE]).is_ok();
     if !exists {

@@ -1,6 +1,7 @@
-//! BIRD's control-socket protocol (calico.md §3.2), served on a unix socket
-//! so that unmodified `calicoctl node status`, calico-node's `-bird-ready` /
-//! `-bird-live` probes and `birdc` / `birdcl` work against bgpd.
+//! BIRD's control-socket protocol (docs/CALICO-CONTRACT.md §5.2), served on a
+//! unix socket so that unmodified `calicoctl node status`, calico-node's
+//! `-bird-ready` / `-bird-live` probes and `birdc` / `birdcl` work against
+//! bgpd.
 //!
 //! Line oriented: the server greets with `0001 <version> ready.`; a reply is
 //! lines `NNNN-text` (the first of each code), ` text` (more of the same

@@ -42,7 +42,7 @@ pub fn rfc3339(time: SystemTime) -> String {
 }
 
 /// BIRD's `timeformat protocol` default: `HH:MM:SS` within the last 20 hours,
-/// else `YYYY-MM-DD` (calico.md §3.1).
+/// else `YYYY-MM-DD` (docs/CALICO-CONTRACT.md §5.1).
 pub fn since(time: SystemTime, now: SystemTime) -> String {
     let (y, mo, d, h, mi, s) = civil(time);
     match now.duration_since(time) {

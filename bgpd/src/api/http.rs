@@ -1,6 +1,7 @@
 //! HTTP on a local address: `/liveness`, `/readiness` with calico-node's
-//! BIRD rule (calico.md §3.3), and `/metrics` in Prometheus' text format. A
-//! minimal HTTP/1.0 responder: three GET routes need no web framework.
+//! BIRD rule (docs/CALICO-CONTRACT.md §5.3), and `/metrics` in Prometheus'
+//! text format. A minimal HTTP/1.0 responder: three GET routes need no web
+//! framework.
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;

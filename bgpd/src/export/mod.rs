@@ -1,5 +1,5 @@
 //! Update groups: peers with the same [`ExportClass`] share one Adj-RIB-Out
-//! and one encoding of every UPDATE (DESIGN.md §3). A flush turns the
+//! and one encoding of every UPDATE (docs/DESIGN.md §3). A flush turns the
 //! prefixes whose paths changed into one run of UPDATE messages per group,
 //! which every member is sent as it is. A group whose peers take ADD-PATH
 //! for a family is sent every path of that family that may go to them

@@ -17,8 +17,9 @@ use crate::support::{
     binary, lan, node_config, put_block, put_node, start_bgpd, CONVERGE, RESOURCES,
 };
 
-/// The BIRD 1.6 configuration confd renders for a node (calico.md §2.2 to
-/// §2.6), with the peers of the mesh and Calico's passive rule.
+/// The BIRD 1.6 configuration confd renders for a node
+/// (docs/CALICO-CONTRACT.md §2 to §4), with the peers of the mesh and Calico's
+/// passive rule (§2.4).
 fn calico_bird16(me: &str, block: &str, mesh: &[&str]) -> String {
     let mut c = format!(
         "router id {me};

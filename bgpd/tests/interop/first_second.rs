@@ -155,7 +155,7 @@ fn every_interface_answers_before_configuration_and_says_why() {
     });
     wait_peers(n1, "n1 to end its sessions", &[]);
     // n2 no longer has n1 as a mesh peer: a Node without an address is in
-    // no one's mesh (calico.md §2.4).
+    // no one's mesh (docs/CALICO-CONTRACT.md §2.4).
     wait_peers(net.host("n2"), "n2 to drop n1", &[]);
     assert_eq!(calicoctl_show_protocols(&socket), Ok(Vec::new()));
     put_node(&etcd, "n1", "10.0.1.11");

@@ -1,6 +1,6 @@
 //! A `SpeakerConfig` written as the BIRD 1.6 configurations confd renders
-//! for it (calico.md §2.1 to §2.6), for two uses: an operator diffs them
-//! with what confd generated, and tests run Calico-configured BIRD nodes
+//! for it (docs/CALICO-CONTRACT.md §2 to §4), for two uses: an operator diffs
+//! them with what confd generated, and tests run Calico-configured BIRD nodes
 //! beside bgpd.
 //!
 //! BIRD 1.6 runs one daemon per family: `bird` (bird.cfg) for IPv4 and

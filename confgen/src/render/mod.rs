@@ -1,6 +1,6 @@
 //! `render(snapshot, node) -> SpeakerConfig`: what one node runs, computed from
-//! Calico's resources the way confd computes BIRD's configuration (calico.md
-//! §1.4, §2.4 to §2.8), as a pure function.
+//! Calico's resources the way confd computes BIRD's configuration
+//! (docs/CALICO-CONTRACT.md §1.3, §2 and §3), as a pure function.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -62,7 +62,7 @@ pub struct Rendered {
     pub problems: Vec<Problem>,
 }
 
-/// Calico's default AS (calico.md §1.3).
+/// Calico's default AS (docs/CALICO-CONTRACT.md §1.2).
 const DEFAULT_AS: Asn = Asn::CALICO_DEFAULT;
 const DEFAULT_PORT: u16 = 179;
 
@@ -157,7 +157,8 @@ impl<'a> Context<'a> {
 }
 
 /// Calico's mesh direction rule: the side whose address is smaller, compared
-/// as strings (Go's `gt` in the template), waits (calico.md §2.4).
+/// as strings (Go's `gt` in the template), waits (docs/CALICO-CONTRACT.md
+/// §2.4).
 fn passive_toward(peer: IpAddr, me: IpAddr) -> bool {
     peer.to_string() > me.to_string()
 }

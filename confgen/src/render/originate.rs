@@ -1,5 +1,5 @@
 //! What a node originates: its confirmed blocks and the service ranges
-//! (calico.md §2.5, §2.6); and the communities routes sent inside each
+//! (docs/CALICO-CONTRACT.md §3.1); and the communities routes sent inside each
 //! prefixAdvertisements range carry.
 
 use super::*;
@@ -43,7 +43,8 @@ pub(super) fn originated(cx: &mut Context<'_>) -> Originated {
     let name = cx.me.metadata.name.clone();
     let mut originate = Vec::new();
     for (cidr, affinity) in snapshot.affinities.get(&name).into_iter().flatten() {
-        // /32 and /128 blocks get no blackhole in Calico (calico.md §2.6).
+        // /32 and /128 blocks get no blackhole in Calico
+        // (docs/CALICO-CONTRACT.md §3.1).
         if affinity.confirmed() && cidr.prefix_len() < cidr.max_prefix_len() {
             originate.push(Originate {
                 prefix: *cidr,

@@ -1,5 +1,6 @@
 //! The peers of a node: the mesh, BGPPeers global and node-specific, and
-//! the reverse peerings, as confd computes them (calico.md §1.4, §2.4).
+//! the reverse peerings, as confd computes them (docs/CALICO-CONTRACT.md
+//! §1.3, §2.4).
 
 use super::*;
 
@@ -24,7 +25,7 @@ pub(super) fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
     let cluster_id = cx.bgp.route_reflector_cluster_id;
 
     // The node-to-node mesh: every other node but route reflectors; none at
-    // all on a route reflector (calico.md §2.4, §2.8).
+    // all on a route reflector (docs/CALICO-CONTRACT.md §2.4).
     let mesh = global
         .and_then(|g| g.node_to_node_mesh_enabled)
         .unwrap_or(true);
@@ -59,7 +60,8 @@ pub(super) fn peers(cx: &mut Context<'_>, local_as: Asn) -> Vec<PeerConfig> {
     }
 
     // Global BGPPeers first, then node-specific ones; a node-specific peering
-    // to an address already peered globally is skipped (calico.md §1.4).
+    // to an address already peered globally is skipped
+    // (docs/CALICO-CONTRACT.md §1.3).
     for global_pass in [true, false] {
         for resource in snapshot.peers.values() {
             let spec = &resource.spec;
@@ -145,8 +147,8 @@ fn automatic_reverse_peering(cx: &mut Context<'_>, resource: &BgpPeer) -> bool {
 }
 
 /// Adds `peer` unless one to its address and port is there already (the
-/// first wins: calico.md §1.4). A peer that cannot be is skipped alone, a
-/// problem of `origin`, the resource it comes from.
+/// first wins: docs/CALICO-CONTRACT.md §1.3). A peer that cannot be is
+/// skipped alone, a problem of `origin`, the resource it comes from.
 fn admit(
     cx: &mut Context<'_>,
     peers: &mut BTreeMap<(IpAddr, u16), PeerConfig>,
@@ -279,7 +281,7 @@ fn peer_config(
         peer.passive = mine.is_some_and(|mine| passive_toward(remote.address, mine));
     }
     // rr client when this node reflects, the peer is a Calico node in the same
-    // AS, and its cluster id differs from ours (calico.md §2.4).
+    // AS, and its cluster id differs from ours (docs/CALICO-CONTRACT.md §2.5).
     if let (Some(ours), Some(node)) = (cluster_id, remote.node) {
         peer.route_reflector_client =
             remote.asn == local_as && node.route_reflector_cluster_id != Some(ours);

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct Asn(pub u32);
 
 impl Asn {
-    /// Calico's default AS (calico.md §1.3).
+    /// Calico's default AS (docs/CALICO-CONTRACT.md §1.2).
     pub const CALICO_DEFAULT: Asn = Asn(64512);
 }
 

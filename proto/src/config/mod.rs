@@ -1,6 +1,7 @@
 //! `SpeakerConfig`: everything one speaker needs to run, as data. Defaults are
-//! Calico's (calico.md §2.3): hold 240 s, keepalive a third of it, connect
-//! retry 5 s, connect delay 2 s, error wait 5 to 30 s, graceful restart 120 s.
+//! Calico's (docs/CALICO-CONTRACT.md §2.2): hold 240 s, keepalive a third of
+//! it, connect retry 5 s, connect delay 2 s, error wait 5 to 30 s, graceful
+//! restart 120 s.
 //!
 //! ```toml
 //! node_name = "node-1"
@@ -137,7 +138,7 @@ impl Default for ListenConfig {
     }
 }
 
-/// Where a peer comes from, which gives its name (calico.md §2.4).
+/// Where a peer comes from, which gives its name (docs/CALICO-CONTRACT.md §2.3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PeerKind {

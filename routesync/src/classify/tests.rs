@@ -1,4 +1,4 @@
-//! Every row of DESIGN.md §4, as a table: pool mode × where the next hop is.
+//! Every row of docs/DESIGN.md §4, as a table: pool mode × where the next hop is.
 
 use super::*;
 
@@ -352,7 +352,8 @@ fn every_row_of_the_table() {
 
 #[test]
 fn a_node_with_a_slash_32_tunnels_everything_in_cross_subnet() {
-    // calico.md §2.9 item 7: a /32 node address makes every peer "another subnet".
+    // docs/CALICO-CONTRACT.md §4.2: a /32 node address makes every peer
+    // "another subnet".
     let node = NodeNetwork {
         address: net("10.0.1.11/32"),
         ..node()

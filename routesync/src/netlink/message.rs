@@ -17,7 +17,7 @@ use netlink_packet_route::route::{RouteNextHop, RouteScope};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 /// Whose routes: ours are tagged with this protocol in this table, and only
-/// those are ever changed or removed (DESIGN.md §4).
+/// those are ever changed or removed (docs/DESIGN.md §4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Owner {
     pub protocol: u8,

@@ -42,7 +42,8 @@ fn segment_of(address: &str) -> &'static str {
 }
 
 /// The route a node at `from` must have for the block of the node at `to`,
-/// as `ip route` shows it, with the pool in `ipip_mode` (calico.md §2.9).
+/// as `ip route` shows it, with the pool in `ipip_mode` (docs/DESIGN.md §4,
+/// docs/CALICO-CONTRACT.md §4).
 fn expected_route(from: &str, to: &str, block: &str, ipip_mode: &str) -> String {
     let same_subnet = segment_of(from) == segment_of(to);
     let tunnel = match ipip_mode {

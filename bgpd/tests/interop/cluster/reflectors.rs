@@ -1,7 +1,8 @@
-//! Scenario 3: two route reflectors with one cluster ID (calico.md §4), a
-//! BGPPeer with selectors peering every node with them, the mesh off, and
-//! eight clients. One reflector stops and no client loses a route; then the
-//! mixed mode: the mesh back on among the clients, beside the reflectors.
+//! Scenario 3: two route reflectors with one cluster ID
+//! (docs/CALICO-CONTRACT.md §2.5), a BGPPeer with selectors peering every node
+//! with them, the mesh off, and eight clients. One reflector stops and no
+//! client loses a route; then the mixed mode: the mesh back on among the
+//! clients, beside the reflectors.
 
 use serde_json::json;
 use testnets::speakers::bgpd::Bgpd;
