@@ -1,5 +1,5 @@
 //! Kernel programming: the speaker's best routes become kernel routes
-//! (DESIGN.md §4).
+//! (docs/DESIGN.md §4).
 //!
 //! - [`FibUpdate`]: what the speaker hands over, per prefix.
 //! - [`classify`]: the pure rule table, pool mode × where the next hop is,

@@ -1,6 +1,6 @@
 //! The routesync thread: the only owner of the desired table, of what is
-//! installed and of the netlink sockets (models.md §7.2 item 13: one task
-//! owns the handle). It waits on two things at once: commands (a channel,
+//! installed and of the netlink sockets (docs/DESIGN.md §4: one thread
+//! owns the kernel side). It waits on two things at once: commands (a channel,
 //! with a socket pair to wake it) and the kernel's notifications. Whatever
 //! has queued up while a pass ran is merged into the next pass, so a burst of
 //! best-route changes becomes one batch for the kernel.
@@ -194,8 +194,8 @@ impl Worker {
     }
 
     /// Runs until the handle is gone. Routes stay in the kernel after that,
-    /// like BIRD's `persist` (calico.md §2.2), unless every route was
-    /// removed on request.
+    /// like BIRD's `persist` (docs/CALICO-CONTRACT.md §4.8), unless every
+    /// route was removed on request.
     pub fn run(mut self, commands: Receiver<Command>, mut woken: UnixStream) {
         let _ = woken.set_nonblocking(true);
         if self.config.enabled {

@@ -137,8 +137,9 @@ impl Worker {
     /// `changed` came, went or changed: the routes of ours resolved through
     /// the kernel's route toward a next hop inside `changed` are programmed
     /// again, so that they follow the new path, as BIRD's `gateway
-    /// recursive` follows its IGP table (calico.md §2.9). Only foreign routes
-    /// count: ours changing cannot make routes of ours chase each other.
+    /// recursive` follows its IGP table (docs/CALICO-CONTRACT.md §4.4).
+    /// Only foreign routes count: ours changing cannot make routes of ours
+    /// chase each other.
     fn re_resolve_through(&mut self, changed: IpNet) {
         let mut affected = Vec::new();
         for prefix in &self.resolved_recursively {
