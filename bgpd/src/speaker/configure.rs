@@ -2,10 +2,22 @@
 //! the listening socket and the originated routes.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
-use super::*;
+use ipnet::IpNet;
+use proto::config::{PeerConfig, SpeakerConfig};
+use routesync::{FibEntry, FibUpdate};
+use tracing::{info, warn};
+
+use super::{policy_of, Speaker};
 use crate::config_diff::ConfigDiff;
+use crate::events::{PeerId, SessionId, Stop};
+use crate::fsm::{Input, STOP_ADMIN, STOP_DECONFIGURED};
+use crate::neighbor::Neighbor;
+use crate::packet::{cease_subcode, AsPath, Origin, PathAttributes};
 use crate::priority;
+use crate::rib::{RouteAttrs, Source, SourceInfo};
+use crate::session;
 
 impl Speaker {
     pub(super) fn new_session(&mut self) -> SessionId {

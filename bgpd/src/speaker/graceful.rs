@@ -3,7 +3,13 @@
 //! session without the forwarding state, or by its timers. The rules are in
 //! [`crate::restart`].
 
-use super::*;
+use std::time::SystemTime;
+
+use tracing::{info, warn};
+
+use super::{RestartTimer, Speaker};
+use crate::events::PeerId;
+use crate::neighbor::fsm_config;
 use crate::packet::{Family, FamilySet, Negotiated};
 use crate::restart::{families_kept, families_lost, restart_time, PeerRestart, STALE_PATH_TIME};
 

@@ -5,34 +5,27 @@
 //! bursts coalesce.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
 use ipnet::IpNet;
-use proto::config::{OriginKind, PeerConfig, SpeakerConfig};
-use routesync::{FibEntry, FibUpdate};
+use proto::config::{OriginKind, SpeakerConfig};
+use routesync::FibUpdate;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
-use tokio::task::JoinHandle;
 use tokio_util::time::DelayQueue;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 pub use crate::events::Stop;
 use crate::events::{Event, PeerId, SessionEvent, SessionId};
 use crate::export::UpdateGroups;
 use crate::fasthash::{FastMap, FastSet};
-use crate::fsm::{DownReason, Fsm, Input, Output, State, Timer, STOP_ADMIN, STOP_DECONFIGURED};
-use crate::neighbor::{fsm_config, Neighbor, Slot, TimerKey, Up};
-use crate::packet::{
-    cease_subcode, AsPath, AttrAction, NextHop, Nlri, Origin, PathAttributes, UpdateMessage,
-};
-use crate::policy::{accept_import, import_attrs, ExportClass, PeerImport, SpeakerPolicy};
-use crate::rib::{LocRib, RouteAttrs, Source, SourceInfo};
-use crate::session::{self, Connection, Network, Stream, TcpNetwork};
-use crate::status::{
-    PathStatus, PeerStatus, Query, Refused, RestartStatus, RouteStatus, SessionStatus,
-    SpeakerStatus,
-};
+use crate::fsm::{Input, Output, Timer};
+use crate::neighbor::{Neighbor, Slot, TimerKey};
+use crate::policy::SpeakerPolicy;
+use crate::rib::LocRib;
+use crate::session::{self, Network, TcpNetwork};
+use crate::status::{PeerStatus, Query, Refused, RouteStatus, SpeakerStatus};
 
 mod configure;
 mod graceful;

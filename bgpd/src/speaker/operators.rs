@@ -1,8 +1,20 @@
 //! What operators ask of the speaker: status of the speaker, its peers and
 //! routes; resets and route refreshes.
 
-use super::*;
+use ipnet::IpNet;
+use tracing::info;
+
+use super::Speaker;
+use crate::events::PeerId;
+use crate::fsm::Input;
+use crate::neighbor::Neighbor;
+use crate::packet::cease_subcode;
 use crate::policy::LEARNED_PATH;
+use crate::rib::Source;
+use crate::status::{
+    PathStatus, PeerStatus, Query, Refused, RestartStatus, RouteStatus, SessionStatus,
+    SpeakerStatus,
+};
 
 impl Speaker {
     pub(super) fn answer(&mut self, query: Query) {

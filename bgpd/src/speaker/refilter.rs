@@ -5,9 +5,12 @@
 //! `learn` filters as they come, and only a peer that cannot refresh has
 //! its session started again.
 
-use super::*;
-use crate::packet::{Family, Message, RouteRefreshMessage};
-use proto::config::FilterConfig;
+use proto::config::{FilterConfig, PeerConfig, SpeakerConfig};
+use tracing::{info, warn};
+
+use super::Speaker;
+use crate::events::PeerId;
+use crate::packet::{cease_subcode, Family, Message, RouteRefreshMessage};
 
 impl Speaker {
     /// Applies `peer`'s new filters (those of `config`, the configuration

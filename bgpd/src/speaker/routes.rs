@@ -1,12 +1,23 @@
 //! Routes: UPDATEs into the RIB, End-of-RIB and convergence, route refresh,
 //! and the flush of changed prefixes to peers and to the kernel.
 
-use super::*;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+use proto::config::{FilterAction, FilterConfig, FilterRule, OriginKind};
+use routesync::{FibEntry, FibUpdate};
+use tracing::{debug, info, warn};
+
+use super::{Speaker, DIRTY_ROOM};
+use crate::events::PeerId;
+use crate::fsm::Input;
+use crate::packet::{AttrAction, NextHop, Nlri, PathAttributes, UpdateMessage};
 use crate::policy::filter::{self, FilterRoute};
+use crate::policy::{accept_import, import_attrs, PeerImport};
 use crate::priority;
 use crate::restart::end_of_rib_awaited;
-use proto::config::{FilterAction, FilterConfig, FilterRule};
-use std::sync::Arc;
+use crate::rib::{RouteAttrs, Source};
 
 impl Speaker {
     /// Takes an UPDATE into the RIB. Returns what the session's FSM is to

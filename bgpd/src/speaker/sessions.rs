@@ -1,7 +1,20 @@
 //! Sessions: FSM inputs and what they say to do, connections accepted and
 //! opened, collisions, and peers coming up and going down.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc::UnboundedSender;
+use tracing::{debug, info, warn};
+
+use super::{close_with_cease, v4_of, v6_of, Speaker};
+use crate::events::{Event, PeerId, SessionId};
+use crate::fsm::{DownReason, Fsm, Input, Output, State};
+use crate::neighbor::{fsm_config, Slot, TimerKey, Up};
+use crate::packet::cease_subcode;
+use crate::policy::ExportClass;
+use crate::rib::SourceInfo;
+use crate::session::{self, Connection, Stream};
 
 impl Speaker {
     /// Feeds one input to one FSM and carries out what it says. What it says

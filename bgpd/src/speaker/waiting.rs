@@ -4,7 +4,16 @@
 //! configuration starts it on the same channels. So the API sockets, the
 //! BIRD sockets and HTTP are served at once, and say why nothing runs.
 
-use super::*;
+use std::net::Ipv4Addr;
+use std::time::SystemTime;
+
+use proto::config::SpeakerConfig;
+use tokio::task::JoinHandle;
+
+use super::{channels, FibSink, Inbox, Speaker, SpeakerHandle};
+use crate::events::Event;
+use crate::session::TcpNetwork;
+use crate::status::{Query, Refused, SpeakerStatus};
 
 /// Makes the kernel side once the first configuration says how.
 /// Makes the FIB side for the first configuration; the sink it is given
