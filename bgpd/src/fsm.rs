@@ -221,10 +221,6 @@ impl Fsm {
         self.config.capabilities = capabilities;
     }
 
-    pub fn negotiated(&self) -> Option<&Negotiated> {
-        self.negotiated.as_ref()
-    }
-
     /// The peer's BGP Identifier, once its OPEN arrived (for §6.8).
     pub fn peer_id(&self) -> Option<Ipv4Addr> {
         self.negotiated.as_ref().map(|n| n.peer_id)

@@ -1,9 +1,16 @@
-//! podroute's BGP speaker: the wire codec ([`packet`]), the session state
-//! machine ([`fsm`]), the RIB ([`rib`]), import and export rules ([`policy`],
-//! [`export`]), the speaker actor that owns them ([`speaker`]), the kernel
-//! side ([`fib`]), the etcd datastore ([`datastore`]), the one way in for
-//! configuration ([`applier`], applying a [`config_diff`]) and the operator
-//! interfaces ([`api`]). See `docs/ARCHITECTURE.md`.
+//! podroute's BGP speaker: the wire codec (`packet`), the session state
+//! machine (`fsm`), the RIB (`rib`), import and export rules (`policy`,
+//! `export`), the speaker actor that owns them (`speaker`, fed by
+//! `events` from the connections of `session`), the kernel side (`fib`),
+//! the etcd datastore (`datastore`), the one way in for configuration
+//! (`applier`, applying a `config_diff`) and the operator interfaces
+//! (`api`). See `docs/ARCHITECTURE.md`.
+//!
+//! Public is what the binaries, the tests, the benchmarks and the fuzzers
+//! use: the codec, the RIB (its memory benchmark), the speaker's handle and
+//! its FIB seam, the configuration sources, the operator interfaces. The
+//! rest is the speaker's inside, and the compiler says when part of it
+//! goes unused.
 
 /// The version `--version` and the API report: the crate's, and the commit
 /// it was built from (build.rs).
@@ -16,22 +23,22 @@ pub const VERSION: &str = concat!(
 
 pub mod api;
 pub mod applier;
-pub mod config_diff;
+mod config_diff;
 pub mod datastore;
-pub mod events;
-pub mod export;
-pub mod fasthash;
+mod events;
+mod export;
+mod fasthash;
 pub mod fib;
-pub mod fsm;
+mod fsm;
 pub mod log_filter;
-pub mod neighbor;
+mod neighbor;
 pub mod node_status;
 pub mod packet;
-pub mod policy;
+mod policy;
 mod priority;
 pub mod registration;
-pub mod restart;
+mod restart;
 pub mod rib;
-pub mod session;
+mod session;
 pub mod speaker;
-pub mod status;
+mod status;

@@ -253,17 +253,15 @@ impl Neighbor {
             .or_else(|| speaker.address_for(self.config.address.is_ipv4()))
     }
 
-    /// RFC 4271 §6.8: the connection opened by the speaker with the higher
-    /// BGP Identifier survives. Returns the slot that must close, once the
-    /// peer's identifier is known.
+    /// The slot that must close, once the peer's identifier is known (see
+    /// [`primary_loses_collision`]).
     pub fn collision_loser(&self, router_id: Ipv4Addr) -> Option<SessionId> {
         let collision = self.collision.as_ref()?;
         let peer_id = self.primary.fsm.peer_id().or(collision.fsm.peer_id())?;
-        let keep_local = router_id > peer_id;
-        let loser = if self.primary.initiated_locally == keep_local {
-            collision
-        } else {
+        let loser = if primary_loses_collision(self.primary.initiated_locally, router_id, peer_id) {
             &self.primary
+        } else {
+            collision
         };
         Some(loser.session)
     }

@@ -146,21 +146,6 @@ pub fn prefix_exportable(prefix: &IpNet, policy: &SpeakerPolicy) -> bool {
             .any(|range| range.contains(prefix))
 }
 
-/// The attributes `path` is sent with to peers of `class`, or `None` when it
-/// is not sent to them.
-pub fn export(
-    prefix: &IpNet,
-    path: &Path,
-    source: &SourceInfo,
-    class: &ExportClass,
-    policy: &SpeakerPolicy,
-) -> Option<RouteAttrs> {
-    match verdict(prefix, path, class, policy) {
-        Verdict::Keep => None,
-        sent => export_attrs(prefix, path, source, class, policy, sent),
-    }
-}
-
 /// Whether a route goes to peers of a class, and what it gets for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict<'c> {

@@ -2,7 +2,7 @@
 //! on a unix socket, for `bgpctl`.
 //!
 //! Every answer comes from the speaker's typed snapshots
-//! ([`crate::status`]), from routesync's per-route status, from the running
+//! (`status.rs`), from routesync's per-route status, from the running
 //! configuration that `bin/bgpd.rs` publishes whenever it reconfigures the
 //! speaker, and from the datastore's sync state. Errors have one mapping to
 //! gRPC codes: `From<ApiError> for Status`.

@@ -3,6 +3,21 @@ use std::sync::Arc;
 use super::*;
 use crate::packet::{Origin, PathAttributes};
 
+/// The attributes `path` is sent with to peers of `class`, or `None` when it
+/// is not sent to them: the verdict and the rewrite, as the export does.
+fn export(
+    prefix: &IpNet,
+    path: &Path,
+    source: &SourceInfo,
+    class: &ExportClass,
+    policy: &SpeakerPolicy,
+) -> Option<RouteAttrs> {
+    match verdict(prefix, path, class, policy) {
+        Verdict::Keep => None,
+        sent => export_attrs(prefix, path, source, class, policy, sent),
+    }
+}
+
 const ME: Ipv4Addr = Ipv4Addr::new(10, 0, 1, 11);
 
 /// A peer of this speaker's AS (64512) without `allow local as`.

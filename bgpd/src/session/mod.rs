@@ -31,7 +31,7 @@ mod tcp;
 mod writer;
 
 pub use liveness::Liveness;
-pub use network::{ConnectTo, Link, Network, ReadHalf, Stream, WriteHalf};
+pub use network::{ConnectTo, Link, Network, Stream};
 pub use tcp::{describe_connect_error, TcpNetwork};
 
 /// One established connection: its writer's queue and its reader.
@@ -42,7 +42,6 @@ pub struct Connection {
     /// What the reader and writer saw, for timers a busy speaker runs late.
     liveness: Arc<Liveness>,
     pub local: SocketAddr,
-    pub remote: SocketAddr,
 }
 
 impl Connection {
@@ -57,7 +56,7 @@ impl Connection {
         events: UnboundedSender<Event>,
         writers: &TaskTracker,
     ) -> io::Result<Self> {
-        let (local, remote) = (stream.local_addr()?, stream.peer_addr()?);
+        let local = stream.local_addr()?;
         let (read, mut write) = stream.into_halves();
         let (writer, queue) = unbounded_channel::<Bytes>();
         let send_hold = writer::send_hold_time(open.hold_time);
@@ -118,7 +117,6 @@ impl Connection {
             reader,
             liveness,
             local,
-            remote,
         })
     }
 

@@ -18,7 +18,7 @@
 //! is reached on its new node.
 //!
 //! Routes through Felix's tunnel devices are Felix's way to other nodes'
-//! blocks: they go to eBGP peers only (`policy::export`), as Calico's
+//! blocks: they go to eBGP peers only (`policy::verdict`), as Calico's
 //! `calico_export_to_bgp_peers(internal_peer)` has it.
 
 use std::net::IpAddr;

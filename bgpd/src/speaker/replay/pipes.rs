@@ -13,13 +13,13 @@ use std::task::{Context, Poll};
 
 use proto::config::Secret;
 use routesync::FibUpdate;
-use tokio::io::{AsyncWrite, DuplexStream};
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
 use crate::events::{Event, PeerId, SessionId};
 use crate::session::sockopt::TtlPolicy;
-use crate::session::{ConnectTo, Link, Network, ReadHalf, Stream, WriteHalf};
+use crate::session::{ConnectTo, Link, Network, Stream};
 use crate::speaker::FibSink;
 
 /// Which end opened a connection, as the peer sees it.
@@ -164,7 +164,12 @@ impl Link for PipeLink {
         Ok(())
     }
 
-    fn into_halves(mut self: Box<Self>) -> (ReadHalf, WriteHalf) {
+    fn into_halves(
+        mut self: Box<Self>,
+    ) -> (
+        Box<dyn AsyncRead + Send + Unpin>,
+        Box<dyn AsyncWrite + Send + Unpin>,
+    ) {
         let writer = JournalWriter {
             id: self.id,
             world: self.world.clone(),
