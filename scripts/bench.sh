@@ -11,6 +11,6 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [ "$(id -u)" -ne 0 ]; then exec sudo --preserve-env=PATH,CARGO_HOME,RUSTUP_HOME bash "$0" "$@"; fi
 
 bash scripts/setup.sh
-echo "== building bgpd and testnets (release)"
-cargo build --release --locked --quiet -p bgpd -p testnets --bins
-exec target/release/testnets bench --bgpd target/release/bgpd --out . "$@"
+echo "== building bgpd and bench (release)"
+cargo build --release --locked --quiet -p bgpd -p bench --bins
+exec target/release/bench --bgpd target/release/bgpd --out . "$@"

@@ -32,6 +32,7 @@ pub enum Error {
     },
     #[error("netlink: {0}")]
     Netlink(String),
+    /// A benchmark run that failed (the `bench` crate's harness).
     #[error("bench: {0}")]
     Bench(String),
     #[error("cannot parse {what}: {detail}")]
@@ -39,7 +40,8 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
+    /// Wraps an I/O error with what was being done (`map_err(Error::io(..))`).
+    pub fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
         let what = what.into();
         move |source| Error::Io { what, source }
     }

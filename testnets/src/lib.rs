@@ -1,5 +1,5 @@
 //! Virtual clusters in Linux network namespaces, for tests, the demo and
-//! benchmarks.
+//! benchmarks (the harness is the `bench` crate).
 //!
 //! - [`Topology`]: segments, hosts (nodes, routers, plain hosts) and pods,
 //!   written with a builder or read from TOML; [`Topology::build`] makes a
@@ -14,9 +14,8 @@
 //! - [`speakers`]: etcd, BIRD 1.6 and 2, GoBGP and FRR started in hosts and
 //!   queried through their own CLIs.
 
-pub mod bench;
 pub mod clean;
-mod cmd;
+pub mod cmd;
 mod error;
 mod monitor;
 pub mod netns;

@@ -1,9 +1,10 @@
-//! The benchmark harness (`testnets bench --quick`) run by the test suite so
-//! that it never rots: every scenario runs every daemon it names once at a
-//! small size, every figure comes out, and the report and its charts are
-//! written. Timings are not asserted: they are what the benchmarks report.
+//! The benchmark harness (the `bench` crate, `bench --quick`) run by the
+//! test suite so that it never rots: every scenario runs every daemon it
+//! names once at a small size, every figure comes out, and the report and
+//! its charts are written. Timings are not asserted: they are what the
+//! benchmarks report.
 
-use testnets::bench::{self, Options};
+use ::bench::{self, Options};
 use testnets::require_privileges;
 
 use crate::support::binary;
@@ -49,7 +50,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
     }
 
     let dir = tempdir();
-    bench::report::write(&dir, &results, "testnets bench --quick", true).unwrap();
+    bench::report::write(&dir, &results, "bench --quick", true).unwrap();
     let report = std::fs::read_to_string(dir.join("BENCHMARKS.md")).unwrap();
     for heading in [
         "## S1 ingest",

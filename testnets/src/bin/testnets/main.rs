@@ -1,5 +1,5 @@
-//! `testnets`: build a topology from TOML and keep it up, run the demo or
-//! the benchmarks, or clean up after killed runs.
+//! `testnets`: build a topology from TOML and keep it up, run the demo, or
+//! clean up after killed runs. The benchmarks are the `bench` crate's binary.
 
 mod demo;
 
@@ -22,27 +22,6 @@ enum Command {
     Clean,
     /// Build the topology in FILE and keep it until Ctrl-C.
     Up { file: PathBuf },
-    /// Benchmark bgpd against BIRD 2, BIRD 1.6, FRR and GoBGP; write
-    /// BENCHMARKS.md and a chart per scenario into DIR.
-    Bench {
-        /// Only these scenarios (S1, S4); all when none is given.
-        scenarios: Vec<String>,
-        /// The bgpd binary under test (a release build).
-        #[arg(long)]
-        bgpd: PathBuf,
-        /// Small sizes and one run each: proves the harness in a minute or two.
-        #[arg(long)]
-        quick: bool,
-        /// Where BENCHMARKS.md and benchmarks/*.svg go.
-        #[arg(long, default_value = ".")]
-        out: PathBuf,
-        /// Only these daemons (bgpd, bird2, bird16, frr, gobgp), comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        daemons: Vec<testnets::bench::Daemon>,
-        /// Only these sizes, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        sizes: Vec<usize>,
-    },
     /// Run the demo cluster: etcd, bgpd on four nodes, their status and routes.
     Demo {
         /// The bgpd binary to run on every node.
@@ -82,27 +61,6 @@ fn run(cli: Cli) -> testnets::Result<()> {
             for name in cleaned.namespaces {
                 println!("  {name}");
             }
-            Ok(())
-        }
-        Command::Bench {
-            scenarios,
-            bgpd,
-            quick,
-            out,
-            daemons,
-            sizes,
-        } => {
-            let options = testnets::bench::Options {
-                bgpd,
-                scenarios,
-                quick,
-                daemons,
-                sizes,
-            };
-            let command = std::env::args().collect::<Vec<_>>().join(" ");
-            let results = testnets::bench::run(&options, &mut |line| println!("{line}"))?;
-            testnets::bench::report::write(&out, &results, &command, quick)?;
-            println!("wrote {}", out.join("BENCHMARKS.md").display());
             Ok(())
         }
         Command::Demo {

@@ -8,13 +8,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::frr::Frr;
+use testnets::speakers::gobgp::GoBgp;
+use testnets::{Error, Host, Result};
+
 use super::status::ask_bird_socket;
-use crate::error::{Error, Result};
-use crate::network::Host;
-use crate::speakers::bgpd::Bgpd;
-use crate::speakers::bird::{Bird, BirdVersion};
-use crate::speakers::frr::Frr;
-use crate::speakers::gobgp::GoBgp;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Daemon {

@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use bgpd::packet::UpdateMessage;
 use ipnet::{IpNet, Ipv4Net};
-
-use crate::error::{Error, Result};
+use testnets::{Error, Result};
 
 /// `count` consecutive IPv4 prefixes of length `len` from `base`.
 #[derive(Clone, Copy, Debug)]

@@ -10,14 +10,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use testnets::{Error, Result, Topology};
+
 use super::duts::{Daemon, Dut};
 use super::fleet::{ClientSpec, Fleet};
 use super::stats::percentile;
 use super::status::Prober;
 use super::tally::{Prefixes, Tally};
 use super::{millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
-use crate::Topology;
 
 pub struct Reflector;
 

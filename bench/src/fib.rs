@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use testnets::{routes, Error, Result};
 
 use super::bgp_end::BgpEnd;
 use super::duts::{Daemon, Dut, Role, FEEDER, FEEDER_AS};
@@ -18,8 +19,6 @@ use super::ingest::{dut_address, feed_dut_sink};
 use super::phases::fill_and_empty;
 use super::tally::{Prefixes, Tally};
 use super::{deadline, millis, workload, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
-use crate::routes;
 
 pub struct FibInstall;
 

@@ -7,10 +7,10 @@ use std::net::Ipv4Addr;
 use bgpd::packet::{AsPath, EncodeCtx, Family, Nlri, Origin, PathAttributes, UpdatePacker};
 use bytes::BytesMut;
 use ipnet::IpNet;
+use testnets::{Error, Result};
 
 use super::duts::FEEDER_AS;
 use super::tally::Prefixes;
-use crate::error::{Error, Result};
 
 /// Prefixes per attribute set.
 const SET_SIZE: usize = 1000;

@@ -4,10 +4,11 @@
 
 use std::time::Duration;
 
+use testnets::{Error, Result};
+
 use super::bgp_end::Feeder;
 use super::tally::Tally;
 use super::usage::{self, Usage};
-use crate::error::{Error, Result};
 
 /// How long the daemon is left alone before its steady memory is read.
 const SETTLE: Duration = Duration::from_millis(500);

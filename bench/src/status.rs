@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use testnets::{Error, Result};
 
 /// Asks `command` on a BIRD control socket; the time to the whole answer.
 /// The protocol (BIRD's `sysdep/unix/main.c`): a greeting `0001 ...`, then

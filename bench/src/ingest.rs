@@ -8,13 +8,13 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use testnets::{Network, Result, Topology};
+
 use super::bgp_end::BgpEnd;
 use super::duts::{Daemon, Dut, Role, DUT, FEEDER, FEEDER_AS, SINK, SINK_AS};
 use super::phases::fill_and_empty;
 use super::tally::{Prefixes, Tally};
 use super::{deadline, millis, workload, Metric, Options, Sample, Scenario};
-use crate::error::Result;
-use crate::{Network, Topology};
 
 pub struct Ingest;
 

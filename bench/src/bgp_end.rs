@@ -17,10 +17,9 @@ use bgpd::packet::{
     HEADER_LEN,
 };
 use bytes::BytesMut;
+use testnets::{Error, Host, Result};
 
 use super::tally::Tally;
-use crate::error::{Error, Result};
-use crate::network::Host;
 
 /// Seconds; longer than any run's deadline.
 const HOLD_TIME: u16 = 240;

@@ -12,12 +12,13 @@
 
 use std::time::{Duration, Instant};
 
+use testnets::{Error, Result};
+
 use super::duts::{Daemon, Dut};
 use super::mesh::{self, MeshNet};
 use super::stats::percentile;
 use super::tally::settled;
 use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
 
 pub struct Churn;
 

@@ -15,17 +15,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use etcd_client::{Client, Txn, TxnOp};
 use serde_json::{json, Value};
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::etcd::Etcd;
+use testnets::{Error, Host, Process, Result, Topology};
 
 use super::duts::Daemon;
 use super::fibwatch::FibWatch;
 use super::stats::percentile;
 use super::tally::{Prefixes, Tally};
 use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
-use crate::process::Process;
-use crate::speakers::bgpd::Bgpd;
-use crate::speakers::etcd::Etcd;
-use crate::{Host, Topology};
 
 pub struct DatastoreScale;
 
@@ -300,15 +298,15 @@ impl Started {
     /// peers; returns the time from the start to that line's timestamp.
     fn configured(&self, peers: usize, deadline: Duration) -> Result<Duration> {
         let name = self.process.name().to_owned();
-        let line = crate::wait_for(&format!("{name} to be configured"), deadline, || {
+        let line = testnets::wait_for(&format!("{name} to be configured"), deadline, || {
             let log = self.process.log();
             Ok(
                 match log
                     .lines()
                     .find(|l| l.contains("bgpd::applier: configured"))
                 {
-                    Some(line) => crate::Poll::Ready(line.to_owned()),
-                    None => crate::Poll::Pending(log.lines().last().unwrap_or("").to_owned()),
+                    Some(line) => testnets::Poll::Ready(line.to_owned()),
+                    None => testnets::Poll::Pending(log.lines().last().unwrap_or("").to_owned()),
                 },
             )
         })?;

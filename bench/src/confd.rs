@@ -13,13 +13,11 @@ use confgen::bird::{render_bird, Flavor};
 use confgen::render::render;
 use confgen::secrets::NoSecrets;
 use confgen::watch::{follow, EtcdConfig, Synced};
+use testnets::speakers::bird::BirdVersion;
+use testnets::{cmd, Error, Host, Result};
 use tokio::sync::watch;
 
 use super::joined;
-use crate::cmd;
-use crate::error::{Error, Result};
-use crate::network::Host;
-use crate::speakers::bird::BirdVersion;
 
 /// A node whose BIRD the loop configures.
 #[derive(Clone, Debug)]

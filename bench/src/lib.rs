@@ -1,5 +1,8 @@
-//! `testnets bench`: podroute's bgpd side by side with BIRD 2, BIRD 1.6, FRR
-//! and GoBGP on this machine, in one run (benchmarks.md §5). Each scenario
+//! The benchmark harness: podroute's bgpd side by side with BIRD 2, BIRD
+//! 1.6, FRR and GoBGP on this machine, in one run; the scenarios S1–S8 of
+//! benchmarks.md §5, reported in BENCHMARKS.md. The binary `bench` runs it
+//! (`scripts/bench.sh`), bgpd's interop suite runs its quick mode; the
+//! networks and the daemons in them are `testnets`'. Each scenario
 //! runs every daemon that applies, one warm-up and five measured runs in a
 //! shuffled order, each run on a fresh network; the report gives medians
 //! with their range and the ratio of each peer to bgpd.
@@ -33,9 +36,10 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use testnets::{Error, Result};
+
 pub use self::duts::Daemon;
 use self::stats::{shuffled, Summary};
-use crate::error::{Error, Result};
 
 /// How to run the benchmarks.
 #[derive(Clone, Debug)]

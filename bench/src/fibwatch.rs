@@ -13,11 +13,10 @@ use ipnet::Ipv4Net;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket};
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
+use testnets::routes::{self, RouteKind};
+use testnets::{Error, Host, Result};
 
 use super::tally::Tally;
-use crate::error::{Error, Result};
-use crate::network::Host;
-use crate::routes::{self, RouteKind};
 
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTM_NEWROUTE: u16 = 24;

@@ -11,6 +11,10 @@ use std::time::{Duration, Instant};
 
 use confgen::watch::{list_once, EtcdConfig};
 use serde_json::json;
+use testnets::speakers::bgpd::Bgpd;
+use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::etcd::Etcd;
+use testnets::{Error, Host, Network, Result, Topology};
 
 use super::confd::{bird_config, Confd, ConfdNode};
 use super::duts::Daemon;
@@ -19,12 +23,6 @@ use super::mesh::address;
 use super::stats::percentile;
 use super::tally::{settled, Prefixes, Tally};
 use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
-use crate::network::Host;
-use crate::speakers::bgpd::Bgpd;
-use crate::speakers::bird::{Bird, BirdVersion};
-use crate::speakers::etcd::Etcd;
-use crate::{Network, Topology};
 
 pub struct EtcdToFib;
 

@@ -11,13 +11,14 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use testnets::Result;
+
 use super::duts::Daemon;
 use super::etcd_fib::{blocks, cluster_network, Cluster};
 use super::fibwatch::FibWatch;
 use super::stats::percentile;
 use super::tally::{settled, Prefixes, Tally};
 use super::{changes, millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::Result;
 
 pub struct Learning;
 

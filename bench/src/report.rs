@@ -6,9 +6,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
 
+use testnets::speakers::bird::BirdVersion;
+use testnets::{Error, Result};
+
 use super::stats::Summary;
 use super::{Daemon, Metric, ScenarioResult};
-use crate::error::{Error, Result};
 
 /// Writes `BENCHMARKS.md` and `benchmarks/<scenario>.svg` under `dir`. A
 /// run of some scenarios replaces their sections of an existing report and
@@ -107,7 +109,7 @@ fn markdown(sections: &[(String, String)], quick: bool) -> String {
         out,
         "podroute's bgpd side by side with BIRD 2, BIRD 1.6, FRR and GoBGP, in one run on one \
          machine (scenarios of `../shared/reference/benchmarks.md` §5). Written by \
-         `scripts/bench.sh` (`testnets bench`); do not edit by hand. Each scenario says the \
+         `scripts/bench.sh` (the `bench` binary); do not edit by hand. Each scenario says the \
          command and the commit that measured it: a run of some scenarios replaces theirs.\n"
     );
     if quick {
@@ -120,7 +122,7 @@ fn markdown(sections: &[(String, String)], quick: bool) -> String {
     out.push_str("\n## Method\n\n");
     out.push_str(
         "Each run starts a fresh network of namespaces and fresh daemons. The harness (Rust, in \
-         the `testnets` process) opens its BGP sessions itself where it is a peer (feeder, sink, \
+         the `bench` process) opens its BGP sessions itself where it is a peer (feeder, sink, \
          the fleet of S2; the daemon's sessions passive), writes pre-encoded UPDATEs, and \
          timestamps every prefix at a sink or every kernel route event (netlink watchers in \
          every namespace); the daemon is never polled while timing. The harness's sessions \
@@ -329,7 +331,7 @@ fn machine() -> Vec<(&'static str, String)> {
         .map_or_else(String::new, |kib| {
             format!("{:.1} GiB", kib as f64 / 1048576.0)
         });
-    let bird16 = crate::speakers::bird::BirdVersion::V1_6.sbin().join("bird");
+    let bird16 = BirdVersion::V1_6.sbin().join("bird");
     vec![
         ("CPU", format!("{model}, {cores} cores")),
         ("memory", memory),
@@ -441,7 +443,7 @@ fn chart(result: &ScenarioResult) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bench::Row;
+    use crate::Row;
 
     #[test]
     fn a_partial_run_keeps_the_other_scenarios_sections() {

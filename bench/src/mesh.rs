@@ -11,12 +11,12 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use testnets::{Error, Network, Result, Topology};
+
 use super::duts::{Daemon, Dut};
 use super::fibwatch::FibWatch;
 use super::tally::{Prefixes, Tally};
 use super::{millis, usage, Metric, Options, Sample, Scenario};
-use crate::error::{Error, Result};
-use crate::{Network, Topology};
 
 pub struct Mesh;
 

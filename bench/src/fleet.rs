@@ -19,6 +19,7 @@ use bgpd::packet::{
 };
 use bytes::{Buf, BytesMut};
 use ipnet::{IpNet, Ipv4Net};
+use testnets::{Error, Host, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -28,8 +29,6 @@ use super::bgp_end::{
 };
 use super::tally::Tally;
 use super::{joined, usage};
-use crate::error::{Error, Result};
-use crate::network::Host;
 
 const BGP_PORT: u16 = 179;
 const UPDATE: u8 = 2;
