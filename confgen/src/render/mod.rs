@@ -8,8 +8,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use proto::config::{
     Asn, ClusterRoutes, CommunityValue, ExportConfig, IpipMode, KernelConfig, ListenConfig,
-    NextHopMode, OriginKind, Originate, PeerConfig, PeerKind, PoolConfig, PrefixCommunities,
-    Secret, SpeakerConfig,
+    OriginKind, Originate, PeerConfig, PoolConfig, PrefixCommunities, Secret, SpeakerConfig,
 };
 
 mod filters;
@@ -24,10 +23,7 @@ use originate::{address_blocks, originated, prefix_communities};
 use peers::peers;
 
 use crate::problem::Problem;
-use crate::resources::{
-    parse_duration_secs, parse_peer_ip, BgpPeer, EncapMode, Node, NodeBgp, SecretRef,
-    StoredSelector,
-};
+use crate::resources::{BgpPeer, EncapMode, Node, NodeBgp, SecretRef, StoredSelector};
 use crate::secrets::SecretSource;
 use crate::selector::Selector;
 use crate::snapshot::{Key, Snapshot};
