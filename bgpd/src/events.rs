@@ -5,6 +5,7 @@
 //! ```text
 //!  applier (etcd, static TOML) ── Reconfigure / Deconfigure ──┐
 //!  routesync (kernel routes)   ── Learned ────────────────────┤
+//!  BFD's thread (bfd/)         ── Bfd (a peer up or down) ────┤
 //!  accept loop, one per listener ── Accepted ─────────────────┤   events
 //!  connect task, one per attempt ── Connected ────────────────┼──────────► Speaker
 //!  reader task, one per connection ── Session(Message, ...) ──┤  (one task: FSMs,
@@ -21,8 +22,9 @@
 //! speaker's replay tests.
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use crate::bfd::session::Change;
 use crate::packet::{Message, Notification};
 use crate::session::Stream;
 
@@ -58,6 +60,11 @@ pub enum Event {
     Deconfigure,
     /// Routes learned from the kernel came, changed or went (routesync).
     Learned(Vec<routesync::learn::LearnedChange>),
+    /// A watched peer's BFD session came up or went down (bfd/).
+    Bfd {
+        peer: IpAddr,
+        change: Change,
+    },
     Shutdown(Stop),
 }
 

@@ -7,7 +7,7 @@
 //! (`api`). See `docs/ARCHITECTURE.md`.
 //!
 //! Public is what the binaries, the tests, the benchmarks and the fuzzers
-//! use: the codec, the RIB (its memory benchmark), the speaker's handle and
+//! use: the codecs (BGP's and BFD's), the RIB (its memory benchmark), the speaker's handle and
 //! its FIB seam, the configuration sources, the operator interfaces. The
 //! rest is the speaker's inside, and the compiler says when part of it
 //! goes unused.
@@ -23,6 +23,7 @@ pub const VERSION: &str = concat!(
 
 pub mod api;
 pub mod applier;
+pub mod bfd;
 mod config_diff;
 pub mod datastore;
 mod events;

@@ -121,6 +121,8 @@ pub struct PeerStats {
     pub updates_sent: u64,
     pub prefixes_received: u64,
     pub prefixes_accepted: u64,
+    /// Times BFD took the session down.
+    pub bfd_downs: u64,
 }
 
 /// The peer while its session is Established.
@@ -152,6 +154,11 @@ pub struct Neighbor {
     pub over_limit: bool,
     /// The peer is in graceful restart: its routes are kept stale.
     pub restart: Option<crate::restart::PeerRestart>,
+    /// The peer's BFD session is up (with `bfd` configured).
+    pub bfd_up: bool,
+    /// BFD took the session down: it stays down until BFD is up again
+    /// (RFC 5882 §4.3).
+    pub held_by_bfd: bool,
 }
 
 impl Neighbor {
@@ -176,6 +183,8 @@ impl Neighbor {
             stats: PeerStats::default(),
             over_limit: false,
             restart: None,
+            bfd_up: false,
+            held_by_bfd: false,
         }
     }
 

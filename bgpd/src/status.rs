@@ -55,6 +55,8 @@ pub struct PeerStatus {
     pub prefixes: usize,
     /// Set while the peer is in graceful restart and its routes are kept.
     pub restart: Option<RestartStatus>,
+    /// With BFD configured: whether the peer's BFD session is up.
+    pub bfd: Option<bool>,
 }
 
 /// A peer's graceful restart, as its receiving speaker sees it (RFC 4724 §4.2).
@@ -87,6 +89,7 @@ impl PeerStatus {
             stats: PeerStats::default(),
             prefixes: 0,
             restart: None,
+            bfd: None,
         }
     }
 }

@@ -436,12 +436,14 @@ pub fn peer_message(peer: &PeerStatus) -> v1::Peer {
             prefixes_received: peer.stats.prefixes_received,
             prefixes_accepted: peer.stats.prefixes_accepted,
             prefixes_in_rib: peer.prefixes as u64,
+            bfd_downs: peer.stats.bfd_downs,
         }),
         graceful_restart: peer.restart.as_ref().map(|r| v1::PeerRestart {
             since: Some(r.since.into()),
             stale_routes: r.stale as u64,
             reconnected: r.reconnected,
         }),
+        bfd_up: peer.bfd,
     }
 }
 

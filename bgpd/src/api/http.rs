@@ -202,6 +202,25 @@ pub fn metrics(status: &SpeakerStatus, peers: &[PeerStatus], sources: &Sources) 
             .collect(),
     );
     gauge(
+        "peer_bfd_up",
+        "1 when the peer's BFD session is up; peers with BFD only.",
+        "gauge",
+        peers
+            .iter()
+            .filter_map(|p| Some((label(p), u8::from(p.bfd?).to_string())))
+            .collect(),
+    );
+    gauge(
+        "peer_bfd_downs_total",
+        "Times BFD took the peer's session down (\"BFD session down\").",
+        "counter",
+        peers
+            .iter()
+            .filter(|p| p.bfd.is_some())
+            .map(|p| (label(p), p.stats.bfd_downs.to_string()))
+            .collect(),
+    );
+    gauge(
         "prefixes_received",
         "Paths from the peer in the RIB.",
         "gauge",

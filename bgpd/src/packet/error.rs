@@ -66,6 +66,8 @@ pub mod cease_subcode {
     pub const CONNECTION_COLLISION_RESOLUTION: u8 = 7;
     pub const OUT_OF_RESOURCES: u8 = 8;
     pub const HARD_RESET: u8 = 9;
+    /// RFC 9384 §3: the peer's BFD session went down.
+    pub const BFD_DOWN: u8 = 10;
 }
 
 /// ROUTE-REFRESH Message Error subcodes (RFC 7313 §5).
@@ -202,6 +204,7 @@ impl Notification {
             }
             (code::CEASE, cease_subcode::OUT_OF_RESOURCES) => "Out of Resources",
             (code::CEASE, cease_subcode::HARD_RESET) => "Hard reset",
+            (code::CEASE, cease_subcode::BFD_DOWN) => "BFD down",
             (code::CEASE, _) => "Cease",
             (code::ROUTE_REFRESH, _) => "Invalid ROUTE-REFRESH message",
             _ => "Unknown error",

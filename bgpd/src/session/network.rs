@@ -1,6 +1,7 @@
 //! The speaker's one way to the network, a seam as `FibSink` is the one to
-//! the kernel: bgpd runs on [`super::TcpNetwork`]; the speaker's replay
-//! tests run it on in-memory pipes, without root, sockets or real time.
+//! the kernel: bgpd runs on [`super::TcpNetwork`] (and BFD's UDP); the
+//! speaker's replay tests run it on in-memory pipes, without root, sockets
+//! or real time.
 
 use std::fmt::Debug;
 use std::io;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::sockopt::TtlPolicy;
+use crate::bfd::{Report, Watcher};
 use crate::events::{Event, PeerId, SessionId};
 
 /// The reading half of a [`Link`].
@@ -51,6 +53,10 @@ pub trait Network: Send + Debug {
     /// RFC 2385: connections accepted from `peer` are signed with
     /// `password`, or no longer.
     fn listen_key(&self, peer: IpAddr, password: Option<&Secret>) -> io::Result<()>;
+
+    /// Starts watching peers with BFD (RFC 5880); what it sees goes to
+    /// `report`. Called once, for the first peer configured for it.
+    fn bfd(&mut self, report: Report) -> io::Result<Box<dyn Watcher>>;
 
     /// Opens a connection for (peer, session); the outcome comes to
     /// `events` as [`Event::Connected`].

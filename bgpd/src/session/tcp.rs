@@ -14,6 +14,7 @@ use tracing::{debug, info};
 
 use super::network::{ConnectTo, Link, Network, ReadHalf, Stream, WriteHalf};
 use super::sockopt::{self, TtlPolicy};
+use crate::bfd::{Bfd, Report, Watcher};
 use crate::events::{Event, PeerId, SessionId};
 
 /// The network of a running bgpd: TCP, with the listening sockets kept for
@@ -60,6 +61,10 @@ impl Network for TcpNetwork {
             .iter()
             .filter(|(socket, _)| socket.serves(peer))
             .try_for_each(|(socket, _)| socket.set_key(peer, password))
+    }
+
+    fn bfd(&mut self, report: Report) -> io::Result<Box<dyn Watcher>> {
+        Ok(Box::new(Bfd::start(report)?))
     }
 
     fn connect(

@@ -34,6 +34,7 @@ impl Speaker {
         info!(peer = %neighbor.name, address = %neighbor.config.address, "peer added");
         self.neighbors.insert(id, neighbor);
         self.listen_key(id, true);
+        self.bfd_watch(id);
         self.step(id, session, Input::Start);
     }
 
@@ -42,8 +43,12 @@ impl Speaker {
             return;
         };
         let session = neighbor.primary.session;
+        let watched = neighbor.config.bfd.map(|_| neighbor.config.address);
         self.step(id, session, Input::Stop { subcode });
         self.listen_key(id, false);
+        if let Some(peer) = watched {
+            self.bfd_forget(peer);
+        }
         if let Some(mut neighbor) = self.neighbors.remove(&id) {
             if let Some(up) = neighbor.up.take() {
                 self.groups.leave(id, &up.class);
@@ -288,6 +293,11 @@ impl Speaker {
                 // stale, until we are back (RFC 4724 §4.2).
                 let mut neighbor = self.neighbors.remove(&id).expect("listed above");
                 info!(peer = %neighbor.name, "closed for a graceful restart");
+                if neighbor.config.bfd.is_some() {
+                    // AdminDown: the peer's BFD sees no failure, and the
+                    // peer keeps our routes (RFC 5882 §4.3).
+                    self.bfd_forget(neighbor.config.address);
+                }
                 if let Some(slot) = neighbor.collision.take() {
                     slot.dispose(&mut self.timers);
                 }

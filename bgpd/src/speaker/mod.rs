@@ -16,6 +16,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio_util::time::DelayQueue;
 use tracing::{info, warn};
 
+use crate::bfd::Watcher;
 pub use crate::events::Stop;
 use crate::events::{Event, PeerId, SessionEvent, SessionId};
 use crate::export::UpdateGroups;
@@ -27,6 +28,7 @@ use crate::rib::LocRib;
 use crate::session::{self, Network, TcpNetwork};
 use crate::status::{PeerStatus, Query, Refused, RouteStatus, SpeakerStatus};
 
+mod bfd;
 mod configure;
 mod graceful;
 mod learned;
@@ -104,6 +106,8 @@ pub struct Speaker {
     fib: Box<dyn FibSink>,
     /// Where connections come from: TCP, or a replay test's pipes.
     network: Box<dyn Network>,
+    /// BFD, once a peer is configured for it.
+    bfd: Option<Box<dyn Watcher>>,
     /// Set once every peer sent End-of-RIB; the FIB is told once.
     converged: bool,
     /// Every connection's writer: a stopping speaker waits for them.
@@ -273,6 +277,7 @@ impl Speaker {
             dirty: FastSet::default(),
             fib,
             network,
+            bfd: None,
             converged: false,
             started: SystemTime::now(),
             last_reconfigured: SystemTime::now(),
@@ -411,6 +416,7 @@ impl Speaker {
                 self.reconfigurations += 1;
             }
             Event::Learned(changes) => self.on_learned(changes),
+            Event::Bfd { peer, change } => self.bfd_changed(peer, change),
             Event::Shutdown(_) => {}
         }
     }

@@ -140,6 +140,7 @@ impl Speaker {
                 stale: self.rib.stale_count(n.id),
                 reconnected: r.reconnected,
             }),
+            bfd: n.config.bfd.map(|_| n.bfd_up),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod api;
 mod bench;
+mod bfd;
 mod bgpfilter;
 mod borrowed_ips;
 mod calico_mixed;

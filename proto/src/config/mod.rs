@@ -244,6 +244,51 @@ pub struct PeerConfig {
     /// The most paths the peer may send, all families together.
     #[serde(default)]
     pub max_prefixes: Option<PrefixLimit>,
+    /// Bidirectional Forwarding Detection (RFC 5880) with the peer: when
+    /// its BFD session goes down, so does the BGP session, at once, and it
+    /// starts again only once BFD is up. `bfd = {}` takes the defaults.
+    #[serde(default)]
+    pub bfd: Option<BfdConfig>,
+}
+
+/// A peer's BFD timers (BIRD's `min tx interval`, `min rx interval` and
+/// `multiplier`; FRR's `transmit-interval`, `receive-interval` and
+/// `detect-multiplier`). The peers' BFD agree on the slower of what each
+/// side asks; a silent peer is down after `multiplier` intervals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BfdConfig {
+    /// Milliseconds: the fastest this side wants to send.
+    #[serde(default = "default_bfd_interval")]
+    pub min_tx_ms: u32,
+    /// Milliseconds: the fastest this side can take the peer's packets.
+    #[serde(default = "default_bfd_interval")]
+    pub min_rx_ms: u32,
+    /// Packets missed before the peer is down.
+    #[serde(default = "default_bfd_multiplier")]
+    pub multiplier: u8,
+}
+
+impl Default for BfdConfig {
+    fn default() -> Self {
+        Self {
+            min_tx_ms: DEFAULT_BFD_INTERVAL_MS,
+            min_rx_ms: DEFAULT_BFD_INTERVAL_MS,
+            multiplier: DEFAULT_BFD_MULTIPLIER,
+        }
+    }
+}
+
+/// BIRD's and FRR's BFD defaults: 300 ms both ways, three packets.
+pub const DEFAULT_BFD_INTERVAL_MS: u32 = 300;
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
+
+fn default_bfd_interval() -> u32 {
+    DEFAULT_BFD_INTERVAL_MS
+}
+
+fn default_bfd_multiplier() -> u8 {
+    DEFAULT_BFD_MULTIPLIER
 }
 
 /// A peer's limit on the paths it sends (BIRD's `receive limit`).
@@ -688,6 +733,7 @@ impl PeerConfig {
             reachable_by: None,
             filters: Vec::new(),
             max_prefixes: None,
+            bfd: None,
         }
     }
 

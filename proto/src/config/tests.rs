@@ -128,6 +128,9 @@ fn errors_name_the_field() {
             with_peer("max_prefixes = { limit = 5, restart_time = 0 }"),
             "peer[0].max_prefixes.restart_time",
         ),
+        (with_peer("bfd = { multiplier = 0 }"), "peer[0].bfd.multiplier"),
+        (with_peer("bfd = { min_tx_ms = 5 }"), "peer[0].bfd.min_tx_ms"),
+        (with_peer("bfd = { min_rx_ms = 70000 }"), "peer[0].bfd.min_rx_ms"),
         (
             with_peer("source_address = \"fd00::1\""),
             "peer[0].source_address",
@@ -221,6 +224,15 @@ fn own_address_is_not_a_peer() {
 
 #[test]
 fn a_prefix_limit_restarts_by_default() {
+    let bfd = SpeakerConfig::from_toml(&with_peer("bfd = {}")).unwrap();
+    assert_eq!(bfd.peers[0].bfd, Some(BfdConfig::default()));
+    let bfd =
+        SpeakerConfig::from_toml(&with_peer("bfd = { min_tx_ms = 100, multiplier = 5 }")).unwrap();
+    let timers = bfd.peers[0].bfd.unwrap();
+    assert_eq!(
+        (timers.min_tx_ms, timers.min_rx_ms, timers.multiplier),
+        (100, 300, 5)
+    );
     let config = SpeakerConfig::from_toml(&with_peer("max_prefixes = { limit = 1000 }")).unwrap();
     let limit = config.peers[0].max_prefixes.unwrap();
     assert_eq!(limit.limit, 1000);

@@ -304,6 +304,21 @@ fn validate_peer(peer: &PeerConfig) -> Result<(), (&'static str, String)> {
             return Err(("max_prefixes.restart_time", "must be at least 1 s".into()));
         }
     }
+    if let Some(bfd) = &peer.bfd {
+        // RFC 5880 §4.1: a multiplier of zero is discarded; intervals are
+        // 32-bit microseconds, and BIRD takes nothing under 10 ms.
+        if bfd.multiplier == 0 {
+            return Err(("bfd.multiplier", "must be at least 1".into()));
+        }
+        for (field, ms) in [
+            ("bfd.min_tx_ms", bfd.min_tx_ms),
+            ("bfd.min_rx_ms", bfd.min_rx_ms),
+        ] {
+            if !(10..=60_000).contains(&ms) {
+                return Err((field, format!("{ms} ms: must be 10 to 60000 ms")));
+            }
+        }
+    }
     if peer.restart_time > 4095 {
         return Err((
             "restart_time",

@@ -103,3 +103,28 @@ fn metrics_are_prometheus_text() {
         assert!(value.parse::<f64>().is_ok(), "{line}");
     }
 }
+
+#[test]
+fn bfd_metrics_cover_the_peers_with_bfd_only() {
+    let mut watched = peer("10.0.0.2", State::Idle);
+    watched.bfd = Some(false);
+    watched.stats.bfd_downs = 2;
+    let text = metrics(
+        &speaker(SystemTime::now()),
+        &[watched, peer("10.0.0.3", State::Established)],
+        &Sources::of(ConfigState::default()),
+    );
+    let label = "{peer=\"Mesh_10_0_0_2\",address=\"10.0.0.2\"}";
+    assert!(
+        text.contains(&format!("podroute_peer_bfd_up{label} 0")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("podroute_peer_bfd_downs_total{label} 2")),
+        "{text}"
+    );
+    assert!(
+        !text.contains("podroute_peer_bfd_up{peer=\"Mesh_10_0_0_3\""),
+        "{text}"
+    );
+}

@@ -227,6 +227,11 @@ pub(crate) fn peer_text(peer: &v1::Peer, now: SystemTime) -> String {
     if let Some(restart) = &peer.graceful_restart {
         line("Restarting:", restart_text(restart, now));
     }
+    if let Some(up) = peer.bfd_up {
+        let downs = peer.counters.as_ref().map_or(0, |c| c.bfd_downs);
+        let state = if up { "up" } else { "down" };
+        line("BFD:", format!("{state}, {downs} times down"));
+    }
     if let Some(session) = &peer.session {
         line("Session:", session_text(session));
         line("Capabilities:", capabilities_text(session));

@@ -42,6 +42,7 @@ fn peer(name: &str, address: &str, kind: PeerKind, state: State) -> PeerStatus {
         stats: Default::default(),
         prefixes: 0,
         restart: None,
+        bfd: None,
     }
 }
 

@@ -13,7 +13,9 @@ use tokio::task::JoinHandle;
 
 use super::pipes::{self, ConnId, Entry, JournalFib, PipeNetwork, Shared, Side};
 use super::wire;
-use crate::events::Stop;
+use crate::bfd::packet::Diagnostic;
+use crate::bfd::session::Change;
+use crate::events::{Event, Stop};
 use crate::packet::{DecodeCtx, EncodeCtx, Message, Negotiated, OpenMessage, HEADER_LEN};
 use crate::speaker::{channels, Speaker, SpeakerHandle};
 
@@ -118,6 +120,16 @@ impl Replay {
             ["wait", secs] => {
                 let secs: u64 = secs.parse().map_err(|_| format!("not seconds: {secs}"))?;
                 tokio::time::sleep(Duration::from_secs(secs)).await;
+                Vec::new()
+            }
+            ["bfd", peer, how] => {
+                let change = match *how {
+                    "up" => Change::Up,
+                    "down" => Change::Down(Diagnostic::TimeExpired),
+                    other => return Err(format!("bfd {other}: up or down")),
+                };
+                let peer = address(peer)?;
+                let _ = self.handle()?.events.send(Event::Bfd { peer, change });
                 Vec::new()
             }
             ["status"] => self.status().await?,
@@ -269,6 +281,23 @@ impl Replay {
                     lines.extend(batch);
                 }
                 Entry::Converged => lines.push("fib: every peer sent its table".into()),
+                Entry::BfdWatch(watch) => {
+                    let kind = if watch.multihop {
+                        "multihop"
+                    } else {
+                        "single hop"
+                    };
+                    let timers = watch.timers;
+                    lines.push(format!(
+                        "bfd watches {} ({kind}, from {}, {} ms / {} ms x{})",
+                        watch.peer,
+                        watch.local.map_or("any address".into(), |a| a.to_string()),
+                        timers.desired_min_tx.as_millis(),
+                        timers.required_min_rx.as_millis(),
+                        timers.multiplier
+                    ));
+                }
+                Entry::BfdForget(peer) => lines.push(format!("bfd forgets {peer}")),
             }
         }
         Ok(lines)
@@ -300,6 +329,9 @@ impl Replay {
             .iter()
             .map(|p| {
                 let mut line = format!("peer {} {:?} prefixes={}", p.name, p.state, p.prefixes);
+                if let Some(up) = p.bfd {
+                    line += if up { " bfd=up" } else { " bfd=down" };
+                }
                 if let Some(restart) = &p.restart {
                     line += &format!(" restarting(stale={})", restart.stale);
                 }

@@ -71,6 +71,7 @@ macro_rules! scenarios {
 scenarios![
     collision_peer_wins,
     collision_speaker_wins,
+    bfd,
     connect_retry,
     external_peer,
     family_disabled,

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::Instant;
 
+use crate::bfd::{Report, Watch, Watcher};
 use crate::events::{Event, PeerId, SessionId};
 use crate::session::sockopt::TtlPolicy;
 use crate::session::{ConnectTo, Link, Network, Stream};
@@ -51,6 +52,9 @@ pub enum Entry {
     Fib(Vec<FibUpdate>),
     /// The kernel side was told every peer sent its table.
     Converged,
+    /// BFD was asked to watch a peer, or to stop.
+    BfdWatch(Watch),
+    BfdForget(IpAddr),
 }
 
 /// What the world shares with the speaker's network and FIB.
@@ -247,6 +251,10 @@ impl Network for PipeNetwork {
         Ok(())
     }
 
+    fn bfd(&mut self, _report: Report) -> io::Result<Box<dyn Watcher>> {
+        Ok(Box::new(JournalBfd(self.0.clone())))
+    }
+
     fn connect(
         &self,
         peer: PeerId,
@@ -270,6 +278,21 @@ impl Network for PipeNetwork {
             session,
             result,
         });
+    }
+}
+
+/// BFD in a replay test: what the speaker asks of it goes to the journal;
+/// the scenario says when a peer's BFD comes up or goes down.
+#[derive(Debug)]
+struct JournalBfd(Shared);
+
+impl Watcher for JournalBfd {
+    fn watch(&self, watch: Watch) {
+        lock(&self.0).record(Entry::BfdWatch(watch));
+    }
+
+    fn forget(&self, peer: IpAddr) {
+        lock(&self.0).record(Entry::BfdForget(peer));
     }
 }
 

@@ -1,0 +1,135 @@
+//! BFD (RFC 5880, single hop RFC 5881) with BIRD 2 and with BIRD 1.6 as
+//! Calico ships it: the sessions come up
+//! with the timers agreed; BIRD frozen (SIGSTOP: no FIN, no NOTIFICATION,
+//! the way a node that loses power looks) takes the BGP session down on
+//! BFD's word, not the hold timer's, and its route out of the kernel;
+//! BIRD thawed brings BFD up, and BGP and the route back.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use testnets::speakers::bird::{Bird, BirdVersion};
+use testnets::speakers::{SessionState, Speaker};
+use testnets::{require_privileges, wait_for, Network, Poll, Topology};
+
+use crate::support::{node_config, peer_state, start_bgpd, CONVERGE};
+
+const BIRD_BLOCK: &str = "10.244.1.0/26";
+
+fn network() -> Network {
+    let mut topology = Topology::new("bfd");
+    topology.segment("lan");
+    topology.node("n0").iface("lan", &["10.0.1.10/24"]);
+    topology.node("n1").iface("lan", &["10.0.1.11/24"]);
+    topology.build().unwrap()
+}
+
+/// BIRD as a mesh peer would be, with BFD at 100 ms x 3; `direct`, so that
+/// its BFD is single hop, as bgpd's is for a peer on its subnet.
+fn bird(version: BirdVersion) -> String {
+    let (channel, statics) = match version {
+        BirdVersion::V2 => (
+            "ipv4 { import all; export all; next hop self; };",
+            format!("protocol static {{ ipv4; route {BIRD_BLOCK} blackhole; }}"),
+        ),
+        BirdVersion::V1_6 => (
+            "import all; export all; next hop self;",
+            format!("protocol static {{ route {BIRD_BLOCK} blackhole; }}"),
+        ),
+    };
+    format!(
+        "router id 10.0.1.11;
+protocol device {{ }}
+{statics}
+protocol bfd {{
+  interface \"*\" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};
+}}
+protocol bgp bgpd {{
+  local 10.0.1.11 as 64512;
+  neighbor 10.0.1.10 as 64512;
+  direct;
+  bfd on;
+  {channel}
+}}
+"
+    )
+}
+
+fn has_bird_block(routes: &[testnets::KernelRoute]) -> bool {
+    routes
+        .iter()
+        .any(|r| r.destination.to_string() == BIRD_BLOCK && !r.next_hops.is_empty())
+}
+
+#[test]
+fn bfd_with_bird_2_takes_the_session_down_when_it_freezes_and_back_when_it_thaws() {
+    require_privileges!();
+    freeze_and_thaw(BirdVersion::V2);
+}
+
+#[test]
+fn bfd_with_bird_1_6_takes_the_session_down_when_it_freezes_and_back_when_it_thaws() {
+    require_privileges!();
+    freeze_and_thaw(BirdVersion::V1_6);
+}
+
+fn freeze_and_thaw(version: BirdVersion) {
+    let net = network();
+    let n0 = net.host("n0");
+    let bgpd = start_bgpd(
+        n0,
+        &node_config(
+            "n0",
+            "10.0.1.10",
+            "10.244.0.0/26",
+            &[(
+                "10.0.1.11",
+                64512,
+                "bfd = { min_tx_ms = 100, min_rx_ms = 100, multiplier = 3 }",
+            )],
+        ),
+    );
+    let mut bird = Bird::start(net.host("n1"), version, &bird(version)).unwrap();
+    bird.wait_established(1, CONVERGE).unwrap();
+    n0.wait_for_routes("BIRD's block", CONVERGE, has_bird_block)
+        .unwrap();
+    // BIRD's BFD session with bgpd is up, at the agreed 100 ms.
+    wait_for("BIRD's BFD session up", CONVERGE, || {
+        let sessions = bird.cmd("show bfd sessions")?;
+        Ok(
+            if sessions.contains("10.0.1.10") && sessions.contains("Up") {
+                Poll::Ready(())
+            } else {
+                Poll::Pending(sessions)
+            },
+        )
+    })
+    .unwrap();
+
+    let pid = Pid::from_raw(bird.process().pid() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    let (state, error) = wait_for("bgpd to drop the frozen peer", CONVERGE, || {
+        let (state, error) = peer_state(&bgpd, "10.0.1.11");
+        Ok(if state == SessionState::Established {
+            Poll::Pending(format!("{state:?} {error}"))
+        } else {
+            Poll::Ready((state, error))
+        })
+    })
+    .unwrap();
+    assert_eq!(error, "Error: BFD session down", "{state:?}");
+    n0.wait_for_routes("BIRD's block withdrawn", CONVERGE, |r| !has_bird_block(r))
+        .unwrap();
+
+    kill(pid, Signal::SIGCONT).unwrap();
+    wait_for("bgpd's session back", CONVERGE, || {
+        let (state, error) = peer_state(&bgpd, "10.0.1.11");
+        Ok(if state == SessionState::Established {
+            Poll::Ready(())
+        } else {
+            Poll::Pending(format!("{state:?} {error}"))
+        })
+    })
+    .unwrap();
+    n0.wait_for_routes("BIRD's block back", CONVERGE, has_bird_block)
+        .unwrap();
+}
