@@ -20,6 +20,9 @@ pub struct Metadata {
     pub name: String,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Read for podroute's own settings, such as `podroute.io/bfd`.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
 }
 
 // ===== Node =====
@@ -330,6 +333,10 @@ pub struct BgpPeerSpec {
     /// `Auto` (the default: the nodes it names peer back) or `Manual`.
     #[serde(default)]
     pub reverse_peering: Option<String>,
+    /// Calico Enterprise's `None` or `BFDIfDirectlyConnected`
+    /// (`render/bfd.rs`).
+    #[serde(default)]
+    pub failure_detection_mode: Option<String>,
     /// Fields bgpd does not read, kept to be reported
     /// (`render::unsupported`).
     #[serde(flatten)]

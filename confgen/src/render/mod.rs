@@ -11,6 +11,7 @@ use proto::config::{
     OriginKind, Originate, PeerConfig, PoolConfig, PrefixCommunities, Secret, SpeakerConfig,
 };
 
+mod bfd;
 mod filters;
 mod originate;
 mod peers;
@@ -100,6 +101,16 @@ impl<'a> Context<'a> {
             self.bgp.ipv6_address
         };
         net.map(|n| n.addr())
+    }
+
+    /// This node's subnet of a family, from its BGP address.
+    fn node_subnet(&self, v4: bool) -> Option<IpNet> {
+        let net = if v4 {
+            self.bgp.ipv4_address
+        } else {
+            self.bgp.ipv6_address
+        };
+        net.map(|n| n.trunc())
     }
 
     fn problem(&mut self, resource: &str, field: &str, reason: String) {

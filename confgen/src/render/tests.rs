@@ -121,3 +121,88 @@ fn a_snapshot_listed_anew_is_never_taken_for_the_one_before() {
         "the peers are made again from the new snapshot"
     );
 }
+
+/// BFD from the datastore: the annotation on the default BGPConfiguration
+/// (the mesh) and on a BGPPeer, Calico Enterprise's failureDetectionMode
+/// for a peer on the node's subnet only, and a bad value a problem that
+/// costs only BFD.
+#[test]
+fn bfd_comes_from_annotations_and_failure_detection_mode() {
+    use proto::config::BfdConfig;
+    let mut snapshot = Snapshot::default();
+    let mesh = serde_json::json!({"metadata": {"name": "default",
+        "annotations": {"podroute.io/bfd": "100ms,5"}}, "spec": {}});
+    put(
+        &mut snapshot,
+        &format!("{RESOURCES}bgpconfigurations/default"),
+        mesh,
+    );
+    node(&mut snapshot, "n1", "10.0.0.1/24", "a");
+    node(&mut snapshot, "n2", "10.0.0.2/24", "a");
+    let peer = |name: &str, ip: &str, metadata: serde_json::Value, spec: serde_json::Value| {
+        let mut spec = spec;
+        spec["peerIP"] = ip.into();
+        spec["asNumber"] = 65000.into();
+        let mut metadata = metadata;
+        metadata["name"] = name.into();
+        serde_json::json!({"metadata": metadata, "spec": spec})
+    };
+    for (name, ip, metadata, spec) in [
+        (
+            "annotated",
+            "10.9.0.1",
+            serde_json::json!({"annotations": {"podroute.io/bfd": "on"}}),
+            serde_json::json!({}),
+        ),
+        (
+            "direct",
+            "10.0.0.254",
+            serde_json::json!({}),
+            serde_json::json!({"failureDetectionMode": "BFDIfDirectlyConnected"}),
+        ),
+        (
+            "far",
+            "10.9.0.2",
+            serde_json::json!({}),
+            serde_json::json!({"failureDetectionMode": "BFDIfDirectlyConnected"}),
+        ),
+        (
+            "bad",
+            "10.9.0.3",
+            serde_json::json!({"annotations": {"podroute.io/bfd": "soon"}}),
+            serde_json::json!({}),
+        ),
+    ] {
+        put(
+            &mut snapshot,
+            &format!("{RESOURCES}bgppeers/{name}"),
+            peer(name, ip, metadata, spec),
+        );
+    }
+    let rendered = render(&snapshot, "n1", &Counting::default()).expect("renders");
+    let bfd_of = |address: &str| {
+        rendered
+            .config
+            .peers
+            .iter()
+            .find(|p| p.address.to_string() == address)
+            .unwrap_or_else(|| panic!("no peer {address}"))
+            .bfd
+    };
+    let fast = BfdConfig {
+        min_tx_ms: 100,
+        min_rx_ms: 100,
+        multiplier: 5,
+    };
+    assert_eq!(bfd_of("10.0.0.2"), Some(fast), "the mesh");
+    assert_eq!(bfd_of("10.9.0.1"), Some(BfdConfig::default()));
+    assert_eq!(bfd_of("10.0.0.254"), Some(BfdConfig::default()));
+    assert_eq!(bfd_of("10.9.0.2"), None, "not on the node's subnet");
+    assert_eq!(bfd_of("10.9.0.3"), None, "a bad value leaves BFD off");
+    let problem = rendered
+        .problems
+        .iter()
+        .find(|p| p.to_string().contains("podroute.io/bfd"))
+        .expect("the bad annotation is a problem");
+    assert!(problem.to_string().contains("bgppeers/bad"), "{problem}");
+}

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use proto::config::{PeerConfig, PeerKind};
 
 use super::admit;
-use crate::render::{passive_toward, Context};
+use crate::render::{bfd, passive_toward, Context};
 use crate::resources::parse_duration_secs;
 use crate::snapshot::Key;
 
@@ -30,6 +30,10 @@ pub(super) fn mesh_peers(cx: &mut Context<'_>, peers: &mut BTreeMap<(IpAddr, u16
         let restart = global
             .and_then(|g| g.node_mesh_max_restart_time.as_deref())
             .and_then(parse_duration_secs);
+        let bfd = snapshot.global_config().and_then(|config| {
+            let key = Key::BgpConfiguration("default".into()).path();
+            bfd::annotated(cx, &key, &config.metadata.annotations)
+        });
         for (name, node, bgp) in cx.others() {
             if bgp.route_reflector_cluster_id.is_some() {
                 continue;
@@ -43,6 +47,7 @@ pub(super) fn mesh_peers(cx: &mut Context<'_>, peers: &mut BTreeMap<(IpAddr, u16
                 peer.passive = passive_toward(theirs.addr(), mine);
                 peer.source_address = Some(mine);
                 peer.password = password.clone();
+                peer.bfd = bfd;
                 if let Some(secs) = restart {
                     peer.restart_time = secs.min(4095) as u16;
                 }

@@ -14,7 +14,7 @@ use proto::config::{Asn, NextHopMode, PeerConfig, PeerKind};
 use self::configured::configured_peers;
 use self::mesh::mesh_peers;
 use self::reverse::reverse_peers;
-use crate::render::{passive_toward, peer_key, Context};
+use crate::render::{bfd, passive_toward, peer_key, Context};
 use crate::resources::{parse_duration_secs, BgpPeer, Node, NodeBgp};
 
 /// A remote end of a peering: its address, port and AS, and the Calico node it
@@ -148,5 +148,10 @@ fn peer_config(
         }
     }
     peer.password = cx.password(&peer_key(resource), "spec.password", spec.password.as_ref());
+    let key = peer_key(resource);
+    peer.bfd = bfd::annotated(cx, &key, &resource.metadata.annotations).or_else(|| {
+        let mode = spec.failure_detection_mode.as_deref();
+        bfd::failure_detection(cx, &key, mode, remote.address)
+    });
     peer
 }
