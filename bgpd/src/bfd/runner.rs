@@ -339,7 +339,9 @@ impl Runner {
             debug!(%from, "BFD packet on the wrong port or from the wrong address");
             return;
         }
+        let pace = entry.session.tx_interval();
         let change = entry.session.receive(&packet);
+        let repace = entry.session.tx_interval() != pace;
         if let Some(key) = entry.detect.take() {
             self.timers.remove(&key);
         }
@@ -349,7 +351,9 @@ impl Runner {
         // A Final is owed at once; and a session that was sending nothing
         // (the peer wanted none) starts again when it may.
         let idle = entry.transmit.is_none() && entry.session.tx_interval().is_some();
-        let answer_now = entry.session.final_due() || idle;
+        // A new pace (the peer answered a Poll, or asks for another) starts
+        // now, not after a packet due at the old one.
+        let answer_now = entry.session.final_due() || idle || repace;
         if let Some(change) = change {
             self.changed(peer, change).await;
         } else if answer_now {

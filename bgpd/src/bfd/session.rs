@@ -241,8 +241,11 @@ impl Session {
     }
 
     /// Advertises the intervals the state calls for; a change starts a
-    /// Poll Sequence (§6.8.3). Going slower while not Up applies at once:
-    /// the peer learns it from the next packet.
+    /// Poll Sequence (§6.8.3). While not Up every change applies at once;
+    /// while Up, sending faster and taking packets more slowly apply at
+    /// once too (the peer then sees no gap), and the others once the peer
+    /// answers the Poll: sending slower before it expects it, or detecting
+    /// faster before it sends faster, would take a healthy session down.
     fn advertise(&mut self) {
         let wanted = if self.state == State::Up {
             self.timers.desired_min_tx
@@ -256,6 +259,8 @@ impl Session {
         self.advertised_tx = wanted;
         if self.state == State::Up {
             self.polling = true;
+            self.effective_tx = self.effective_tx.min(wanted);
+            self.effective_rx = self.effective_rx.max(self.timers.required_min_rx);
         } else {
             self.effective_tx = wanted;
             self.effective_rx = self.timers.required_min_rx;
@@ -396,6 +401,36 @@ mod tests {
         assert_eq!(a.tx_interval(), Some(MS(100)));
         assert_eq!(a.detection_time(), Some(MS(300)));
         assert!(!a.packet().poll);
+    }
+
+    #[test]
+    fn sending_faster_applies_at_once_and_sending_slower_after_the_final() {
+        let mut a = Session::new(1, Timers::default());
+        let mut b = Session::new(2, Timers::default());
+        handshake(&mut a, &mut b);
+        let fast = Timers {
+            desired_min_tx: MS(100),
+            required_min_rx: MS(100),
+            multiplier: 3,
+        };
+        b.set_timers(fast);
+        handshake(&mut a, &mut b);
+        // b takes 100 ms now: a may send that fast at once, its peer sees no
+        // gap (RFC 5880 §6.8.3).
+        a.set_timers(fast);
+        assert_eq!(a.tx_interval(), Some(MS(100)));
+        handshake(&mut a, &mut b);
+        // Slower waits: b still expects a packet every 100 ms until it
+        // answered the Poll.
+        let slow = Timers {
+            desired_min_tx: MS(600),
+            ..fast
+        };
+        a.set_timers(slow);
+        assert_eq!(a.tx_interval(), Some(MS(100)));
+        assert!(a.packet().poll);
+        handshake(&mut a, &mut b);
+        assert_eq!(a.tx_interval(), Some(MS(600)));
     }
 
     #[test]

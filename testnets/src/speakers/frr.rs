@@ -1,5 +1,5 @@
-//! FRR (Debian `frr`): zebra and bgpd run directly, in the foreground, without
-//! watchfrr or systemd, each instance with its own zserv and vty sockets in the
+//! FRR (Debian `frr`): zebra, bgpd and, for BFD, bfdd run directly, in the
+//! foreground, without watchfrr or systemd, each instance with its own zserv and vty sockets in the
 //! host's folder (`../shared/reference/peers.md` §3).
 
 use std::path::PathBuf;
@@ -20,8 +20,9 @@ const DAEMONS: &str = "/usr/lib/frr";
 pub struct Frr {
     name: String,
     vty_dir: PathBuf,
-    // bgpd stops before zebra (field order is drop order).
+    // bgpd stops before bfdd and zebra (field order is drop order).
     bgpd: Process,
+    bfdd: Option<Process>,
     zebra: Process,
 }
 
@@ -29,6 +30,16 @@ impl Frr {
     /// Starts zebra, then bgpd with `bgpd_config`; ready when bgpd answers
     /// `show bgp summary json` over its vty socket.
     pub fn start(host: &Host, bgpd_config: &str) -> Result<Self> {
+        Self::start_daemons(host, bgpd_config, None)
+    }
+
+    /// Like [`Frr::start`], with bfdd and `bfdd_config` (its profiles) too,
+    /// for `neighbor ... bfd` in `bgpd_config`.
+    pub fn start_with_bfd(host: &Host, bgpd_config: &str, bfdd_config: &str) -> Result<Self> {
+        Self::start_daemons(host, bgpd_config, Some(bfdd_config))
+    }
+
+    fn start_daemons(host: &Host, bgpd_config: &str, bfdd_config: Option<&str>) -> Result<Self> {
         let dir = host.dir().join("frr");
         std::fs::create_dir_all(&dir).map_err(Error::io(format!("create {}", dir.display())))?;
         let zebra_conf = write_file(&dir, "zebra.conf", &format!("hostname {}\n", host.name()))?;
@@ -59,6 +70,21 @@ impl Frr {
         zebra.wait_ready("answering vtysh", START_TIMEOUT, || {
             vty_ready(&dir, "zebra", "show version")
         })?;
+        let bfdd = match bfdd_config {
+            Some(config) => {
+                let conf = write_file(&dir, "bfdd.conf", config)?;
+                let mut bfdd = Process::spawn(
+                    format!("bfdd@{}", host.name()),
+                    daemon("bfdd", &conf, "bfdd.pid"),
+                    dir.join("bfdd.log"),
+                )?;
+                bfdd.wait_ready("answering vtysh", START_TIMEOUT, || {
+                    vty_ready(&dir, "bfdd", "show bfd peers")
+                })?;
+                Some(bfdd)
+            }
+            None => None,
+        };
         let mut bgpd = Process::spawn(
             format!("bgpd@{}", host.name()),
             daemon("bgpd", &bgpd_conf, "bgpd.pid"),
@@ -71,6 +97,7 @@ impl Frr {
             name,
             vty_dir: dir,
             bgpd,
+            bfdd,
             zebra,
         })
     }
@@ -92,6 +119,11 @@ impl Frr {
 
     pub fn zebra(&mut self) -> &mut Process {
         &mut self.zebra
+    }
+
+    /// bfdd, when started with [`Frr::start_with_bfd`].
+    pub fn bfdd(&mut self) -> Option<&mut Process> {
+        self.bfdd.as_mut()
     }
 }
 
