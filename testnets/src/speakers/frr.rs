@@ -61,38 +61,28 @@ impl Frr {
                 .args(["-P", "0", "-u", "root", "-g", "frrvty"]);
             command
         };
-        let name = format!("frr@{}", host.name());
-        let mut zebra = Process::spawn(
-            format!("zebra@{}", host.name()),
-            daemon("zebra", &zebra_conf, "zebra.pid"),
-            dir.join("zebra.log"),
-        )?;
-        zebra.wait_ready("answering vtysh", START_TIMEOUT, || {
-            vty_ready(&dir, "zebra", "show version")
-        })?;
+        // Each daemon is ready once it answers `probe` over its vty socket.
+        let start = |program: &str, conf: &PathBuf, probe: &str| -> Result<Process> {
+            let mut process = Process::spawn(
+                format!("{program}@{}", host.name()),
+                daemon(program, conf, &format!("{program}.pid")),
+                dir.join(format!("{program}.log")),
+            )?;
+            process.wait_ready("answering vtysh", START_TIMEOUT, || {
+                vty_ready(&dir, program, probe)
+            })?;
+            Ok(process)
+        };
+        let zebra = start("zebra", &zebra_conf, "show version")?;
         let bfdd = match bfdd_config {
             Some(config) => {
                 let conf = write_file(&dir, "bfdd.conf", config)?;
-                let mut bfdd = Process::spawn(
-                    format!("bfdd@{}", host.name()),
-                    daemon("bfdd", &conf, "bfdd.pid"),
-                    dir.join("bfdd.log"),
-                )?;
-                bfdd.wait_ready("answering vtysh", START_TIMEOUT, || {
-                    vty_ready(&dir, "bfdd", "show bfd peers")
-                })?;
-                Some(bfdd)
+                Some(start("bfdd", &conf, "show bfd peers")?)
             }
             None => None,
         };
-        let mut bgpd = Process::spawn(
-            format!("bgpd@{}", host.name()),
-            daemon("bgpd", &bgpd_conf, "bgpd.pid"),
-            dir.join("bgpd.log"),
-        )?;
-        bgpd.wait_ready("answering vtysh", START_TIMEOUT, || {
-            vty_ready(&dir, "bgpd", "show bgp summary json")
-        })?;
+        let bgpd = start("bgpd", &bgpd_conf, "show bgp summary json")?;
+        let name = format!("frr@{}", host.name());
         Ok(Self {
             name,
             vty_dir: dir,
