@@ -135,6 +135,11 @@ impl Dut {
             )?),
             Daemon::Bird2 => Running::Bird(Bird::start(host, BirdVersion::V2, config)?),
             Daemon::Bird16 => Running::Bird(Bird::start(host, BirdVersion::V1_6, config)?),
+            // A configuration that asks for BFD gets bfdd, at its defaults
+            // (300 ms both ways, a multiplier of 3).
+            Daemon::Frr if config.contains(" bfd\n") => {
+                Running::Frr(Frr::start_with_bfd(host, config, "bfd\n!\n")?)
+            }
             Daemon::Frr => Running::Frr(Frr::start(host, config)?),
             Daemon::GoBgp => Running::GoBgp(GoBgp::start(host, config)?),
         };
@@ -193,7 +198,11 @@ impl Dut {
         match &mut self.running {
             Running::Bgpd(d) => vec![d.process().pid()],
             Running::Bird(d) => vec![d.process().pid()],
-            Running::Frr(d) => vec![d.bgpd().pid(), d.zebra().pid()],
+            Running::Frr(d) => {
+                let mut pids = vec![d.bgpd().pid(), d.zebra().pid()];
+                pids.extend(d.bfdd().map(|p| p.pid()));
+                pids
+            }
             Running::GoBgp(d) => vec![d.process().pid()],
         }
     }

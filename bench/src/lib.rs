@@ -1,5 +1,5 @@
 //! The benchmark harness: podroute's bgpd side by side with BIRD 2, BIRD
-//! 1.6, FRR and GoBGP on this machine, in one run; the scenarios S1–S8 of
+//! 1.6, FRR and GoBGP on this machine, in one run; the scenarios S1–S9 of
 //! benchmarks.md §5, reported in BENCHMARKS.md. The binary `bench` runs it
 //! (`scripts/bench.sh`), bgpd's interop suite runs its quick mode; the
 //! networks and the daemons in them are `testnets`'. Each scenario
@@ -20,6 +20,7 @@ mod etcd_fib;
 mod fib;
 mod fibwatch;
 mod fleet;
+mod hard_failure;
 mod ingest;
 mod learning;
 mod mesh;
@@ -121,6 +122,7 @@ fn scenarios() -> Vec<Box<dyn Scenario>> {
         Box::new(etcd_fib::EtcdToFib),
         Box::new(datastore::DatastoreScale),
         Box::new(learning::Learning),
+        Box::new(hard_failure::HardFailure),
     ]
 }
 

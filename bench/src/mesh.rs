@@ -133,6 +133,18 @@ impl MeshNet {
         spare: usize,
         options: &Options,
     ) -> Result<Self> {
+        Self::start_with(name, daemon, nodes, spare, Bfd::Off, options)
+    }
+
+    /// [`MeshNet::start`], with BFD on every session or not.
+    pub fn start_with(
+        name: &str,
+        daemon: Daemon,
+        nodes: usize,
+        spare: usize,
+        bfd: Bfd,
+        options: &Options,
+    ) -> Result<Self> {
         if nodes > 200 {
             return Err(Error::Bench(format!("{nodes} nodes do not fit one /24")));
         }
@@ -155,7 +167,7 @@ impl MeshNet {
         let first = Instant::now();
         let mut duts = Vec::new();
         for i in 1..=nodes {
-            let config = config(daemon, i, nodes, &own_blocks(i, nodes));
+            let config = config_with(daemon, i, nodes, &own_blocks(i, nodes), bfd);
             duts.push(Dut::launch(
                 daemon,
                 net.host(&format!("n{i}")),
@@ -214,8 +226,28 @@ impl MeshNet {
     }
 }
 
+/// BFD on the mesh's sessions, or not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Bfd {
+    Off,
+    /// 300 ms both ways, a multiplier of 3: every daemon's default.
+    On,
+}
+
 /// Node `i`'s configuration for `daemon`, originating `blocks`.
 pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) -> String {
+    config_with(daemon, i, nodes, blocks, Bfd::Off)
+}
+
+/// [`config`], with BFD on every session or not.
+pub(super) fn config_with(
+    daemon: Daemon,
+    i: usize,
+    nodes: usize,
+    blocks: &[String],
+    bfd: Bfd,
+) -> String {
+    let on = bfd == Bfd::On;
     let me = address(i);
     // Each pair connects one way: toward a higher address we are passive.
     let peers: Vec<(String, bool)> = (1..=nodes)
@@ -226,6 +258,14 @@ pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) 
         .iter()
         .map(|b| format!("route {b} blackhole; "))
         .collect();
+    let (bfd_on, bird_bfd) = if on {
+        (
+            "bfd on;",
+            "protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }\n",
+        )
+    } else {
+        ("", "")
+    };
     let mut c = String::new();
     match daemon {
         Daemon::Bgpd => {
@@ -243,6 +283,9 @@ pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) 
                     "\n[[peer]]\naddress = \"{peer}\"\nremote_as = {AS}\nkind = \"mesh\"\npassive = {passive}\n\
                      connect_delay_time = 1\nconnect_retry_time = 1\nhold_time = 9\nkeepalive_time = 3\n"
                 ));
+                if on {
+                    c.push_str("bfd = {}\n");
+                }
             }
         }
         Daemon::Bird2 => {
@@ -251,8 +294,9 @@ pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) 
                  protocol kernel {{ scan time 60; ipv4 {{ import none; export where source = RTS_BGP; }}; }}\n\
                  protocol static {{ ipv4; {statics} }}\n\
                  template bgp mesh {{ local {me} as {AS}; direct; connect delay time 1; connect retry time 1; \
-                 hold time 9; keepalive time 3; ipv4 {{ import all; export where source = RTS_STATIC; gateway direct; }}; }}\n"
+                 hold time 9; keepalive time 3; {bfd_on} ipv4 {{ import all; export where source = RTS_STATIC; gateway direct; }}; }}\n"
             ));
+            c.push_str(bird_bfd);
             for (n, (peer, passive)) in peers.iter().enumerate() {
                 let passive = if *passive { "passive on;" } else { "" };
                 c.push_str(&format!(
@@ -266,9 +310,10 @@ pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) 
                  protocol kernel {{ scan time 60; import none; export where source = RTS_BGP; }}\n\
                  protocol static {{ {statics} }}\n\
                  template bgp mesh {{ local as {AS}; source address {me}; direct; gateway direct; \
-                 connect delay time 1; connect retry time 1; hold time 9; keepalive time 3; \
+                 connect delay time 1; connect retry time 1; hold time 9; keepalive time 3; {bfd_on} \
                  import all; export where source = RTS_STATIC; }}\n"
             ));
+            c.push_str(bird_bfd);
             for (n, (peer, passive)) in peers.iter().enumerate() {
                 let passive = if *passive { "passive on;" } else { "" };
                 c.push_str(&format!(
@@ -287,6 +332,9 @@ pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) 
                 ));
                 if *passive {
                     c.push_str(&format!(" neighbor {peer} passive\n"));
+                }
+                if on {
+                    c.push_str(&format!(" neighbor {peer} bfd\n"));
                 }
             }
             c.push_str(" address-family ipv4 unicast\n");

@@ -287,12 +287,26 @@ pub fn settled(
     present: bool,
     t0: Instant,
 ) -> Result<Duration> {
+    let each = settled_each(kernels, origin, indices, present, t0)?;
+    Ok(each.into_iter().max().unwrap_or_default())
+}
+
+/// Like [`settled`], the time of each kernel but `origin`'s: from `t0` to
+/// its last change of those prefixes.
+pub fn settled_each(
+    kernels: &[Arc<Tally>],
+    origin: usize,
+    indices: &[usize],
+    present: bool,
+    t0: Instant,
+) -> Result<Vec<Duration>> {
     let what = if present { "gain" } else { "lose" };
-    let mut last = t0;
+    let mut times = Vec::with_capacity(kernels.len());
     for (i, tally) in kernels.iter().enumerate() {
         if i + 1 == origin {
             continue;
         }
+        let mut last = t0;
         for &index in indices {
             tally.wait(
                 &format!("n{}'s kernel to {what} prefix {index} of n{origin}", i + 1),
@@ -303,8 +317,9 @@ pub fn settled(
                 last = last.max(stamp);
             }
         }
+        times.push(last.saturating_duration_since(t0));
     }
-    Ok(last.saturating_duration_since(t0))
+    Ok(times)
 }
 
 #[cfg(test)]
