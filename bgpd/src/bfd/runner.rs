@@ -5,7 +5,7 @@
 //! task, its queue or even its runtime. The speaker says which peers to
 //! watch; BFD says when one comes up or goes down.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, Hasher};
 use std::io;
 use std::net::IpAddr;
@@ -99,7 +99,7 @@ struct Runner {
     peers: HashMap<IpAddr, Entry>,
     by_discriminator: HashMap<u32, IpAddr>,
     /// (IPv6, multihop) listeners started; each forwards to `datagrams`.
-    listening: HashMap<(bool, bool), ()>,
+    listening: HashSet<(bool, bool)>,
     datagrams: (UnboundedSender<Datagram>, UnboundedReceiver<Datagram>),
     timers: DelayQueue<(IpAddr, Timer)>,
     next_discriminator: u32,
@@ -117,7 +117,7 @@ impl Runner {
             report,
             peers: HashMap::new(),
             by_discriminator: HashMap::new(),
-            listening: HashMap::new(),
+            listening: HashSet::new(),
             datagrams: unbounded_channel(),
             timers: DelayQueue::new(),
             next_discriminator: (random as u32) | 1,
@@ -209,7 +209,7 @@ impl Runner {
 
     /// Starts the listener of a family and kind, once.
     fn listen(&mut self, v6: bool, multihop: bool) -> io::Result<()> {
-        if self.listening.contains_key(&(v6, multihop)) {
+        if self.listening.contains(&(v6, multihop)) {
             return Ok(());
         }
         let port = if multihop {
@@ -240,7 +240,7 @@ impl Runner {
                 }
             }
         });
-        self.listening.insert((v6, multihop), ());
+        self.listening.insert((v6, multihop));
         Ok(())
     }
 

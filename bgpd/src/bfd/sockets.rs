@@ -95,9 +95,10 @@ pub fn sender(local: Option<IpAddr>, peer: IpAddr, port: u16, start: u16) -> io:
             &SockaddrStorage::from(SocketAddr::new(local, port_here)),
         ) {
             Ok(()) => {
-                let socket = tokio_socket(fd)?;
-                socket.std_connect(SocketAddr::new(peer, port))?;
-                return Ok(socket);
+                // UDP's connect only fixes the destination: it never waits.
+                let to = SockaddrStorage::from(SocketAddr::new(peer, port));
+                nix::sys::socket::connect(fd.as_raw_fd(), &to)?;
+                return tokio_socket(fd);
             }
             Err(nix::errno::Errno::EADDRINUSE) => continue,
             Err(e) => {
@@ -107,18 +108,6 @@ pub fn sender(local: Option<IpAddr>, peer: IpAddr, port: u16, start: u16) -> io:
         }
     }
     Err(last)
-}
-
-/// `connect` on a tokio socket without awaiting: UDP's is immediate.
-trait StdConnect {
-    fn std_connect(&self, to: SocketAddr) -> io::Result<()>;
-}
-
-impl StdConnect for UdpSocket {
-    fn std_connect(&self, to: SocketAddr) -> io::Result<()> {
-        nix::sys::socket::connect(self.as_raw_fd(), &SockaddrStorage::from(to))?;
-        Ok(())
-    }
 }
 
 /// One received datagram: where from, with what TTL, how long.

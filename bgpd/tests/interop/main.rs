@@ -9,6 +9,7 @@
 mod api;
 mod bench;
 mod bfd;
+mod bfd_fuzzer;
 mod bgpfilter;
 mod borrowed_ips;
 mod calico_mixed;
