@@ -30,7 +30,8 @@ const METRICS: &[Metric] = &[
     Metric::lower(
         "no_bfd_max_ms",
         "bgpd without BFD (its hold time), max (ms)",
-    ),
+    )
+    .for_bgpd_only(),
     Metric::lower("steady_cpu_s", "CPU of all daemons, 10 s of BFD (s)"),
 ];
 

@@ -74,6 +74,9 @@ pub struct Metric {
     pub label: &'static str,
     /// Lower is better (times, memory); else higher (rates).
     pub lower_is_better: bool,
+    /// Measured for bgpd alone (a variant of it, such as S9's bgpd without
+    /// BFD); the peers' rows leave it out.
+    pub bgpd_only: bool,
 }
 
 impl Metric {
@@ -83,6 +86,7 @@ impl Metric {
             key,
             label,
             lower_is_better: true,
+            bgpd_only: false,
         }
     }
 
@@ -92,6 +96,15 @@ impl Metric {
             key,
             label,
             lower_is_better: false,
+            bgpd_only: false,
+        }
+    }
+
+    /// The figure is measured for bgpd alone.
+    pub const fn for_bgpd_only(self) -> Self {
+        Self {
+            bgpd_only: true,
+            ..self
         }
     }
 }

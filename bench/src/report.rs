@@ -481,11 +481,7 @@ mod tests {
             max: m,
             runs: 1,
         };
-        let time = Metric {
-            key: "t",
-            label: "t",
-            lower_is_better: true,
-        };
+        let time = Metric::lower("t", "t");
         let rate = Metric {
             lower_is_better: false,
             ..time
