@@ -47,16 +47,6 @@ impl State {
             _ => Self::Up,
         }
     }
-
-    /// As BIRD and FRR name it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::AdminDown => "AdminDown",
-            Self::Down => "Down",
-            Self::Init => "Init",
-            Self::Up => "Up",
-        }
-    }
 }
 
 /// Why a session last left Up, or why this side says Down (RFC 5880 §4.1,

@@ -45,7 +45,6 @@ pub struct Session {
     local_discriminator: u32,
     remote_discriminator: u32,
     state: State,
-    remote_state: State,
     diagnostic: Diagnostic,
     timers: Timers,
     /// The peer's intervals and multiplier from its last packet; zero
@@ -73,7 +72,6 @@ impl Session {
             local_discriminator,
             remote_discriminator: 0,
             state: State::Down,
-            remote_state: State::Down,
             diagnostic: Diagnostic::None,
             timers,
             remote_desired_min_tx: Duration::ZERO,
@@ -91,24 +89,12 @@ impl Session {
         self.state
     }
 
-    pub fn remote_state(&self) -> State {
-        self.remote_state
-    }
-
-    pub fn diagnostic(&self) -> Diagnostic {
-        self.diagnostic
-    }
-
     pub fn local_discriminator(&self) -> u32 {
         self.local_discriminator
     }
 
     pub fn remote_discriminator(&self) -> u32 {
         self.remote_discriminator
-    }
-
-    pub fn timers(&self) -> Timers {
-        self.timers
     }
 
     /// How often packets go now, before jitter: the slower of what this
@@ -169,7 +155,6 @@ impl Session {
     /// be this session's and well formed).
     pub fn receive(&mut self, packet: &ControlPacket) -> Option<Change> {
         self.remote_discriminator = packet.my_discriminator;
-        self.remote_state = packet.state;
         self.remote_desired_min_tx = Duration::from_micros(packet.desired_min_tx.into());
         self.remote_min_rx = Duration::from_micros(packet.required_min_rx.into());
         self.remote_multiplier = packet.detect_mult;

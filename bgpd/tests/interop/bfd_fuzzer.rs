@@ -6,7 +6,7 @@
 //! BFD session at the next node is never touched: up from before the
 //! fuzzer to after it, not once down, its BGP session and route in place.
 //!
-//! `PODROUTE_FUZZ_SEED` replays a campaign; the seed is printed.
+//! `PODROUTE_FUZZ_SEED` chooses another campaign; the seed is printed.
 
 use std::net::UdpSocket;
 
@@ -15,27 +15,11 @@ use testnets::speakers::bird::{Bird, BirdVersion};
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Network, Poll, Topology};
 
+use crate::fuzz::{env_or, Rng};
 use crate::support::{node_config, peer_state, start_bgpd, CONVERGE};
 
 /// Datagrams the fuzzer sends.
 const DATAGRAMS: usize = 20_000;
-
-/// splitmix64: small, seedable, the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn network() -> Network {
     let mut topology = Topology::new("bfdfuzz");
@@ -89,11 +73,11 @@ fn datagram(rng: &mut Rng) -> Vec<u8> {
         }
         1 => {
             let at = rng.below(octets.len());
-            octets[at] = rng.next() as u8;
+            octets[at] = rng.byte();
         }
         2 => octets.truncate(rng.below(octets.len())),
-        3 => octets.extend((0..rng.below(40)).map(|_| rng.next() as u8)),
-        4 => octets = (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+        3 => octets.extend((0..rng.below(40)).map(|_| rng.byte())),
+        4 => octets = (0..rng.below(64)).map(|_| rng.byte()).collect(),
         _ => {}
     }
     octets
@@ -102,15 +86,9 @@ fn datagram(rng: &mut Rng) -> Vec<u8> {
 #[test]
 fn bfd_survives_a_fuzzer_and_its_real_sessions_do_not_notice() {
     require_privileges!();
-    let seed = std::env::var("PODROUTE_FUZZ_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    eprintln!("BFD fuzzer seed {seed} (PODROUTE_FUZZ_SEED replays it)");
+    // A fixed campaign unless told otherwise, as the session fuzzer's.
+    let seed = env_or("PODROUTE_FUZZ_SEED", 0x2026_1207);
+    eprintln!("BFD fuzzer: seed {seed:#x} (PODROUTE_FUZZ_SEED replays it)");
     let net = network();
     // A detection time of 1.5 s: the fuzzer's load on a busy test machine
     // does not stall the real peer that long.

@@ -21,6 +21,7 @@ mod etcd;
 mod first_second;
 mod flapping_peer;
 mod flooding_peer;
+mod fuzz;
 mod graceful_restart;
 mod image;
 mod ipv6;

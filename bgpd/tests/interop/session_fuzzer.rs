@@ -23,6 +23,7 @@ use ipnet::IpNet;
 use testnets::speakers::Speaker;
 use testnets::{require_privileges, wait_for, Poll};
 
+use crate::fuzz::{env_or, Rng};
 use crate::raw_peer::open_65001;
 use crate::support::{
     gobgp_config, holds, hostile_peer_config, lan, peer, start_bgpd, steady_bystander, CONVERGE,
@@ -42,27 +43,6 @@ const STEADY: &str = "10.244.41.0/26";
 const MESSAGES_PER_SESSION: usize = 40;
 /// How long bgpd has to answer the probe or close the connection.
 const ANSWER_WAIT: Duration = Duration::from_secs(30);
-
-/// splitmix64: small, seedable, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-
-    fn byte(&mut self) -> u8 {
-        self.next() as u8
-    }
-}
 
 /// Every captured UPDATE and KEEPALIVE that is valid on the fuzzer's
 /// session (4-octet AS, IPv4, no ADD-PATH), whole messages: the mutations
@@ -422,19 +402,6 @@ fn fuzz_session(rng: &mut Rng, seeds: &[Vec<u8>]) -> Outcome {
     // The reader holds a clone of the socket: shut it, do not just drop it.
     let _ = stream.shutdown(std::net::Shutdown::Both);
     outcome
-}
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| {
-            let v = v.trim();
-            match v.strip_prefix("0x") {
-                Some(hex) => u64::from_str_radix(hex, 16).ok(),
-                None => v.parse().ok(),
-            }
-        })
-        .unwrap_or(default)
 }
 
 #[test]

@@ -94,23 +94,22 @@ impl<'a> Context<'a> {
             .unwrap_or(self.global_port)
     }
 
-    fn my_address(&self, v4: bool) -> Option<IpAddr> {
-        let net = if v4 {
+    /// This node's BGP address of a family, with its prefix length.
+    fn my_net(&self, v4: bool) -> Option<IpNet> {
+        if v4 {
             self.bgp.ipv4_address
         } else {
             self.bgp.ipv6_address
-        };
-        net.map(|n| n.addr())
+        }
+    }
+
+    fn my_address(&self, v4: bool) -> Option<IpAddr> {
+        self.my_net(v4).map(|n| n.addr())
     }
 
     /// This node's subnet of a family, from its BGP address.
     fn node_subnet(&self, v4: bool) -> Option<IpNet> {
-        let net = if v4 {
-            self.bgp.ipv4_address
-        } else {
-            self.bgp.ipv6_address
-        };
-        net.map(|n| n.trunc())
+        self.my_net(v4).map(|n| n.trunc())
     }
 
     fn problem(&mut self, resource: &str, field: &str, reason: String) {
