@@ -6,10 +6,12 @@
 //!
 //! Each client opens its session, announces nothing until told, then
 //! writes its UPDATE (encoded before the clock starts) when the whole fleet
-//! is told to announce. What the daemon reflects is scanned on the wire for
+//! is told to announce. A session the daemon ends is opened again, and
+//! counted. What the daemon reflects is scanned on the wire for
 //! IPv4 prefixes and tallied per client, without decoding attributes.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -41,6 +43,8 @@ pub struct ClientSpec {
     pub blocks: Vec<Ipv4Net>,
     /// What it observes of the others' blocks.
     pub tally: Arc<Tally>,
+    /// Sessions the daemon ended, counted over the fleet.
+    pub ended_by_daemon: Arc<AtomicUsize>,
 }
 
 /// What every client is doing.
@@ -180,24 +184,59 @@ struct Client {
     asn: u32,
 }
 
+/// How a client's session ended.
+enum Ended {
+    /// The fleet was told to stop.
+    Stop,
+    /// The daemon ended it (a NOTIFICATION, or the connection closed).
+    ByDaemon,
+}
+
 impl Client {
+    /// Holds the client's session until the fleet stops; a session the
+    /// daemon ends is opened again, as a node would, and counted.
     async fn run(
         self,
         setup: Duration,
         mut phase: watch::Receiver<Phase>,
         up: mpsc::UnboundedSender<Result<()>>,
     ) -> Result<()> {
-        let session = match self.open(setup).await {
-            Ok(session) => session,
-            Err(e) => {
-                let _ = up.send(Err(Error::Bench(e.to_string())));
-                return Err(e);
+        let mut reported = false;
+        loop {
+            let session = match self.open(setup).await {
+                Ok(session) => session,
+                Err(e) => {
+                    if !reported {
+                        let _ = up.send(Err(Error::Bench(e.to_string())));
+                    }
+                    return Err(e);
+                }
+            };
+            if !reported {
+                reported = true;
+                let _ = up.send(Ok(()));
             }
-        };
+            match self.hold(session, &mut phase).await? {
+                Ended::Stop => return Ok(()),
+                Ended::ByDaemon => {
+                    self.spec.ended_by_daemon.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    /// Keeps one session: KEEPALIVEs, the announcement when the fleet is
+    /// told (at once if it already was), and every UPDATE tallied.
+    async fn hold(&self, session: Session, phase: &mut watch::Receiver<Phase>) -> Result<Ended> {
         let (mut reader, mut writer) = session.stream.into_split();
         let keepalive = encoded(&Message::Keepalive, &session.encode)?;
         let announce = self.announcement(session.encode)?;
-        let _ = up.send(Ok(()));
+        if *phase.borrow_and_update() == Phase::Announce {
+            writer
+                .write_all(&announce)
+                .await
+                .map_err(Error::io("announce"))?;
+        }
         let mut buf = session.leftover;
         let mut events = Vec::new();
         let mut keepalives = tokio::time::interval(KEEPALIVE_EVERY);
@@ -205,10 +244,13 @@ impl Client {
             tokio::select! {
                 read = reader.read_buf(&mut buf) => {
                     match read {
-                        Ok(0) | Err(_) if *phase.borrow() == Phase::Stop => return Ok(()),
-                        Ok(0) => return Err(self.failed("the daemon closed the session")),
-                        Err(e) => return Err(self.failed(&e.to_string())),
-                        Ok(_) => self.take_messages(&mut buf, &mut events)?,
+                        Ok(0) | Err(_) if *phase.borrow() == Phase::Stop => return Ok(Ended::Stop),
+                        Ok(0) | Err(_) => return Ok(Ended::ByDaemon),
+                        Ok(_) => {
+                            if self.take_messages(&mut buf, &mut events)? {
+                                return Ok(Ended::ByDaemon);
+                            }
+                        }
                     }
                 }
                 _ = keepalives.tick() => {
@@ -221,7 +263,7 @@ impl Client {
                             writer.write_all(&announce).await.map_err(Error::io("announce"))?;
                         }
                         (Ok(()), Phase::Wait) => {}
-                        _ => return Ok(()),
+                        _ => return Ok(Ended::Stop),
                     }
                 }
             }
@@ -312,16 +354,18 @@ impl Client {
     }
 
     /// Tallies every whole message in `buf` (in one go: one lock of the
-    /// tally per read, not per message) and leaves the rest.
-    fn take_messages(&self, buf: &mut BytesMut, events: &mut Vec<(Ipv4Net, bool)>) -> Result<()> {
+    /// tally per read, not per message) and leaves the rest; true when the
+    /// daemon sent a NOTIFICATION, which ends the session.
+    fn take_messages(&self, buf: &mut BytesMut, events: &mut Vec<(Ipv4Net, bool)>) -> Result<bool> {
+        let mut ended = false;
         while let Some(len) = whole_message(buf)? {
             let message = &buf[..len];
             match message[HEADER_LEN - 1] {
                 UPDATE => scan_update(&message[HEADER_LEN..], events)
                     .ok_or_else(|| self.failed("a malformed UPDATE"))?,
                 NOTIFICATION => {
-                    let notification = decode(message, &DecodeCtx::default());
-                    return Err(self.failed(&format!("the daemon sent {notification:?}")));
+                    ended = true;
+                    break;
                 }
                 _ => {}
             }
@@ -330,7 +374,7 @@ impl Client {
         if !events.is_empty() {
             self.spec.tally.apply_routes(events.drain(..));
         }
-        Ok(())
+        Ok(ended)
     }
 }
 

@@ -1,5 +1,5 @@
 //! The benchmark harness: podroute's bgpd side by side with BIRD 2, BIRD
-//! 1.6, FRR and GoBGP on this machine, in one run; the scenarios S1–S9 of
+//! 1.6, FRR and GoBGP on this machine, in one run; the scenarios S1–S10 of
 //! benchmarks.md §5, reported in BENCHMARKS.md. The binary `bench` runs it
 //! (`scripts/bench.sh`), bgpd's interop suite runs its quick mode; the
 //! networks and the daemons in them are `testnets`'. Each scenario
@@ -11,6 +11,8 @@
 //! while timing: a feeder writes pre-encoded UPDATEs, a sink tallies every
 //! prefix it receives, a watcher tallies the kernel's route events.
 
+mod bfd_fleet;
+mod bfd_scale;
 mod bgp_end;
 mod churn;
 mod confd;
@@ -136,6 +138,7 @@ fn scenarios() -> Vec<Box<dyn Scenario>> {
         Box::new(datastore::DatastoreScale),
         Box::new(learning::Learning),
         Box::new(hard_failure::HardFailure),
+        Box::new(bfd_scale::BfdScale),
     ]
 }
 
@@ -282,11 +285,11 @@ fn deadline(size: usize) -> Duration {
 }
 
 /// What a harness thread (`what`) ended with, once it has been told to stop.
-fn joined(thread: Option<std::thread::JoinHandle<Result<()>>>, what: &str) -> Result<()> {
+fn joined<T: Default>(thread: Option<std::thread::JoinHandle<Result<T>>>, what: &str) -> Result<T> {
     match thread.map(std::thread::JoinHandle::join) {
         Some(Ok(result)) => result,
         Some(Err(_)) => Err(Error::Bench(format!("{what} panicked"))),
-        None => Ok(()),
+        None => Ok(T::default()),
     }
 }
 

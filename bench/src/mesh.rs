@@ -226,13 +226,17 @@ impl MeshNet {
     }
 }
 
-/// BFD on the mesh's sessions, or not.
+/// BFD on a scenario's sessions, or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Bfd {
     Off,
     /// 300 ms both ways, a multiplier of 3: every daemon's default.
     On,
 }
+
+/// BIRD's BFD at every daemon's defaults, on every interface.
+pub(super) const BIRD_BFD: &str = "protocol bfd { interface \"*\" { min rx interval 300 ms; \
+     min tx interval 300 ms; multiplier 3; }; }\n";
 
 /// Node `i`'s configuration for `daemon`, originating `blocks`.
 pub(super) fn config(daemon: Daemon, i: usize, nodes: usize, blocks: &[String]) -> String {
@@ -258,14 +262,7 @@ pub(super) fn config_with(
         .iter()
         .map(|b| format!("route {b} blackhole; "))
         .collect();
-    let (bfd_on, bird_bfd) = if on {
-        (
-            "bfd on;",
-            "protocol bfd { interface \"*\" { min rx interval 300 ms; min tx interval 300 ms; multiplier 3; }; }\n",
-        )
-    } else {
-        ("", "")
-    };
+    let (bfd_on, bird_bfd) = if on { ("bfd on;", BIRD_BFD) } else { ("", "") };
     let mut c = String::new();
     match daemon {
         Daemon::Bgpd => {

@@ -7,13 +7,15 @@
 //! sessions up and the reflector's memory per idle session.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use testnets::{Error, Result, Topology};
+use testnets::{Error, Network, Result, Topology};
 
 use super::duts::{Daemon, Dut};
 use super::fleet::{ClientSpec, Fleet};
+use super::mesh::{Bfd, BIRD_BFD};
 use super::stats::percentile;
 use super::status::Prober;
 use super::tally::{Prefixes, Tally};
@@ -21,8 +23,8 @@ use super::{millis, usage, Metric, Options, Sample, Scenario};
 
 pub struct Reflector;
 
-const AS: u32 = 64512;
-const REFLECTOR: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
+pub(super) const AS: u32 = 64512;
+pub(super) const REFLECTOR: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 1);
 /// Client i is this address plus i.
 const FIRST_CLIENT: Ipv4Addr = Ipv4Addr::new(10, 1, 0, 16);
 const BLOCKS_PER_CLIENT: usize = 2;
@@ -41,7 +43,7 @@ const METRICS: &[Metric] = &[
     Metric::lower("fleet_cpu_s", "fleet CPU (s)"),
 ];
 
-fn client_address(i: usize) -> Ipv4Addr {
+pub(super) fn client_address(i: usize) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(FIRST_CLIENT) + i as u32)
 }
 
@@ -101,44 +103,15 @@ impl Scenario for Reflector {
     }
 
     fn run_once(&self, daemon: Daemon, clients: usize, options: &Options) -> Result<Sample> {
-        if clients > 4000 {
-            return Err(Error::Bench(format!(
-                "{clients} clients do not fit 10.1.0.0/16"
-            )));
-        }
-        let addresses: Vec<String> = (0..clients)
-            .map(|i| format!("{}/16", client_address(i)))
-            .collect();
-        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
-        let mut topology = Topology::new("bench-s2");
-        topology.segment("lan");
-        topology
-            .node("rr")
-            .iface("lan", &[&format!("{REFLECTOR}/16")]);
-        topology.host("clients").iface("lan", &addresses);
-        let net = topology.build()?;
-
-        let mut dut = Dut::launch(
-            daemon,
-            net.host("rr"),
-            &config(daemon, clients),
-            &options.bgpd,
-        )?;
+        let Cluster {
+            net,
+            mut dut,
+            specs,
+            tallies,
+            setup,
+            ..
+        } = Cluster::launch("bench-s2", daemon, clients, Bfd::Off, options)?;
         let pids = dut.pids();
-        let prefixes = blocks(clients);
-        let specs: Vec<ClientSpec> = (0..clients)
-            .map(|i| {
-                let own = BLOCKS_PER_CLIENT * i..BLOCKS_PER_CLIENT * (i + 1);
-                ClientSpec {
-                    address: client_address(i),
-                    blocks: own.clone().map(|b| prefixes.nth(b)).collect(),
-                    tally: Arc::new(Tally::all_but(prefixes, own)),
-                }
-            })
-            .collect();
-        let tallies: Vec<Arc<Tally>> = specs.iter().map(|s| s.tally.clone()).collect();
-        let setup = Duration::from_secs(60 + clients as u64 / 5);
-
         let empty = usage::sample(&pids);
         let connecting = Instant::now();
         let fleet = Fleet::start(net.host("clients"), IpAddr::V4(REFLECTOR), AS, specs, setup);
@@ -156,16 +129,7 @@ impl Scenario for Reflector {
         // Operators ask while the reflector works (every 20 ms).
         let prober = Prober::start(Duration::from_millis(20), ask);
         let t0 = fleet.announce();
-        let mut done = Vec::with_capacity(clients);
-        for (i, tally) in tallies.iter().enumerate() {
-            tally.wait(
-                &format!("every other block at client {}", client_address(i)),
-                Duration::from_secs(60),
-                |s| s.marks.full.is_some(),
-            )?;
-            let full = tally.marks().full.unwrap_or(t0);
-            done.push(millis(full.saturating_duration_since(t0)));
-        }
+        let done = every_block(&tallies, t0)?;
         let after = usage::sample(&pids);
         let busy_answers = prober.finish()?;
         let fleet_cpu = fleet.cpu().saturating_sub(fleet_before);
@@ -187,10 +151,99 @@ impl Scenario for Reflector {
     }
 }
 
+/// The reflector launched on its network, its clients not yet connected.
+pub(super) struct Cluster {
+    pub net: Network,
+    pub dut: Dut,
+    /// The clients, for the fleet.
+    pub specs: Vec<ClientSpec>,
+    /// Each client's view of the others' blocks.
+    pub tallies: Vec<Arc<Tally>>,
+    /// BGP sessions the daemon ended (the fleet opens them again).
+    pub ended_by_daemon: Arc<AtomicUsize>,
+    /// How long the sessions may take to come up.
+    pub setup: Duration,
+}
+
+impl Cluster {
+    pub(super) fn launch(
+        name: &str,
+        daemon: Daemon,
+        clients: usize,
+        bfd: Bfd,
+        options: &Options,
+    ) -> Result<Cluster> {
+        if clients > 4000 {
+            return Err(Error::Bench(format!(
+                "{clients} clients do not fit 10.1.0.0/16"
+            )));
+        }
+        let addresses: Vec<String> = (0..clients)
+            .map(|i| format!("{}/16", client_address(i)))
+            .collect();
+        let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+        let mut topology = Topology::new(name);
+        topology.segment("lan");
+        topology
+            .node("rr")
+            .iface("lan", &[&format!("{REFLECTOR}/16")]);
+        topology.host("clients").iface("lan", &addresses);
+        let net = topology.build()?;
+
+        let dut = Dut::launch(
+            daemon,
+            net.host("rr"),
+            &config(daemon, clients, bfd),
+            &options.bgpd,
+        )?;
+        let prefixes = blocks(clients);
+        let ended_by_daemon = Arc::new(AtomicUsize::new(0));
+        let specs: Vec<ClientSpec> = (0..clients)
+            .map(|i| {
+                let own = BLOCKS_PER_CLIENT * i..BLOCKS_PER_CLIENT * (i + 1);
+                ClientSpec {
+                    address: client_address(i),
+                    blocks: own.clone().map(|b| prefixes.nth(b)).collect(),
+                    tally: Arc::new(Tally::all_but(prefixes, own)),
+                    ended_by_daemon: ended_by_daemon.clone(),
+                }
+            })
+            .collect();
+        let tallies = specs.iter().map(|s| s.tally.clone()).collect();
+        Ok(Cluster {
+            net,
+            dut,
+            specs,
+            tallies,
+            ended_by_daemon,
+            setup: Duration::from_secs(60 + clients as u64 / 5),
+        })
+    }
+}
+
+/// Waits until every client has every other block; how long each took
+/// from `t0` (ms).
+pub(super) fn every_block(tallies: &[Arc<Tally>], t0: Instant) -> Result<Vec<f64>> {
+    let mut done = Vec::with_capacity(tallies.len());
+    for (i, tally) in tallies.iter().enumerate() {
+        tally.wait(
+            &format!("every other block at client {}", client_address(i)),
+            Duration::from_secs(60),
+            |s| s.marks.full.is_some(),
+        )?;
+        let full = tally.marks().full.unwrap_or(t0);
+        done.push(millis(full.saturating_duration_since(t0)));
+    }
+    Ok(done)
+}
+
 /// The reflector's configuration for `daemon`: every client passive, a
-/// route-reflector client in one cluster, the kernel not programmed.
-fn config(daemon: Daemon, clients: usize) -> String {
+/// route-reflector client in one cluster, the kernel not programmed; BFD
+/// at every daemon's defaults (300 ms both ways, three packets) when on.
+fn config(daemon: Daemon, clients: usize, bfd: Bfd) -> String {
     let me = REFLECTOR;
+    let on = bfd == Bfd::On;
+    let (bird_bfd_on, bird_bfd) = if on { (" bfd on;", BIRD_BFD) } else { ("", "") };
     let mut c = String::new();
     match daemon {
         Daemon::Bgpd => {
@@ -205,14 +258,18 @@ fn config(daemon: Daemon, clients: usize) -> String {
                      route_reflector_client = true\n",
                     client_address(i)
                 ));
+                if on {
+                    c.push_str("bfd = {}\n");
+                }
             }
         }
         Daemon::Bird2 => {
             c.push_str(&format!(
                 "router id {me};\nprotocol device {{ scan time 60; }}\n\
                  template bgp rrc {{ local {me} as {AS}; direct; passive on; rr client; \
-                 rr cluster id {me}; ipv4 {{ import all; export all; gateway direct; }}; }}\n"
+                 rr cluster id {me};{bird_bfd_on} ipv4 {{ import all; export all; gateway direct; }}; }}\n"
             ));
+            c.push_str(bird_bfd);
             for i in 0..clients {
                 c.push_str(&format!(
                     "protocol bgp c{i} from rrc {{ neighbor {} as {AS}; }}\n",
@@ -224,8 +281,9 @@ fn config(daemon: Daemon, clients: usize) -> String {
             c.push_str(&format!(
                 "router id {me};\nprotocol device {{ scan time 60; }}\n\
                  template bgp rrc {{ local as {AS}; source address {me}; direct; gateway direct; \
-                 passive on; rr client; rr cluster id {me}; import all; export all; }}\n"
+                 passive on; rr client; rr cluster id {me};{bird_bfd_on} import all; export all; }}\n"
             ));
+            c.push_str(bird_bfd);
             for i in 0..clients {
                 c.push_str(&format!(
                     "protocol bgp c{i} from rrc {{ neighbor {} as {AS}; }}\n",
@@ -239,6 +297,9 @@ fn config(daemon: Daemon, clients: usize) -> String {
                  bgp cluster-id {me}\n no bgp ebgp-requires-policy\n \
                  neighbor clients peer-group\n neighbor clients remote-as {AS}\n neighbor clients passive\n"
             ));
+            if on {
+                c.push_str(" neighbor clients bfd\n");
+            }
             for i in 0..clients {
                 c.push_str(&format!(
                     " neighbor {} peer-group clients\n",
@@ -291,7 +352,7 @@ mod tests {
     #[test]
     fn every_daemon_has_every_client_as_a_reflector_client() {
         for daemon in Daemon::ALL {
-            let c = config(daemon, 3);
+            let c = config(daemon, 3, Bfd::Off);
             for i in 0..3 {
                 assert!(
                     c.contains(&client_address(i).to_string()),
@@ -304,11 +365,33 @@ mod tests {
             );
         }
         assert_eq!(
-            config(Daemon::Bgpd, 3)
+            config(Daemon::Bgpd, 3, Bfd::Off)
                 .matches("route_reflector_client = true")
                 .count(),
             3
         );
-        assert!(config(Daemon::Frr, 3).contains("neighbor clients route-reflector-client"));
+        assert!(
+            config(Daemon::Frr, 3, Bfd::Off).contains("neighbor clients route-reflector-client")
+        );
+    }
+
+    #[test]
+    fn bfd_is_asked_of_every_daemon_that_has_it_and_only_when_on() {
+        let asks = |daemon| {
+            let c = config(daemon, 2, Bfd::On);
+            match daemon {
+                Daemon::Bgpd => c.matches("bfd = {}").count() == 2,
+                Daemon::Bird2 | Daemon::Bird16 => c.contains("bfd on;") && c.contains(BIRD_BFD),
+                Daemon::Frr => c.contains(" neighbor clients bfd\n"),
+                Daemon::GoBgp => !c.contains("bfd"),
+            }
+        };
+        for daemon in Daemon::ALL {
+            assert!(asks(daemon), "{daemon}");
+            assert!(
+                !config(daemon, 2, Bfd::Off).contains("bfd"),
+                "{daemon} without"
+            );
+        }
     }
 }

@@ -251,9 +251,12 @@ fn ratios_table(out: &mut String, result: &ScenarioResult) {
     }
 }
 
-/// Above 1 when bgpd does better.
+/// Above 1 when bgpd does better; 1 when both are the same, zero
+/// included (no missed packets on either side is a tie, not a NaN).
 pub fn ratio(metric: &Metric, bgpd: &Summary, peer: &Summary) -> f64 {
-    if metric.lower_is_better {
+    if bgpd.median == peer.median {
+        1.0
+    } else if metric.lower_is_better {
         peer.median / bgpd.median
     } else {
         bgpd.median / peer.median
@@ -488,6 +491,8 @@ mod tests {
         };
         assert_eq!(ratio(&time, &s(10.0), &s(30.0)), 3.0);
         assert_eq!(ratio(&rate, &s(300.0), &s(100.0)), 3.0);
+        assert_eq!(ratio(&time, &s(0.0), &s(0.0)), 1.0, "a tie at zero");
+        assert_eq!(ratio(&time, &s(0.0), &s(2.0)), f64::INFINITY);
     }
 
     #[test]

@@ -21,7 +21,10 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
     };
     let results = bench::run(&options, &mut |line| eprintln!("{line}")).unwrap();
     let ids: Vec<&str> = results.iter().map(|r| r.id).collect();
-    assert_eq!(ids, ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9"]);
+    assert_eq!(
+        ids,
+        ["S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10"]
+    );
     for result in &results {
         assert!(!result.rows.is_empty(), "{} has no rows", result.id);
         for row in &result.rows {
@@ -72,6 +75,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
         "## S7 a production-size datastore",
         "## S8 a workload route to the kernels",
         "## S9 hard failure in a mesh",
+        "## S10 BFD at reflector scale",
         "BIRD 1.6",
         "GoBGP",
         "| 5,000 | bgpd |",
@@ -79,7 +83,7 @@ fn the_quick_benchmarks_run_every_daemon_and_report_every_figure() {
         assert!(report.contains(heading), "{heading} missing:\n{report}");
     }
     for chart in [
-        "s1.svg", "s2.svg", "s3.svg", "s4.svg", "s5.svg", "s6.svg", "s8.svg", "s9.svg",
+        "s1.svg", "s2.svg", "s3.svg", "s4.svg", "s5.svg", "s6.svg", "s8.svg", "s9.svg", "s10.svg",
     ] {
         let svg = std::fs::read_to_string(dir.join("benchmarks").join(chart)).unwrap();
         assert!(
