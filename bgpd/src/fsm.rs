@@ -8,7 +8,8 @@
 //! the neighbor keeps the one §6.8 says to keep.
 //!
 //! Timing follows Calico's BIRD template: the first connection is attempted
-//! `connect_delay` after start (BIRD's `connect delay time`), then every
+//! `connect_delay` after start (BIRD's `connect delay time`; 0: at once),
+//! then every
 //! `connect_retry`; after an error the FSM rests in Idle for the error wait
 //! (5 s, doubling up to 30 s: `error wait time 5,30`) and starts again; after
 //! a closed connection or a Cease it starts again at once.
@@ -249,13 +250,16 @@ impl Fsm {
 
             (State::Idle, Input::Start | Input::IdleHoldTimerExpires) => {
                 // Start in Active, listening; connect when the retry timer
-                // first fires, connect_delay from now (BIRD's connect delay).
+                // first fires, connect_delay from now (BIRD's connect delay),
+                // or at once when it is 0: the peer is known to wait for us.
                 self.state = State::Active;
-                if !self.config.passive {
-                    out.push(Output::Arm(
-                        Timer::ConnectRetry,
-                        self.config.connect_delay.max(1),
-                    ));
+                if self.config.passive {
+                } else if self.config.connect_delay == 0 {
+                    self.state = State::Connect;
+                    out.push(Output::Connect);
+                    out.push(Output::Arm(Timer::ConnectRetry, self.config.connect_retry));
+                } else {
+                    out.push(Output::Arm(Timer::ConnectRetry, self.config.connect_delay));
                 }
             }
             (State::Idle, _) => {}
@@ -446,6 +450,9 @@ impl Fsm {
                 .saturating_mul(2)
                 .min(self.config.error_wait.1);
         } else {
+            // After a closed connection or a Cease, never at once, even at a
+            // connect delay of 0: a peer that ends every session must not
+            // make this one reconnect in a loop.
             self.state = State::Active;
             if !self.config.passive {
                 out.push(Output::Arm(

@@ -71,6 +71,24 @@ fn active_start_connects_after_the_connect_delay() {
 }
 
 #[test]
+fn a_connect_delay_of_zero_connects_at_start_but_not_after_a_cease() {
+    let mut cfg = config(false);
+    cfg.connect_delay = 0;
+    let mut fsm = Fsm::new(cfg);
+    let out = fsm.process(Input::Start);
+    assert_eq!(fsm.state(), State::Connect);
+    assert!(out.contains(&Output::Connect));
+    assert_eq!(armed(&out, Timer::ConnectRetry), Some(5));
+    // The connection closes before OPEN: back to Active, and the next
+    // attempt waits a second at least.
+    fsm.process(Input::TcpConnected);
+    let out = fsm.process(Input::TcpFails {
+        reason: "reset".into(),
+    });
+    assert!(!out.contains(&Output::Connect), "{out:?}");
+}
+
+#[test]
 fn passive_start_only_listens() {
     let mut fsm = Fsm::new(config(true));
     let out = fsm.process(Input::Start);

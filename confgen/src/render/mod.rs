@@ -169,6 +169,18 @@ fn passive_toward(peer: IpAddr, me: IpAddr) -> bool {
     peer.to_string() > me.to_string()
 }
 
+/// Applies the direction rule to `peer`: this side waits, or it connects,
+/// and then at once. The peer runs the same rule and waits for us, so
+/// there is no collision for a connect delay to avoid (BIRD's 2 s are for
+/// two sides that both connect): a node that starts meets its mesh a
+/// connect delay sooner (docs/CONFIGURATION.md, `connect_delay_time`).
+fn follow_direction(peer: &mut PeerConfig, me: IpAddr) {
+    peer.passive = passive_toward(peer.address, me);
+    if !peer.passive {
+        peer.connect_delay_time = 0;
+    }
+}
+
 fn encap(mode: EncapMode) -> IpipMode {
     match mode {
         EncapMode::Always => IpipMode::Always,

@@ -197,7 +197,11 @@ pub struct PeerConfig {
     /// Seconds between connection attempts (RFC 4271's ConnectRetryTimer).
     #[serde(default = "default_connect_retry")]
     pub connect_retry_time: u16,
-    /// Seconds before the first connection attempt (BIRD's `connect delay time`).
+    /// Seconds before the first connection attempt (BIRD's `connect delay
+    /// time`). 0 connects at once: for a peer known to wait for this side,
+    /// where no collision can happen. From etcd, the mesh peers Calico's
+    /// direction rule has this node dial get 0. After a session ends, the
+    /// next attempt waits a second at least.
     #[serde(default = "default_connect_delay")]
     pub connect_delay_time: u16,
     /// Seconds in Idle after an error, `[first, most]`: the wait doubles on

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use proto::config::{PeerConfig, PeerKind};
 
 use super::admit;
-use crate::render::{bfd, passive_toward, Context};
+use crate::render::{bfd, follow_direction, Context};
 use crate::resources::parse_duration_secs;
 use crate::snapshot::Key;
 
@@ -44,7 +44,7 @@ pub(super) fn mesh_peers(cx: &mut Context<'_>, peers: &mut BTreeMap<(IpAddr, u16
                 };
                 let mut peer = PeerConfig::new(theirs.addr(), cx.node_as(node), PeerKind::Mesh);
                 peer.port = cx.node_port(name);
-                peer.passive = passive_toward(theirs.addr(), mine);
+                follow_direction(&mut peer, mine);
                 peer.source_address = Some(mine);
                 peer.password = password.clone();
                 peer.bfd = bfd;

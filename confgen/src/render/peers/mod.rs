@@ -14,7 +14,7 @@ use proto::config::{Asn, NextHopMode, PeerConfig, PeerKind};
 use self::configured::configured_peers;
 use self::mesh::mesh_peers;
 use self::reverse::reverse_peers;
-use crate::render::{bfd, passive_toward, peer_key, Context};
+use crate::render::{bfd, follow_direction, peer_key, Context};
 use crate::resources::{parse_duration_secs, BgpPeer, Node, NodeBgp};
 
 /// A remote end of a peering: its address, port and AS, and the Calico node it
@@ -103,7 +103,9 @@ fn peer_config(
     // connect, and the collision (RFC 4271 §6.8) keeps one session, as
     // Calico's confd renders it (no `passive on`).
     if kind == PeerKind::Global && remote.node.is_some() && spec.peer_selector.is_none() {
-        peer.passive = mine.is_some_and(|mine| passive_toward(remote.address, mine));
+        if let Some(mine) = mine {
+            follow_direction(&mut peer, mine);
+        }
     }
     // rr client when this node reflects, the peer is a Calico node in the same
     // AS, and its cluster id differs from ours (docs/CALICO-CONTRACT.md §2.5).
