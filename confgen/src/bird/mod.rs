@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use proto::config::{IpipMode, NextHopMode, OriginKind, PeerKind, SpeakerConfig};
 
+mod bfd;
 mod filters;
 
 use filters::{function_name, render_communities, render_filters, takes_peer_type};
@@ -218,6 +219,7 @@ pub fn render(config: &SpeakerConfig, options: Options) -> String {
         config.local_as
     );
     render_filters(w, config, family);
+    bfd::render_protocol(w, config, family);
     if config.cluster_id.is_some() {
         let _ = writeln!(
             w,
@@ -288,6 +290,9 @@ pub fn render(config: &SpeakerConfig, options: Options) -> String {
         );
         if peer.passive {
             let _ = writeln!(w, "  passive on;");
+        }
+        if peer.bfd.is_some() {
+            let _ = writeln!(w, "  bfd on;");
         }
         if peer.restart_time != proto::config::DEFAULT_RESTART_TIME {
             let _ = writeln!(w, "  graceful restart time {};", peer.restart_time);
