@@ -73,6 +73,14 @@ impl FibWatch {
             .map_err(|e| Error::Netlink(format!("SO_RCVTIMEO: {e}")))?;
             Ok((socket, routes::dump_socket()?))
         })?;
+        // What the kernel already holds counts too: a daemon may have
+        // converged before the watch began. Events from now on follow it
+        // (one seen twice changes nothing). An empty kernel is left alone,
+        // so that no mark is set by the start itself.
+        let held = held_routes(&mut dumper, kind_of(route_type))?;
+        if !held.is_empty() {
+            tally.resync(held);
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let overruns = Arc::new(AtomicUsize::new(0));
         let thread = {
@@ -107,6 +115,26 @@ impl Drop for FibWatch {
     }
 }
 
+fn kind_of(route_type: u8) -> RouteKind {
+    if route_type == RTN_BLACKHOLE {
+        RouteKind::Blackhole
+    } else {
+        RouteKind::Unicast
+    }
+}
+
+/// The main table's IPv4 routes of `kind`, as a dump shows them now.
+fn held_routes(dumper: &mut Socket, kind: RouteKind) -> Result<Vec<Ipv4Net>> {
+    Ok(routes::main_table(routes::dump_with(dumper)?)
+        .into_iter()
+        .filter(|r| r.kind == kind)
+        .filter_map(|r| match r.destination {
+            ipnet::IpNet::V4(net) => Some(net),
+            ipnet::IpNet::V6(_) => None,
+        })
+        .collect())
+}
+
 fn read(
     socket: &Socket,
     dumper: &mut Socket,
@@ -117,11 +145,7 @@ fn read(
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(1 << 20);
     let mut events = Vec::with_capacity(8192);
-    let dumped = if route_type == RTN_BLACKHOLE {
-        RouteKind::Blackhole
-    } else {
-        RouteKind::Unicast
-    };
+    let dumped = kind_of(route_type);
     while !stop.load(Ordering::Relaxed) {
         buf.clear();
         match socket.recv(&mut buf, 0) {
@@ -136,14 +160,7 @@ fn read(
             }
             Err(e) if e.raw_os_error() == Some(nix::libc::ENOBUFS) => {
                 overruns.fetch_add(1, Ordering::Relaxed);
-                let held = routes::main_table(routes::dump_with(dumper)?)
-                    .into_iter()
-                    .filter(|r| r.kind == dumped)
-                    .filter_map(|r| match r.destination {
-                        ipnet::IpNet::V4(net) => Some(net),
-                        ipnet::IpNet::V6(_) => None,
-                    });
-                tally.resync(held);
+                tally.resync(held_routes(dumper, dumped)?);
                 continue;
             }
             Err(e) => return Err(Error::Netlink(format!("receive route events: {e}"))),
