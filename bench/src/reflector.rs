@@ -7,7 +7,7 @@
 //! sessions up and the reflector's memory per idle session.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,8 +108,8 @@ impl Scenario for Reflector {
             mut dut,
             specs,
             tallies,
+            ended_by_daemon,
             setup,
-            ..
         } = Cluster::launch("bench-s2", daemon, clients, Bfd::Off, options)?;
         let pids = dut.pids();
         let empty = usage::sample(&pids);
@@ -135,6 +135,13 @@ impl Scenario for Reflector {
         let fleet_cpu = fleet.cpu().saturating_sub(fleet_before);
         fleet.close()?;
         drop(dut);
+        // Without BFD nothing should end a session: one ended is a fault.
+        let ended = ended_by_daemon.load(Ordering::Relaxed);
+        if ended > 0 {
+            return Err(Error::Bench(format!(
+                "the daemon ended {ended} client sessions"
+            )));
+        }
         let grown_kib = idle.rss_kib.saturating_sub(empty.rss_kib);
         Ok(Sample::from([
             ("t100_ms", percentile(&done, 100.0)),
