@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bgpd::bfd::packet::{ControlPacket, State};
-use bgpd::bfd::session::{Change, Session, Timers};
+use bgpd::bfd::session::{jittered, Change, Session, Timers};
 use nix::sys::socket::{recvmsg, setsockopt, sockopt, ControlMessageOwned, MsgFlags};
 use nix::sys::time::TimeSpec;
 use testnets::{Error, Host, Result};
@@ -103,12 +103,16 @@ impl BfdFleet {
         }
     }
 
-    /// Waits until every session has been Up.
-    pub fn up(&self, timeout: Duration) -> Result<()> {
+    /// Waits until every session has been Up; the fleet's own error if it
+    /// stopped (a socket it could not bind), rather than the wait's.
+    pub fn up(&mut self, timeout: Duration) -> Result<()> {
         let deadline = std::time::Instant::now() + timeout;
         for n in 0..self.clients {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if self.up.recv_timeout(left).is_err() {
+                if self.thread.as_ref().is_some_and(JoinHandle::is_finished) {
+                    joined(self.thread.take(), "the BFD fleet's thread")?;
+                }
                 return Err(Error::Timeout {
                     what: format!("{} BFD sessions up", self.clients),
                     waited: timeout,
@@ -303,14 +307,14 @@ impl Client {
         }
     }
 
-    /// The time to the next packet: the interval less 0-25 % (RFC 5880
+    /// The time to the next packet, jittered as bgpd's own (RFC 5880
     /// §6.8.7).
     fn pace(&mut self) -> Duration {
         self.random ^= self.random << 13;
         self.random ^= self.random >> 7;
         self.random ^= self.random << 17;
         let interval = self.session.tx_interval().unwrap_or(Duration::from_secs(1));
-        interval * (75 + (self.random % 26) as u32) / 100
+        jittered(interval, Timers::default().multiplier, self.random)
     }
 
     fn failed(&self, why: &str) -> Error {

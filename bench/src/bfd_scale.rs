@@ -100,7 +100,7 @@ impl super::Scenario for BfdScale {
         let pids = dut.pids();
         let host = net.host("clients");
         let addresses = (0..clients).map(client_address).collect();
-        let bfd = BfdFleet::start(host, REFLECTOR, addresses);
+        let mut bfd = BfdFleet::start(host, REFLECTOR, addresses);
         let fleet = Fleet::start(host, IpAddr::V4(REFLECTOR), AS, specs, setup);
         fleet.established(setup)?;
         bfd.up(setup)?;

@@ -19,7 +19,7 @@ use tokio_util::time::delay_queue::{DelayQueue, Key};
 use tracing::{debug, info, warn};
 
 use super::packet::{ControlPacket, State};
-use super::session::{Change, Session, Timers};
+use super::session::{jittered, Change, Session, Timers};
 use super::sockets::{self, Received, MULTIHOP_PORT, SINGLE_HOP_PORT, TTL};
 use super::Watcher;
 
@@ -282,8 +282,8 @@ impl Runner {
         }
     }
 
-    /// Sends the session's packet now, and arms the next one (§6.8.7,
-    /// with 0-25 % jitter, 10-25 % for a multiplier of one).
+    /// Sends the session's packet now, and arms the next one, jittered
+    /// (§6.8.7).
     async fn send(&mut self, peer: IpAddr) {
         let jitter = self.random();
         let Some(entry) = self.peers.get_mut(&peer) else {
@@ -297,9 +297,7 @@ impl Runner {
             self.timers.remove(&key);
         }
         if let Some(interval) = entry.session.tx_interval() {
-            let ceiling = if packet.detect_mult == 1 { 90 } else { 100 };
-            let percent = 75 + (jitter % (ceiling - 75 + 1));
-            let next = interval * percent as u32 / 100;
+            let next = jittered(interval, packet.detect_mult, jitter);
             entry.transmit = Some(self.timers.insert((peer, Timer::Transmit), next));
         }
     }

@@ -253,6 +253,15 @@ impl Session {
     }
 }
 
+/// The wait before the next packet (RFC 5880 §6.8.7): `interval` reduced
+/// by a random 0-25 %, or 10-25 % for a multiplier of one, so that sessions
+/// do not fall into step; `random` is any random number.
+pub fn jittered(interval: Duration, multiplier: u8, random: u64) -> Duration {
+    let ceiling = if multiplier == 1 { 90 } else { 100 };
+    let percent = 75 + random % (ceiling - 75 + 1);
+    interval * percent as u32 / 100
+}
+
 fn micros(interval: Duration) -> u32 {
     u32::try_from(interval.as_micros()).unwrap_or(u32::MAX)
 }
@@ -262,6 +271,18 @@ mod tests {
     use super::*;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    #[test]
+    fn packets_go_early_by_up_to_a_quarter_and_never_late() {
+        for random in 0..200 {
+            let next = jittered(MS(300), 3, random);
+            assert!(next >= MS(225) && next <= MS(300), "{next:?}");
+            let single = jittered(MS(300), 1, random);
+            assert!(single >= MS(225) && single <= MS(270), "{single:?}");
+        }
+        assert_eq!(jittered(MS(300), 3, 25), MS(300), "the full interval");
+        assert_eq!(jittered(MS(300), 3, 0), MS(225), "a quarter early");
+    }
 
     /// What a peer with `timers` in `state` sends to `session`.
     fn from_peer(session: &Session, state: State, timers: Timers) -> ControlPacket {
