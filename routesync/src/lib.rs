@@ -27,12 +27,14 @@ mod device;
 pub mod fasthash;
 mod fib;
 mod histogram;
+mod intern;
 mod kernel;
 pub mod learn;
 mod netlink;
 mod options;
 mod status;
 mod sync;
+mod table;
 mod uplink;
 
 use std::io::Write as _;

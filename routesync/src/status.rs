@@ -1,12 +1,12 @@
 //! Per-route status for operators: what the kernel holds for each prefix BGP
-//! gave, and why, or why not. Written by the routesync thread after each
-//! pass, read by anyone through a [`StatusReader`] without waiting for it.
+//! gave, and why, or why not. Read by anyone through a [`StatusReader`] from
+//! the routesync thread's own route table (`table.rs`), which the thread
+//! holds locked only while it changes it, never while the kernel works.
 //!
-//! The table keeps each route compactly (what BGP gave, the outcome, the
-//! route sent) and puts it into words when it is read: the reason is the
-//! classification of the route under the settings it was programmed with,
-//! which is cheap to redo for one route and too dear to write out for a
-//! million on every pass.
+//! Nothing is written out for the status: it is put into words when read.
+//! The reason is the classification of the route under the settings it was
+//! programmed with, which is cheap to redo for one route and too dear to keep
+//! in words for a million.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -16,11 +16,11 @@ use ipnet::IpNet;
 use proto::config::KernelConfig;
 
 use crate::classify::{action_of, classify_entry, Action, NodeNetwork, Via};
-use crate::fasthash::FastMap;
 use crate::fib::FibEntry;
 use crate::histogram::Histogram;
 use crate::netlink::message::render;
 use crate::netlink::{Owner, RouteSpec};
+use crate::table::{Held, RouteTable, Shape};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RouteStatus {
@@ -53,22 +53,12 @@ pub enum RouteState {
     },
 }
 
-/// What routesync knows of one route, to be put into words when read.
-#[derive(Clone, Debug)]
-pub(crate) struct Entry {
-    pub entry: FibEntry,
-    pub state: State,
-    /// The route of ours in the kernel, as sent.
-    pub kernel: Option<RouteSpec>,
-    /// How the kernel took it, when not as classified.
-    pub note: Option<Box<str>>,
-}
-
+/// How a route stands, as derived from the table when read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum State {
+enum State<'a> {
     Installed,
     NotInstalled,
-    Failed(Box<str>),
+    Failed(&'a str),
     /// Kernel programming is off.
     Disabled,
 }
@@ -79,62 +69,85 @@ pub(crate) struct Context {
     pub config: KernelConfig,
     pub node: Option<NodeNetwork>,
     pub names: HashMap<u32, String>,
+    /// Why the kernel's sockets could not be opened: every route fails so.
+    pub kernel_error: Option<Box<str>>,
 }
 
+/// What the routesync thread shares with readers: its route table, the
+/// settings the routes were classified with, the kernel's batch times.
 #[derive(Debug, Default)]
-struct Table {
-    context: Arc<Context>,
-    routes: FastMap<IpNet, Entry>,
+pub(crate) struct Shared {
+    pub context: Arc<Context>,
+    pub routes: RouteTable,
     /// How long each batch of route changes took the kernel (netlink).
-    batches: Histogram,
+    pub batches: Histogram,
 }
 
-/// A cheap handle on the status table; clone it for an API server.
+/// A cheap handle on the route table; clone it for an API server.
 #[derive(Clone, Debug, Default)]
 pub struct StatusReader {
-    table: Arc<Mutex<Table>>,
+    shared: Arc<Mutex<Shared>>,
 }
+
+/// Routes described under one hold of the lock.
+const SNAPSHOT_SLICE: usize = 1024;
 
 const DISABLED: &str = "kernel programming is off (BGP-only mode): Felix owns routes";
 
 impl StatusReader {
-    /// Every route's status, by prefix.
+    /// Every route's status, by prefix. Put into words a slice at a time,
+    /// each under the lock for a moment: the routesync thread goes on
+    /// programming meanwhile.
     pub fn snapshot(&self) -> Vec<RouteStatus> {
-        let (context, mut entries) = {
-            let table = self.lock();
-            let entries: Vec<(IpNet, Entry)> = table
-                .routes
-                .iter()
-                .map(|(prefix, entry)| (*prefix, entry.clone()))
-                .collect();
-            (table.context.clone(), entries)
-        };
-        entries.sort_by_key(|(prefix, _)| *prefix);
-        entries
-            .into_iter()
-            .map(|(prefix, entry)| describe(&context, prefix, &entry))
-            .collect()
+        let mut prefixes: Vec<IpNet> = self.lock().routes.prefixes().collect();
+        prefixes.sort_unstable();
+        let mut statuses = Vec::with_capacity(prefixes.len());
+        for slice in prefixes.chunks(SNAPSHOT_SLICE) {
+            let shared = self.lock();
+            statuses.extend(
+                slice
+                    .iter()
+                    .filter_map(|prefix| describe(&shared, *prefix, shared.routes.get(prefix)?)),
+            );
+        }
+        statuses
     }
 
     /// One prefix's status; `None` when BGP has no route for it.
     pub fn get(&self, prefix: &IpNet) -> Option<RouteStatus> {
-        let (context, entry) = {
-            let table = self.lock();
-            (table.context.clone(), table.routes.get(prefix)?.clone())
-        };
-        Some(describe(&context, *prefix, &entry))
+        let shared = self.lock();
+        describe(&shared, *prefix, shared.routes.get(prefix)?)
     }
 
     /// How many routes are in each state: (installed, not installed, failed).
+    /// Counted by shape, then the few failed routes moved: no walk over
+    /// every route.
     pub fn counts(&self) -> (usize, usize, usize) {
-        self.lock()
-            .routes
-            .values()
-            .fold((0, 0, 0), |(i, n, f), e| match e.state {
-                State::Installed => (i + 1, n, f),
-                State::NotInstalled | State::Disabled => (i, n + 1, f),
-                State::Failed(_) => (i, n, f + 1),
-            })
+        let shared = self.lock();
+        let context = &shared.context;
+        let mut counts = [0usize; 3];
+        let bucket = |state: &State<'_>| match state {
+            State::Installed => 0,
+            State::NotInstalled | State::Disabled => 1,
+            State::Failed(_) => 2,
+        };
+        for (shape, routes) in shared.routes.shapes() {
+            if let Some(state) = state(context, shape, None) {
+                counts[bucket(&state)] += routes as usize;
+            }
+        }
+        for (prefix, error) in shared.routes.errors() {
+            let Some(shape) = shared.routes.get(&prefix) else {
+                continue;
+            };
+            if let Some(before) = state(context, shape, None) {
+                counts[bucket(&before)] -= 1;
+            }
+            if let Some(now) = state(context, shape, Some(error)) {
+                counts[bucket(&now)] += 1;
+            }
+        }
+        (counts[0], counts[1], counts[2])
     }
 
     /// The interface toward the other nodes, once the node's network is known.
@@ -147,80 +160,74 @@ impl StatusReader {
         self.lock().batches.clone()
     }
 
-    /// A batch sent to the kernel and answered in `took`.
-    pub(crate) fn observe_batch(&self, took: std::time::Duration) {
-        self.lock().batches.observe(took);
-    }
-
-    /// Applies a pass's changes under one lock, with the settings they were
-    /// made under; `None` forgets the prefix.
-    pub(crate) fn update(
-        &self,
-        context: Option<Arc<Context>>,
-        changes: Vec<(IpNet, Option<Entry>)>,
-    ) {
-        if changes.is_empty() && context.is_none() {
-            return;
-        }
-        let mut table = self.lock();
-        if let Some(context) = context {
-            table.context = context;
-        }
-        table.routes.reserve(changes.len());
-        for (prefix, entry) in changes {
-            match entry {
-                Some(entry) => table.routes.insert(prefix, entry),
-                None => table.routes.remove(&prefix),
-            };
-        }
-    }
-
-    /// Forgets every route.
-    pub(crate) fn clear(&self) {
-        self.lock().routes.clear();
-    }
-
+    /// The table and what goes with it, for the routesync thread to change.
     /// A panic elsewhere while holding the lock leaves a table that is still
     /// a table: keep serving it.
-    fn lock(&self) -> MutexGuard<'_, Table> {
-        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-fn describe(context: &Context, prefix: IpNet, entry: &Entry) -> RouteStatus {
+/// How a route in `shape` stands; `None` when it is not shown (withdrawn,
+/// its removal pending).
+fn state<'a>(context: &'a Context, shape: &Shape, error: Option<&'a str>) -> Option<State<'a>> {
+    if shape.want.is_none() && error.is_none() {
+        return None;
+    }
+    Some(if !context.config.enabled {
+        State::Disabled
+    } else if let Some(error) = error.or(context.kernel_error.as_deref()) {
+        State::Failed(error)
+    } else if matches!(shape.held, Held::Ours(_)) {
+        State::Installed
+    } else {
+        State::NotInstalled
+    })
+}
+
+fn describe(shared: &Shared, prefix: IpNet, shape: &Shape) -> Option<RouteStatus> {
+    let context = &shared.context;
+    let state = state(context, shape, shared.routes.error(&prefix))?;
     let owner = Owner {
         protocol: context.config.protocol,
         table: context.config.table,
     };
-    let mut reason = match (&entry.state, &context.node) {
+    let entry = shape.want.clone().unwrap_or(FibEntry::Remove);
+    let mut reason = match (&state, &context.node) {
         (State::Disabled, _) => DISABLED.to_owned(),
-        (_, Some(node)) => classify_entry(&context.config, node, prefix, &entry.entry).reason,
+        (_, Some(node)) => classify_entry(&context.config, node, prefix, &entry).reason,
         (_, None) => String::new(),
     };
-    if let Some(note) = &entry.note {
+    let kernel = match &shape.held {
+        Held::Ours(spec) if state != State::Disabled => Some(spec),
+        _ => None,
+    };
+    if let Some(note) = shared.routes.note(&prefix).filter(|_| kernel.is_some()) {
         reason.push_str("; ");
         reason.push_str(note);
     }
-    RouteStatus {
+    Some(RouteStatus {
         prefix,
-        state: match &entry.state {
+        state: match state {
             State::Installed => RouteState::Installed,
             State::NotInstalled | State::Disabled => RouteState::NotInstalled,
             State::Failed(error) => RouteState::Failed {
-                error: error.to_string(),
+                error: error.to_owned(),
             },
         },
         reason,
-        kernel: entry
-            .kernel
-            .as_ref()
-            .map(|spec| render(prefix, spec, &context.names, owner)),
-        devices: devices(context, prefix, entry),
-    }
+        kernel: kernel.map(|spec| render(prefix, spec, &context.names, owner)),
+        devices: devices(context, prefix, &entry, kernel),
+    })
 }
 
-fn devices(context: &Context, prefix: IpNet, entry: &Entry) -> Vec<(IpAddr, String)> {
-    if let Some(RouteSpec::Unicast { hops, .. }) = &entry.kernel {
+fn devices(
+    context: &Context,
+    prefix: IpNet,
+    entry: &FibEntry,
+    kernel: Option<&RouteSpec>,
+) -> Vec<(IpAddr, String)> {
+    if let Some(RouteSpec::Unicast { hops, .. }) = kernel {
         return hops
             .iter()
             .filter_map(|hop| Some((hop.gateway, context.names.get(&hop.ifindex?)?.clone())))
@@ -229,7 +236,7 @@ fn devices(context: &Context, prefix: IpNet, entry: &Entry) -> Vec<(IpAddr, Stri
     let Some(node) = &context.node else {
         return Vec::new();
     };
-    match action_of(&context.config, node, prefix, &entry.entry) {
+    match action_of(&context.config, node, prefix, entry) {
         Action::Forward { hops, .. } => hops
             .into_iter()
             .filter_map(|hop| match hop.via {

@@ -25,7 +25,7 @@ pub(crate) struct Owner {
 }
 
 /// One next hop as the kernel takes it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct NextHopSpec {
     pub gateway: IpAddr,
     /// None: the kernel resolves the gateway (no `RTA_OIF`).
@@ -33,7 +33,7 @@ pub(crate) struct NextHopSpec {
     pub onlink: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum RouteSpec {
     /// Sent without a metric (`RTA_PRIORITY`): the family's default.
     Blackhole,

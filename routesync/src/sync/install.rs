@@ -11,9 +11,9 @@ use crate::classify::{action_of, classify_entry, Action};
 use crate::fasthash::FastSet;
 use crate::fib::FibEntry;
 use crate::kernel::{Kernel, Op, Outcome};
-use crate::status::{Entry, State};
+use crate::table::{Held, RouteTable, Shape};
 
-use super::{Held, Route, Worker};
+use super::Worker;
 
 /// Prefixes programmed together within a pass.
 const CHUNK: usize = 32_768;
@@ -22,189 +22,138 @@ impl Worker {
     /// What to try again: the failed prefixes, or everything when the socket
     /// could not be opened.
     pub(super) fn retry_set(&self) -> Vec<IpNet> {
+        let shared = self.status.lock();
         if self.kernel.is_none() {
-            self.routes.keys().copied().collect()
+            shared.routes.prefixes().collect()
         } else {
-            self.failed.iter().copied().collect()
+            shared.routes.failed().collect()
         }
     }
 
     /// One pass over the dirty prefixes.
     pub(super) fn sync(&mut self, dirty: FastSet<IpNet>) {
         if !self.config.enabled {
-            let changes = dirty
-                .into_iter()
-                .map(|prefix| {
-                    let entry =
-                        self.routes
-                            .get(&prefix)
-                            .and_then(|r| r.want.clone())
-                            .map(|entry| Entry {
-                                entry,
-                                state: State::Disabled,
-                                kernel: None,
-                                note: None,
-                            });
-                    if entry.is_none() {
-                        self.routes.remove(&prefix);
-                    }
-                    (prefix, entry)
-                })
-                .collect();
-            self.status.update(None, changes);
+            // Nothing to program: the status says so for every route, and a
+            // withdrawn one is forgotten.
+            let routes = &mut self.status.lock().routes;
+            for prefix in dirty {
+                routes.modify(prefix, |shape| shape.held = Held::Nothing);
+            }
             return;
         }
         if self.kernel.is_none() {
             self.open_kernel();
         }
         if self.kernel.is_none() {
-            let error = self.kernel_error.clone().unwrap_or_default();
-            self.no_kernel(dirty, &error);
+            // Every wanted route fails with why (the status says so).
+            self.schedule_retry();
             return;
         }
-        // In chunks: what a pass holds besides the tables (requests,
-        // answers, status changes) stays small however many routes change,
-        // and the status shows progress.
+        // In chunks: what a pass holds besides the table (requests, answers)
+        // stays small however many routes change, and the status shows
+        // progress.
         let dirty: Vec<IpNet> = dirty.into_iter().collect();
         for chunk in dirty.chunks(CHUNK) {
             self.pass(chunk);
         }
-        if !self.failed.is_empty() {
+        if self.status.lock().routes.failed_count() > 0 {
             self.schedule_retry();
         }
     }
 
-    /// Programs one chunk of prefixes.
+    /// Programs one chunk of prefixes: the ops decided with the table
+    /// locked, sent with it unlocked, their outcomes kept with it locked.
     fn pass(&mut self, prefixes: &[IpNet]) {
         let Some(kernel) = self.kernel.as_mut() else {
             return;
         };
-        let mut changes = Vec::with_capacity(prefixes.len());
         let mut ops = Vec::with_capacity(prefixes.len());
-        for &prefix in prefixes {
-            let Some(route) = self.routes.get_mut(&prefix) else {
-                // Withdrawn. A route of ours left by an earlier run goes now
-                // rather than at the sweep: BGP said so.
-                if kernel.adopted(&prefix) {
+        {
+            let routes = &mut self.status.lock().routes;
+            for &prefix in prefixes {
+                let adopted = kernel.adopted(&prefix);
+                let Some(route) = routes.get(&prefix) else {
+                    // Withdrawn. A route of ours left by an earlier run goes
+                    // now rather than at the sweep: BGP said so.
+                    if adopted {
+                        ops.push(Op::Delete { prefix });
+                    }
+                    continue;
+                };
+                let entry = route.want.as_ref().unwrap_or(&FibEntry::Remove);
+                let action = action_of(&self.config, &self.effective, prefix, entry);
+                let failed = routes.error(&prefix).is_some();
+                if action.installs() {
+                    // None: already in the kernel as it should be.
+                    ops.extend(install_op(route, failed, kernel, prefix, action, adopted));
+                } else if route.held != Held::Nothing || adopted {
                     ops.push(Op::Delete { prefix });
                 } else {
-                    changes.push((prefix, None));
-                }
-                continue;
-            };
-            let entry = route.want.as_ref().unwrap_or(&FibEntry::Remove);
-            let action = action_of(&self.config, &self.effective, prefix, entry);
-            let adopted = kernel.adopted(&prefix);
-            if action.installs() {
-                match install_op(route, kernel, prefix, action, adopted) {
-                    Some(op) => ops.push(op),
-                    // Already in the kernel as it should be.
-                    None => changes.push((prefix, Some(status_entry(route, State::Installed)))),
-                }
-            } else if route.held != Held::Nothing || adopted {
-                ops.push(Op::Delete { prefix });
-            } else {
-                if route.error.take().is_some() {
-                    self.failed.remove(&prefix);
-                }
-                if route.want.is_none() {
-                    self.routes.remove(&prefix);
-                    changes.push((prefix, None));
-                } else {
-                    route.note = None;
-                    changes.push((prefix, Some(status_entry(route, State::NotInstalled))));
+                    // Not for the kernel, and nothing there: nothing fails.
+                    routes.clear_error(&prefix);
+                    routes.set_note(prefix, None);
                 }
             }
         }
 
         let sent = Instant::now();
         let outcomes = kernel.apply(&ops);
-        if !ops.is_empty() {
-            self.status.observe_batch(sent.elapsed());
-        }
-        for (op, outcome) in ops.into_iter().zip(outcomes) {
-            let prefix = op.prefix();
-            let change = self.record(op, outcome);
-            changes.push((prefix, change));
+        let took = sent.elapsed();
+        {
+            let mut shared = self.status.lock();
+            if !ops.is_empty() {
+                shared.batches.observe(took);
+            }
+            for (op, outcome) in ops.into_iter().zip(outcomes) {
+                self.record(&mut shared.routes, op, outcome);
+            }
         }
         let names = self.kernel.as_ref().map_or(0, |k| k.names().len());
         if names != self.published_names {
             self.publish_context();
         }
-        self.status.update(None, changes);
     }
 
-    /// Keeps the outcome of one op; the route's new status.
-    fn record(&mut self, op: Op, outcome: Outcome) -> Option<Entry> {
+    /// Keeps the outcome of one op.
+    fn record(&self, routes: &mut RouteTable, op: Op, outcome: Outcome) {
         let prefix = op.prefix();
-        let route = self.routes.get_mut(&prefix)?;
+        if routes.get(&prefix).is_none() {
+            return;
+        }
         match outcome {
             Outcome::Installed { spec, note } => {
-                if let Some(error) = route.error.take() {
-                    self.failed.remove(&prefix);
+                if let Some(error) = routes.clear_error(&prefix) {
                     tracing::info!(%prefix, previous_error = %error, "route installed");
                 }
-                if let Op::Install { action, .. } = op {
-                    route.action = Some(action);
-                }
-                route.held = Held::Ours(spec);
-                // A note says the kernel's route toward a next hop was used.
-                if note.is_some() {
-                    self.resolved_recursively.insert(prefix);
-                } else {
-                    self.resolved_recursively.remove(&prefix);
-                }
-                route.note = note.map(String::into_boxed_str);
-                Some(status_entry(route, State::Installed))
+                routes.modify(prefix, |route| {
+                    if let Op::Install { action, .. } = op {
+                        route.action = Some(action);
+                    }
+                    route.held = Held::Ours(spec);
+                });
+                // A note says the kernel's route toward a next hop was used:
+                // programmed again when that route changes.
+                routes.set_note(prefix, note.map(String::into_boxed_str));
             }
             Outcome::Removed => {
-                self.resolved_recursively.remove(&prefix);
-                if route.error.take().is_some() {
-                    self.failed.remove(&prefix);
-                }
-                route.held = Held::Nothing;
-                route.action = None;
-                route.note = None;
-                if route.want.is_none() {
-                    self.routes.remove(&prefix);
-                    return None;
-                }
-                Some(status_entry(route, State::NotInstalled))
+                routes.clear_error(&prefix);
+                routes.set_note(prefix, None);
+                routes.modify(prefix, |route| {
+                    route.held = Held::Nothing;
+                    route.action = None;
+                });
             }
             Outcome::Failed { error } => {
-                if route.error.as_deref() != Some(error.as_str()) {
-                    let entry = route.want.clone().unwrap_or(FibEntry::Remove);
+                if routes.error(&prefix) != Some(error.as_str()) {
+                    let entry = (routes.get(&prefix).and_then(|r| r.want.clone()))
+                        .unwrap_or(FibEntry::Remove);
                     let reason =
                         classify_entry(&self.config, &self.effective, prefix, &entry).reason;
                     tracing::warn!(%prefix, %error, %reason, "route not programmed");
                 }
-                let error: Box<str> = error.into();
-                route.error = Some(error.clone());
-                self.failed.insert(prefix);
-                route.note = None;
-                Some(status_entry(route, State::Failed(error)))
+                routes.set_error(prefix, error.into());
             }
         }
-    }
-
-    /// The sockets could not be opened: every wanted route fails with why.
-    fn no_kernel(&mut self, dirty: FastSet<IpNet>, error: &str) {
-        let changes = dirty
-            .into_iter()
-            .map(|prefix| {
-                let entry = self.routes.get(&prefix).and_then(|r| {
-                    r.want.clone().map(|entry| Entry {
-                        entry,
-                        state: State::Failed(error.into()),
-                        kernel: None,
-                        note: None,
-                    })
-                });
-                (prefix, entry)
-            })
-            .collect();
-        self.status.update(None, changes);
-        self.schedule_retry();
     }
 }
 
@@ -212,16 +161,14 @@ impl Worker {
 /// of ours from before this start is there), or none when the route there is
 /// already as it should be.
 fn install_op(
-    route: &Route,
+    route: &Shape,
+    failed: bool,
     kernel: &Kernel,
     prefix: IpNet,
     action: Action,
     adopted: bool,
 ) -> Option<Op> {
-    if matches!(route.held, Held::Ours(_))
-        && route.action.as_ref() == Some(&action)
-        && route.error.is_none()
-    {
+    if matches!(route.held, Held::Ours(_)) && route.action.as_ref() == Some(&action) && !failed {
         return None;
     }
     let held_metric = match &route.held {
@@ -246,16 +193,4 @@ fn install_op(
         replace,
         retire,
     })
-}
-
-fn status_entry(route: &Route, state: State) -> Entry {
-    Entry {
-        entry: route.want.clone().unwrap_or(FibEntry::Remove),
-        state,
-        kernel: match &route.held {
-            Held::Ours(spec) => Some(spec.clone()),
-            _ => None,
-        },
-        note: route.note.clone(),
-    }
 }

@@ -31,14 +31,15 @@ use ipnet::IpNet;
 use nix::poll::{poll, PollFd, PollFlags};
 use proto::config::KernelConfig;
 
-use crate::classify::{Action, NodeNetwork};
-use crate::fasthash::{FastMap, FastSet};
+use crate::classify::NodeNetwork;
+use crate::fasthash::FastSet;
 use crate::fib::{FibEntry, FibUpdate};
 use crate::kernel::Kernel;
 use crate::learn::{LearnRules, LearnedSink, Learning};
-use crate::netlink::{Owner, RouteSpec};
+use crate::netlink::Owner;
 use crate::options::Options;
 use crate::status::{Context, StatusReader};
+use crate::table::Held;
 
 use self::schedule::REPAIR_DELAY;
 
@@ -58,47 +59,6 @@ pub(crate) enum Command {
     RemoveAll,
 }
 
-/// What the kernel holds at a prefix, as far as routesync knows.
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Held {
-    /// No route of ours.
-    Nothing,
-    /// The route this process installed.
-    Ours(RouteSpec),
-    /// A route with our protocol that is not the one installed (changed by
-    /// someone, or left by an earlier run): ours to replace; its metric when
-    /// known (a route at another metric is not replaced but removed).
-    Stray(Option<u32>),
-    /// Maybe ours, maybe someone else's now: the next install finds out
-    /// (exclusive create, and on EEXIST a look at the holder).
-    Unknown,
-}
-
-#[derive(Debug)]
-struct Route {
-    /// What BGP wants; `None` once withdrawn (the entry stays while a route
-    /// of ours is still to be removed).
-    want: Option<FibEntry>,
-    /// What the installed route was classified as.
-    action: Option<Action>,
-    held: Held,
-    /// The last error, logged once until it changes.
-    error: Option<Box<str>>,
-    note: Option<Box<str>>,
-}
-
-impl Route {
-    fn new() -> Self {
-        Self {
-            want: None,
-            action: None,
-            held: Held::Nothing,
-            error: None,
-            note: None,
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(crate) struct Worker {
     config: KernelConfig,
@@ -111,20 +71,16 @@ pub(crate) struct Worker {
     /// new address there is the node's new address.
     follow_uplink: bool,
     options: Options,
-    routes: FastMap<IpNet, Route>,
-    failed: FastSet<IpNet>,
     kernel: Option<Kernel>,
     /// Why the socket could not be opened, logged once.
     kernel_error: Option<String>,
+    /// The route table, shared with status readers (`status.rs`).
     status: StatusReader,
     /// Device names known when the status context was last published.
     published_names: usize,
     retry_at: Option<Instant>,
     /// Prefixes touched by notifications, programmed again at `repair_at`.
     repair: FastSet<IpNet>,
-    /// Routes installed through the kernel's route toward a next hop it
-    /// would not take directly: programmed again when that route changes.
-    resolved_recursively: FastSet<IpNet>,
     /// A comparison of our routes with the kernel's is due at `repair_at`.
     resync: bool,
     repair_at: Option<Instant>,
@@ -175,15 +131,12 @@ impl Worker {
             node,
             follow_uplink: false,
             options,
-            routes: FastMap::default(),
-            failed: FastSet::default(),
             kernel: None,
             kernel_error: None,
             status,
             published_names: 0,
             retry_at: None,
             repair: FastSet::default(),
-            resolved_recursively: FastSet::default(),
             resync: false,
             repair_at: None,
             repair_delay: REPAIR_DELAY,
@@ -242,11 +195,10 @@ impl Worker {
                 break;
             }
         }
-        let installed = self
-            .routes
-            .values()
-            .filter(|r| matches!(r.held, Held::Ours(_)))
-            .count();
+        let installed: u32 = (self.status.lock().routes.shapes())
+            .filter(|(shape, _)| matches!(shape.held, Held::Ours(_)))
+            .map(|(_, routes)| routes)
+            .sum();
         tracing::info!(
             installed,
             "routesync stopped; its routes stay in the kernel"
@@ -303,24 +255,16 @@ impl Worker {
         match command {
             Command::Apply(updates) => {
                 dirty.reserve(updates.len());
-                self.routes.reserve(updates.len());
+                let routes = &mut self.status.lock().routes;
                 for FibUpdate { prefix, entry } in updates {
-                    match entry {
-                        FibEntry::Remove => {
-                            if let Some(route) = self.routes.get_mut(&prefix) {
-                                route.want = None;
-                            }
-                        }
-                        entry => {
-                            self.routes.entry(prefix).or_insert_with(Route::new).want = Some(entry);
-                        }
-                    }
+                    let want = (entry != FibEntry::Remove).then_some(entry);
+                    routes.modify(prefix, |shape| shape.want = want);
                     dirty.insert(prefix);
                 }
             }
             Command::Reconfigure(config, node) => {
                 self.reconfigure(*config, node);
-                dirty.extend(self.routes.keys().copied());
+                dirty.extend(self.status.lock().routes.prefixes());
             }
             Command::Converged => {
                 if !self.converged {
@@ -345,8 +289,12 @@ impl Worker {
             config: self.config.clone(),
             node: Some(self.effective.clone()),
             names,
+            kernel_error: match &self.kernel {
+                None if self.config.enabled => self.kernel_error.as_deref().map(Into::into),
+                _ => None,
+            },
         };
-        self.status.update(Some(Arc::new(context)), Vec::new());
+        self.status.lock().context = Arc::new(context);
     }
 }
 

@@ -55,7 +55,7 @@ impl Worker {
         }
         self.effective = node;
         self.publish_context();
-        self.repair.extend(self.routes.keys().copied());
+        self.repair.extend(self.status.lock().routes.prefixes());
         self.schedule_repair();
     }
 }

@@ -7,7 +7,7 @@ use proto::config::KernelConfig;
 use crate::classify::NodeNetwork;
 
 use super::remove::{delete_ours, known_ours};
-use super::{owner, Held, Worker};
+use super::{owner, Worker};
 
 impl Worker {
     /// New settings. A new protocol or table, or programming turned off,
@@ -16,17 +16,12 @@ impl Worker {
     pub(super) fn reconfigure(&mut self, config: KernelConfig, node: NodeNetwork) {
         let moved = owner(&config) != owner(&self.config) || !config.enabled;
         if moved {
+            let routes = &mut self.status.lock().routes;
             if let Some(mut kernel) = self.kernel.take() {
-                let prefixes = known_ours(&self.routes, &kernel);
+                let prefixes = known_ours(routes, &kernel);
                 delete_ours(&mut kernel, prefixes);
             }
-            for route in self.routes.values_mut() {
-                route.held = Held::Nothing;
-                route.action = None;
-                route.error = None;
-                route.note = None;
-            }
-            self.failed.clear();
+            routes.forget_kernel();
             self.kernel_error = None;
             self.sweep_at = None;
         }

@@ -4,10 +4,11 @@
 
 use ipnet::IpNet;
 
-use crate::fasthash::{FastMap, FastSet};
+use crate::fasthash::FastSet;
 use crate::kernel::{Kernel, Op, Outcome};
+use crate::table::{Held, RouteTable};
 
-use super::{Held, Route, Worker};
+use super::Worker;
 
 impl Worker {
     /// Removes every route of ours: those installed, those found at start,
@@ -16,27 +17,26 @@ impl Worker {
         let Some(kernel) = self.kernel.as_mut() else {
             return;
         };
-        let mut prefixes = known_ours(&self.routes, kernel);
+        let mut shared = self.status.lock();
+        let mut prefixes = known_ours(&shared.routes, kernel);
         match kernel.dump_ours() {
             Ok(ours) => prefixes.extend(ours.into_keys()),
             Err(error) => tracing::warn!(%error, "cannot list our routes; removing those known"),
         }
         let removed = delete_ours(kernel, prefixes);
         kernel.clear_adopted();
-        self.routes.clear();
-        self.failed.clear();
-        self.status.clear();
+        shared.routes.clear();
         tracing::info!(removed, "every route of ours removed from the kernel");
     }
 }
 
 /// The prefixes where the kernel holds a route of ours, as far as known:
 /// those installed and those adopted at start.
-pub(super) fn known_ours(routes: &FastMap<IpNet, Route>, kernel: &Kernel) -> FastSet<IpNet> {
+pub(super) fn known_ours(routes: &RouteTable, kernel: &Kernel) -> FastSet<IpNet> {
     let mut prefixes: FastSet<IpNet> = routes
         .iter()
         .filter(|(_, r)| r.held != Held::Nothing)
-        .map(|(p, _)| *p)
+        .map(|(p, _)| p)
         .collect();
     prefixes.extend(kernel.adopted_prefixes());
     prefixes

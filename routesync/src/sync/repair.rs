@@ -10,12 +10,13 @@
 
 use ipnet::IpNet;
 
-use crate::classify::{Action, Via};
 use crate::fasthash::FastSet;
 use crate::netlink::message::{AddressInfo, LinkInfo};
 use crate::netlink::{Event, RouteInfo};
 
-use super::{Held, Worker};
+use crate::table::{Held, RouteTable};
+
+use super::Worker;
 
 impl Worker {
     /// Reads the kernel's notifications and reacts.
@@ -78,49 +79,40 @@ impl Worker {
         if ours && deleted {
             kernel.forget_adopted(&prefix);
         }
-        if !ours && !self.resolved_recursively.is_empty() {
-            self.re_resolve_through(prefix);
+        let mut shared = self.status.lock();
+        let routes = &mut shared.routes;
+        if !ours && routes.any_resolved() && re_resolve_through(routes, prefix, &mut self.repair) {
+            drop(shared);
+            self.schedule_repair();
+            shared = self.status.lock();
         }
-        let Some(entry) = self.routes.get_mut(&prefix) else {
+        let routes = &mut shared.routes;
+        let Some(entry) = routes.get(&prefix) else {
             return;
         };
-        let repair = match (deleted, ours) {
-            // Our route deleted (IPv6 may delete one hop of several: the
-            // next install finds out what is left).
-            (true, true) => {
-                if entry.held == Held::Nothing {
-                    false
-                } else {
-                    entry.held = Held::Unknown;
-                    true
-                }
-            }
-            // Someone else's route went: if it held a prefix we could not
-            // take, take it now.
-            (true, false) => entry.error.is_some(),
-            // A route with our protocol put there: ours to correct, unless
-            // it is the one we installed.
+        let held = match (deleted, ours) {
+            // Ours, gone: maybe someone else's now.
+            (true, true) if entry.held != Held::Nothing => Some(Held::Unknown),
+            (true, true) => None,
+            // Someone else's route went: the cause of a failure may be gone.
+            (true, false) => routes.error(&prefix).is_some().then(|| entry.held.clone()),
             (false, true) => match &entry.held {
-                Held::Ours(spec) if spec.matches(&route) => false,
-                _ => {
-                    entry.held = Held::Stray(Some(route.metric));
-                    true
-                }
+                Held::Ours(spec) if spec.matches(&route) => None,
+                _ => Some(Held::Stray(Some(route.metric))),
             },
-            // Someone else's route: it replaced ours, or sits beside it.
-            (false, false) => {
-                if entry.held == Held::Nothing {
-                    false
-                } else {
-                    entry.held = if replaced {
-                        Held::Nothing
-                    } else {
-                        Held::Unknown
-                    };
-                    true
-                }
-            }
+            (false, false) if entry.held == Held::Nothing => None,
+            // Someone else's route put in place of ours, or beside it.
+            (false, false) => Some(if replaced {
+                Held::Nothing
+            } else {
+                Held::Unknown
+            }),
         };
+        let repair = held.is_some();
+        if let Some(held) = held {
+            routes.modify(prefix, |entry| entry.held = held);
+        }
+        drop(shared);
         if repair {
             tracing::debug!(
                 %prefix,
@@ -131,47 +123,6 @@ impl Worker {
             self.repair.insert(prefix);
             self.schedule_repair();
         }
-    }
-
-    /// A route of someone else's (the kernel's, an operator's, an IGP's) at
-    /// `changed` came, went or changed: the routes of ours resolved through
-    /// the kernel's route toward a next hop inside `changed` are programmed
-    /// again, so that they follow the new path, as BIRD's `gateway
-    /// recursive` follows its IGP table (docs/CALICO-CONTRACT.md §4.4).
-    /// Only foreign routes count: ours changing cannot make routes of ours
-    /// chase each other.
-    fn re_resolve_through(&mut self, changed: IpNet) {
-        let mut affected = Vec::new();
-        for prefix in &self.resolved_recursively {
-            let Some(route) = self.routes.get(prefix) else {
-                continue;
-            };
-            let Some(Action::Forward { hops, .. }) = &route.action else {
-                continue;
-            };
-            if hops
-                .iter()
-                .any(|hop| hop.via == Via::Recursive && changed.contains(&hop.gateway))
-            {
-                affected.push(*prefix);
-            }
-        }
-        if affected.is_empty() {
-            return;
-        }
-        tracing::debug!(
-            %changed,
-            routes = affected.len(),
-            "the route toward recursive next hops changed; resolving them again"
-        );
-        for prefix in affected {
-            if let Some(route) = self.routes.get_mut(&prefix) {
-                // Ours, to be replaced whatever it now is.
-                route.held = Held::Stray(route.action.as_ref().and_then(|a| a.metric(&prefix)));
-            }
-            self.repair.insert(prefix);
-        }
-        self.schedule_repair();
     }
 
     /// A device appeared, went, went down or came up.
@@ -255,7 +206,7 @@ impl Worker {
             Ok(theirs) => theirs,
             Err(error) => {
                 tracing::warn!(%error, "cannot list our routes; trying every failed route again");
-                dirty.extend(self.failed.iter().copied());
+                dirty.extend(self.status.lock().routes.failed());
                 return;
             }
         };
@@ -264,40 +215,77 @@ impl Worker {
                 kernel.forget_adopted(&prefix);
             }
         }
-        let mut missing = 0usize;
-        let mut changed = 0usize;
-        for (prefix, route) in &mut self.routes {
-            let now = theirs.get(prefix);
+        let mut shared = self.status.lock();
+        let routes = &mut shared.routes;
+        let (mut missing, mut changed) = (0usize, 0usize);
+        let mut differing = Vec::new();
+        for (prefix, route) in routes.iter() {
+            let now = theirs.get(&prefix);
             let same = match (&route.held, now) {
                 (Held::Ours(spec), Some(theirs)) => spec.matches(theirs),
                 (Held::Nothing, None) => true,
                 _ => false,
             };
             if !same {
-                match now {
+                let held = match now {
                     Some(theirs) => {
                         changed += 1;
-                        route.held = Held::Stray(Some(theirs.metric));
+                        Held::Stray(Some(theirs.metric))
                     }
                     None => {
                         if route.held != Held::Nothing {
                             missing += 1;
                         }
-                        route.held = Held::Nothing;
+                        Held::Nothing
                     }
-                }
-                dirty.insert(*prefix);
-            }
-            if route.error.is_some() {
-                dirty.insert(*prefix);
+                };
+                differing.push((prefix, held));
             }
         }
+        for (prefix, held) in differing {
+            routes.modify(prefix, |route| route.held = held);
+            dirty.insert(prefix);
+        }
+        let failed = routes.failed_count();
+        dirty.extend(routes.failed());
         tracing::info!(
             ours = theirs.len(),
             missing,
             changed,
-            failed = self.failed.len(),
+            failed,
             "compared our routes with the kernel's"
         );
     }
+}
+
+/// A route of someone else's (the kernel's, an operator's, an IGP's) at
+/// `changed` came, went or changed: the routes of ours resolved through
+/// the kernel's route toward a next hop inside `changed` are programmed
+/// again, so that they follow the new path, as BIRD's `gateway
+/// recursive` follows its IGP table (docs/CALICO-CONTRACT.md §4.4).
+/// Only foreign routes count: ours changing cannot make routes of ours
+/// chase each other.
+/// Returns whether any was.
+fn re_resolve_through(
+    routes: &mut RouteTable,
+    changed: IpNet,
+    repair: &mut FastSet<IpNet>,
+) -> bool {
+    let affected = routes.resolved_through(&changed);
+    if affected.is_empty() {
+        return false;
+    }
+    tracing::debug!(
+        %changed,
+        routes = affected.len(),
+        "the route toward recursive next hops changed; resolving them again"
+    );
+    for prefix in affected {
+        // Ours, to be replaced whatever it now is.
+        routes.modify(prefix, |route| {
+            route.held = Held::Stray(route.action.as_ref().and_then(|a| a.metric(&prefix)));
+        });
+        repair.insert(prefix);
+    }
+    true
 }

@@ -6,7 +6,9 @@
 
 use crate::kernel::{Kernel, Op, Outcome};
 
-use super::{owner, Held, Worker};
+use crate::table::Held;
+
+use super::{owner, Worker};
 
 impl Worker {
     /// Opens the kernel's sockets (a failure is kept for the status and
@@ -40,13 +42,15 @@ impl Worker {
             return;
         };
         let mut stale = Vec::new();
+        let routes = &mut self.status.lock().routes;
         for prefix in kernel.adopted_prefixes() {
-            match self.routes.get_mut(&prefix) {
+            match routes.get(&prefix) {
                 Some(route) if route.want.is_some() => {
                     // Wanted but not replaced yet (its install failed): ours
                     // to replace later.
                     if route.held == Held::Nothing {
-                        route.held = Held::Stray(kernel.adopted_metric(&prefix));
+                        let metric = kernel.adopted_metric(&prefix);
+                        routes.modify(prefix, |route| route.held = Held::Stray(metric));
                     }
                 }
                 _ => stale.push(Op::Delete { prefix }),
