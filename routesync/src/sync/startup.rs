@@ -5,7 +5,6 @@
 //! or when programming is turned on.
 
 use crate::kernel::{Kernel, Op, Outcome};
-
 use crate::table::Held;
 
 use super::{owner, Worker};
@@ -24,11 +23,15 @@ impl Worker {
                 self.follow_uplink = false;
                 self.refresh_node();
                 self.list_for_learning();
+                // The status no longer fails every route with the error.
+                self.publish_context();
             }
             Err(error) => {
                 if self.kernel_error.as_ref() != Some(&error) {
                     tracing::error!(%error, "cannot program the kernel");
                     self.kernel_error = Some(error);
+                    // Every route's status fails with it.
+                    self.publish_context();
                 }
                 self.schedule_retry();
             }
