@@ -368,11 +368,10 @@ fn chart(result: &ScenarioResult) -> String {
         .filter_map(|r| r.summaries.get(metric.key).map(|s| s.median))
         .filter(|v| *v > 0.0)
         .collect();
-    let lo = values
-        .iter()
-        .copied()
-        .fold(f64::INFINITY, f64::min)
-        .max(1e-9);
+    // With no figure above zero (every daemon at 0 ms), the axis still has a
+    // decade to show: an infinite bound would make the grid loop forever.
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let lo = if lo.is_finite() { lo.max(1e-9) } else { 1.0 };
     let hi = values.iter().copied().fold(0.0, f64::max).max(lo * 10.0);
     let (lo_exp, hi_exp) = (lo.log10().floor(), hi.log10().ceil());
     let (width, height, left, top, bottom) = (760.0, 360.0, 70.0, 40.0, 60.0);
@@ -493,6 +492,30 @@ mod tests {
         assert_eq!(ratio(&rate, &s(300.0), &s(100.0)), 3.0);
         assert_eq!(ratio(&time, &s(0.0), &s(0.0)), 1.0, "a tie at zero");
         assert_eq!(ratio(&time, &s(0.0), &s(2.0)), f64::INFINITY);
+    }
+
+    #[test]
+    fn a_chart_of_figures_all_zero_is_drawn() {
+        const METRICS: &[Metric] = &[Metric::lower("t", "time")];
+        let row = |daemon| Row {
+            size: 20,
+            daemon,
+            summaries: [("t", Summary::of(&[0.0]).unwrap())].into_iter().collect(),
+            failures: Vec::new(),
+        };
+        let result = ScenarioResult {
+            id: "S3",
+            title: "mesh",
+            method: "",
+            metrics: METRICS,
+            rows: vec![row(Daemon::Bgpd), row(Daemon::Bird2)],
+        };
+        let svg = chart(&result);
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+        assert!(!svg.contains("NaN") && !svg.contains("inf"), "{svg}");
     }
 
     #[test]
