@@ -29,7 +29,12 @@ const METRICS: &[Metric] = &[
     Metric::lower("from_first_ms", "after the first start (ms)"),
     Metric::lower("cpu_s", "CPU of all daemons (s)"),
     Metric::lower("rss_mib", "RSS per node (MiB)"),
+    Metric::lower("idle_rss_mib", "RSS per node at rest (MiB)"),
 ];
+
+/// How long the converged mesh rests before its RSS is read again: longer
+/// than a keepalive interval (3 s), so that what an idle node runs has run.
+const REST: Duration = Duration::from_secs(5);
 
 const DAEMONS: &[Daemon] = &[Daemon::Bgpd, Daemon::Bird2, Daemon::Bird16, Daemon::Frr];
 
@@ -76,7 +81,8 @@ impl Scenario for Mesh {
          keepalive 3 s for every daemon; the connect delay each daemon's least: BIRD 1 s, FRR \
          its own (none configurable), bgpd none on the side that dials (the other waits, by the \
          mesh's direction rule; confgen configures a Calico mesh so). CPU is the sum over all daemons from their \
-         start to convergence; RSS the mean per node then. GoBGP does not program the kernel \
+         start to convergence; RSS the mean per node then, and again after 5 s at rest (an idle \
+         node, keepalives included). GoBGP does not program the kernel \
          and is left out."
     }
 
@@ -100,6 +106,8 @@ impl Scenario for Mesh {
         let mut mesh = MeshNet::start("bench-s3", daemon, nodes, 0, options)?;
         let complete = mesh.wait_complete()?;
         let spent = usage::sample(&mesh.pids());
+        std::thread::sleep(REST);
+        let idle = usage::sample(&mesh.pids());
         let (first, last) = (mesh.first, mesh.last);
         mesh.stop()?;
         Ok(Sample::from([
@@ -107,6 +115,7 @@ impl Scenario for Mesh {
             ("from_first_ms", millis(complete - first)),
             ("cpu_s", spent.cpu.as_secs_f64()),
             ("rss_mib", spent.rss_kib as f64 / 1024.0 / nodes as f64),
+            ("idle_rss_mib", idle.rss_kib as f64 / 1024.0 / nodes as f64),
         ]))
     }
 }
