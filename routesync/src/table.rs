@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use crate::classify::Action;
+use crate::classify::{Action, Via};
 use crate::fasthash::FastMap;
 use crate::fib::FibEntry;
 use crate::intern::{Id, Interner};
@@ -119,9 +119,9 @@ impl RouteTable {
         self.errors.get(prefix).map(|e| &**e)
     }
 
-    /// Keeps the route's error; the previous one, if any.
-    pub fn set_error(&mut self, prefix: IpNet, error: Box<str>) -> Option<Box<str>> {
-        self.errors.insert(prefix, error)
+    /// Keeps the route's error.
+    pub fn set_error(&mut self, prefix: IpNet, error: Box<str>) {
+        self.errors.insert(prefix, error);
     }
 
     /// The route no longer fails; its last error, if it did.
@@ -162,9 +162,9 @@ impl RouteTable {
             .keys()
             .filter(
                 |prefix| match self.get(prefix).and_then(|s| s.action.as_ref()) {
-                    Some(Action::Forward { hops, .. }) => hops.iter().any(|hop| {
-                        hop.via == crate::classify::Via::Recursive && through(&hop.gateway)
-                    }),
+                    Some(Action::Forward { hops, .. }) => hops
+                        .iter()
+                        .any(|hop| hop.via == Via::Recursive && through(&hop.gateway)),
                     _ => false,
                 },
             )

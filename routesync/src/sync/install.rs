@@ -1,7 +1,7 @@
 //! The install pass: the prefixes a pass touches are classified and
 //! programmed in chunks, each one batch for the kernel; each outcome is kept
-//! (installed, removed, failed and to be retried) and published in the
-//! status.
+//! in the table (installed, removed, failed and to be retried), where the
+//! status reads it.
 
 use std::time::Instant;
 

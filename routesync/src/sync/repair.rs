@@ -81,38 +81,39 @@ impl Worker {
         }
         let mut shared = self.status.lock();
         let routes = &mut shared.routes;
-        if !ours && routes.any_resolved() && re_resolve_through(routes, prefix, &mut self.repair) {
-            drop(shared);
-            self.schedule_repair();
-            shared = self.status.lock();
-        }
-        let routes = &mut shared.routes;
-        let Some(entry) = routes.get(&prefix) else {
-            return;
-        };
-        let held = match (deleted, ours) {
+        let resolved =
+            !ours && routes.any_resolved() && re_resolve_through(routes, prefix, &mut self.repair);
+        // Whether the prefix is programmed again, and what is held there now
+        // when that changed.
+        let (repair, held) = match (routes.get(&prefix), deleted, ours) {
+            (None, ..) => (false, None),
             // Ours, gone: maybe someone else's now.
-            (true, true) if entry.held != Held::Nothing => Some(Held::Unknown),
-            (true, true) => None,
+            (Some(entry), true, true) if entry.held != Held::Nothing => (true, Some(Held::Unknown)),
+            (Some(_), true, true) => (false, None),
             // Someone else's route went: the cause of a failure may be gone.
-            (true, false) => routes.error(&prefix).is_some().then(|| entry.held.clone()),
-            (false, true) => match &entry.held {
-                Held::Ours(spec) if spec.matches(&route) => None,
-                _ => Some(Held::Stray(Some(route.metric))),
+            (Some(_), true, false) => (routes.error(&prefix).is_some(), None),
+            (Some(entry), false, true) => match &entry.held {
+                Held::Ours(spec) if spec.matches(&route) => (false, None),
+                _ => (true, Some(Held::Stray(Some(route.metric)))),
             },
-            (false, false) if entry.held == Held::Nothing => None,
+            (Some(entry), false, false) if entry.held == Held::Nothing => (false, None),
             // Someone else's route put in place of ours, or beside it.
-            (false, false) => Some(if replaced {
-                Held::Nothing
-            } else {
-                Held::Unknown
-            }),
+            (Some(_), false, false) => (
+                true,
+                Some(if replaced {
+                    Held::Nothing
+                } else {
+                    Held::Unknown
+                }),
+            ),
         };
-        let repair = held.is_some();
         if let Some(held) = held {
             routes.modify(prefix, |entry| entry.held = held);
         }
         drop(shared);
+        if resolved {
+            self.schedule_repair();
+        }
         if repair {
             tracing::debug!(
                 %prefix,
